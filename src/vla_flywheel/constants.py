@@ -1,0 +1,28 @@
+"""Names shared by environments, datasets and models, following LeRobot's keys.
+
+Keeping them in one place means a renamed key is one edit, and a LeRobot user finds the names they know.
+"""
+
+OBS_IMAGES_PREFIX = "observation.images."
+OBS_STATE = "observation.state"
+ACTION = "action"
+TASK = "task"
+
+# Per-frame bookkeeping LeRobot writes into every dataset.
+TIMESTAMP = "timestamp"
+FRAME_INDEX = "frame_index"
+EPISODE_INDEX = "episode_index"
+INDEX = "index"
+TASK_INDEX = "task_index"
+
+# Flywheel provenance, declared as extra features of every dataset we write.
+SOURCE = "source"  # expert | policy | residual | world_model | human
+ROUND = "round"  # flywheel round that produced the frame (0 = seed data)
+NEXT_REWARD = "next.reward"
+NEXT_DONE = "next.done"
+NEXT_SUCCESS = "next.success"  # simulator truth: for evaluation and judge measurement only
+EXPLANATION = "explanation"  # words saying what the episode's pick/place did (A2L ground truth)
+PRIMITIVE_PICK = "primitive.pick"  # (x, y, yaw) of the pick, normalized table coordinates
+PRIMITIVE_PLACE = "primitive.place"  # (x, y) of the place, normalized table coordinates
+
+SOURCES = ("expert", "policy", "residual", "world_model", "human")
