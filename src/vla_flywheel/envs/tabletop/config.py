@@ -25,7 +25,7 @@ class TabletopConfig:
     cameras: which cameras to render into `observation.images.<camera>`.
     num_blocks: inclusive range of blocks per scene (3..6).
     num_pads: target pads per scene (1..3).
-    max_steps: episode horizon in steps; None means 100 for ee_delta and 1 for primitive.
+    max_steps: episode horizon in steps; None means 100 for ee_delta and 3 pick/place attempts for primitive.
     control_hz: ee_delta control rate; the physics runs at 500 Hz.
     action_bounds: what an action outside [-1, 1] does: "reject" raises InvalidActionError, "clip" clips it.
         Non-finite actions are always rejected: they never reach MuJoCo.
@@ -64,7 +64,7 @@ class TabletopConfig:
                 f"tabletop config: num_blocks={self.num_blocks} must satisfy 3 <= low <= high <= 6"
             )
         if self.max_steps is None:
-            self.max_steps = 100 if self.interface == "ee_delta" else 1
+            self.max_steps = 100 if self.interface == "ee_delta" else 3
         _int_range("max_steps", self.max_steps, 1, 10_000)
 
     @classmethod

@@ -63,7 +63,8 @@ class WaypointFollower:
         """Action (5,) moving the setpoint (x, y, z, yaw) toward the current waypoint; advances when reached."""
         while not self.done:
             wp = self.waypoints[self.index]
-            at_setpoint = np.abs(wp.xyz - setpoint[:3]).max() < 1e-6 and abs(wp.yaw - setpoint[3]) < 1e-6
+            # Tolerances, not equality: a noisy expert's setpoint lands near a waypoint, rarely on it.
+            at_setpoint = np.abs(wp.xyz - setpoint[:3]).max() < 0.004 and abs(wp.yaw - setpoint[3]) < 0.05
             if at_setpoint and np.linalg.norm(tcp - wp.xyz) < self.reach_tol and self._held >= wp.hold:
                 self.index += 1
                 self._held = 0

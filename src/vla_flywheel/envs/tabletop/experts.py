@@ -4,7 +4,8 @@ The experts read the simulator's true block poses (they are the "human demonstra
 controller the primitive interface executes, and can be made imperfect on purpose:
 - action_std: Gaussian noise on every action dimension (ee_delta) or primitive parameter, in action units;
 - grasp_offset: the pick point is shifted this many metres in a random direction (a miss when > ~2 cm);
-- early_release: probability that the gripper opens at a random moment while carrying;
+- early_release: probability that the gripper opens at a random moment while carrying (primitive: the block is put
+  down part way to its goal);
 - wrong_target: probability that the block goes to a near-miss goal (another pad, a neighbouring cell, the other
   side of the reference, another block).
 Each episode's failure draws come from the expert's own generator, seeded per episode, so noisy data is reproducible.
@@ -76,7 +77,10 @@ class ScriptedExpert:
         self._follower = ctl.WaypointFollower(waypoints)
         self._release_at = None
         if self.rng.random() < n.early_release:
-            self._release_at = int(self.rng.integers(1, 6))  # control steps into the carry
+            carry_steps = max(1, math.ceil(np.abs(goal - pick).max() / ctl.MAX_DXYZ))
+            self._release_at = int(self.rng.integers(1, max(carry_steps, 2)))  # control steps into the carry
+            # the primitive interface cannot let go mid-air, so its early release puts the block down part way
+            self.place_xy = pick + self.rng.uniform(0.2, 0.8) * (goal - pick)
 
     def act(self, env) -> np.ndarray:
         if env.config.interface == "primitive":
