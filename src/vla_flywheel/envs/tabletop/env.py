@@ -53,6 +53,11 @@ SETPOINT_LOW = np.array([-0.3, -0.3, 0.01, -math.pi])
 SETPOINT_HIGH = np.array([0.3, 0.3, 0.3, math.pi])
 HOME = np.array([0.0, -0.05, 0.22, 0.0])
 PRIMITIVE_MAX_CONTROL_STEPS = 80
+ACTION_NAMES = {
+    "ee_delta": ["dx", "dy", "dz", "dyaw", "gripper"],
+    "primitive": ["pick.x", "pick.y", "pick.yaw", "place.x", "place.y"],
+}
+STATE_NAMES = ["tcp.x", "tcp.y", "tcp.z", "tcp.yaw", "gripper.opening"]
 TEXT_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-")
 
 
@@ -81,6 +86,8 @@ class TabletopEnv(gym.Env):
             }
         )
         self.action_space = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
+        self.action_names = ACTION_NAMES[cfg.interface]
+        self.state_names = STATE_NAMES
         self.scene: Scene | None = None
         self.task: Task | None = None
         self._setpoint = HOME.copy()

@@ -45,7 +45,10 @@ class ExpertNoise:
 
 
 class ScriptedExpert:
-    """`reset(env, seed)` after each env reset, then `act(env)` every step; works for both interfaces."""
+    """`reset(env, seed)` after each env reset, then `act(env, obs)` every step; works for both interfaces.
+
+    It reads the simulator, not the observation: `obs` is accepted so experts and policies share one agent API.
+    """
 
     def __init__(self, noise: ExpertNoise | None = None):
         self.noise = noise or ExpertNoise()
@@ -82,7 +85,7 @@ class ScriptedExpert:
             # the primitive interface cannot let go mid-air, so its early release puts the block down part way
             self.place_xy = pick + self.rng.uniform(0.2, 0.8) * (goal - pick)
 
-    def act(self, env) -> np.ndarray:
+    def act(self, env, obs=None) -> np.ndarray:
         if env.config.interface == "primitive":
             return self._primitive()
         return self._ee_delta(env)

@@ -1,0 +1,142 @@
+"""The `flywheel` command.
+
+Every subcommand maps its flags onto the project's config dataclasses; those validate the values. Errors caused by
+input print one line (what, where, how to fix) and exit with status 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vla_flywheel.errors import FlywheelError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line instead of a usage dump."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _add_collect(sub) -> None:
+    from vla_flywheel.envs.tabletop.config import ALL_FAMILIES, INTERFACES
+    from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
+
+    p = sub.add_parser("collect", help="collect scripted-expert episodes into a LeRobot v3.0 dataset")
+    p.add_argument("--family", default="pick_place", choices=[*FAMILIES, ALL_FAMILIES], help="task family")
+    p.add_argument("--interface", default="ee_delta", choices=INTERFACES, help="action interface")
+    p.add_argument("--split", default="train", choices=SPLITS, help="instruction split")
+    p.add_argument("--episodes", type=int, default=50, help="number of episodes")
+    p.add_argument("--seed", type=int, default=0, help="episode i starts from reset(seed=seed+i)")
+    p.add_argument("--image-size", type=int, default=64, help="camera image size in pixels")
+    p.add_argument("--wrist-camera", action="store_true", help="also record the wrist camera")
+    p.add_argument("--action-std", type=float, default=0.0, help="expert action noise (action units)")
+    p.add_argument("--grasp-offset", type=float, default=0.0, help="expert pick point offset (metres)")
+    p.add_argument("--early-release", type=float, default=0.0, help="probability of dropping the block en route")
+    p.add_argument("--wrong-target", type=float, default=0.0, help="probability of a near-miss goal")
+    p.add_argument("--out", type=Path, required=True, help="dataset directory to create")
+    p.add_argument("--append", action="store_true", help="add episodes to an existing dataset")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(run=_collect)
+
+
+def _collect(args) -> None:
+    from vla_flywheel.engine.collect import CollectConfig, collect
+    from vla_flywheel.envs.rendering import check_rendering_libraries
+    from vla_flywheel.envs.tabletop.config import TabletopConfig
+    from vla_flywheel.envs.tabletop.experts import ExpertNoise
+
+    check_rendering_libraries()
+    cfg = CollectConfig(
+        out=args.out,
+        env=TabletopConfig(
+            family=args.family,
+            interface=args.interface,
+            split=args.split,
+            image_size=args.image_size,
+            cameras=("front", "wrist") if args.wrist_camera else ("front",),
+        ),
+        episodes=args.episodes,
+        seed=args.seed,
+        noise=ExpertNoise(args.action_std, args.grasp_offset, args.early_release, args.wrong_target),
+        append=args.append,
+    )
+    summary = collect(cfg, progress=not args.no_progress)
+    print("\n".join(summary.lines()))
+
+
+def _add_dataset(sub) -> None:
+    p = sub.add_parser("dataset", help="inspect a dataset")
+    dsub = p.add_subparsers(dest="dataset_command", required=True, parser_class=_Parser)
+    info = dsub.add_parser("info", help="summary of a dataset directory")
+    info.add_argument("dir", type=Path)
+    info.add_argument("--json", action="store_true", help="print meta/info.json as is")
+    info.set_defaults(run=_dataset_info)
+    show = dsub.add_parser("show", help="write a contact-sheet PNG and an animated GIF of one episode")
+    show.add_argument("dir", type=Path)
+    show.add_argument("--episode", type=int, default=0)
+    show.add_argument("--camera", default="front")
+    show.add_argument("--out", type=Path, default=None, help="output prefix (default: DIR/preview/episode_XXXXXX)")
+    show.set_defaults(run=_dataset_show)
+
+
+def _dataset_info(args) -> None:
+    from vla_flywheel.data import DatasetReader
+    from vla_flywheel.report.dataset_summary import summary_lines
+
+    reader = DatasetReader(args.dir)
+    print(json.dumps(reader.info, indent=2) if args.json else "\n".join(summary_lines(reader)))
+
+
+def _dataset_show(args) -> None:
+    from vla_flywheel.data import DatasetReader
+    from vla_flywheel.report.episode_view import contact_sheet, write_gif
+
+    reader = DatasetReader(args.dir)
+    key = f"observation.images.{args.camera}"
+    if key not in reader.features:
+        cams = [k.removeprefix("observation.images.") for k in reader.features if k.startswith("observation.images.")]
+        raise FlywheelError(f"dataset {args.dir}: no camera {args.camera!r}; it has {', '.join(cams) or 'none'}")
+    episode = reader.episode(args.episode)
+    outcome = ""
+    if "next.success" in episode:
+        outcome = "success" if bool(episode["next.success"][-1, 0]) else "failure"
+    subtitle = " | ".join(x for x in (outcome, episode.get("explanation", [""])[-1]) if x)
+    prefix = args.out or args.dir / "preview" / f"episode_{args.episode:06d}"
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    title = f"episode {args.episode}: {episode['task'][0]}"
+    contact_sheet(episode[key], title, subtitle).save(prefix.with_suffix(".png"))
+    write_gif(episode[key], episode["task"][0], prefix.with_suffix(".gif"), fps=reader.fps)
+    print(f"wrote {prefix.with_suffix('.png')} and {prefix.with_suffix('.gif')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="flywheel", description="Self-improving vision-language-action policies.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_collect(sub)
+    _add_dataset(sub)
+    envs = sub.add_parser("envs", help="list the registered environment ids")
+    envs.set_defaults(run=lambda _: print("\n".join(__import__("vla_flywheel.envs").envs.ENV_IDS)))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except FlywheelError as e:
+        print(f"flywheel {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"flywheel {args.command}: interrupted; finished episodes are saved", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Rollout collection: whole episodes per call, written as datasets with provenance."""

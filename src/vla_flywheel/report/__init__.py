@@ -1,0 +1,1 @@
+"""Things a person looks at: episode contact sheets and animations (later: the HTML run report)."""
