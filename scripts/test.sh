@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up, then lint and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+.venv/bin/ruff check src tests bench
+.venv/bin/python -m pytest -q -p no:cacheprovider tests

@@ -1,0 +1,1 @@
+"""Evaluation: seeded episodes and honest intervals."""
