@@ -11,17 +11,20 @@ Run: .venv/bin/python bench/env_throughput.py [--seconds 2] [--rounds 5]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
-import mujoco
-import numpy as np
-import torch
+os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: it picks its GL backend on import
 
-from vla_flywheel.engine.rollout import rollout
-from vla_flywheel.envs import make_env
-from vla_flywheel.envs.rendering import make_renderer
-from vla_flywheel.envs.tabletop.experts import ScriptedExpert
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from vla_flywheel.engine.rollout import rollout  # noqa: E402
+from vla_flywheel.envs import make_env  # noqa: E402
+from vla_flywheel.envs.rendering import make_renderer  # noqa: E402
+from vla_flywheel.envs.tabletop.experts import ScriptedExpert  # noqa: E402
 
 
 def env_steps_per_s(env, seconds: float, rng: np.random.Generator) -> float:
@@ -75,7 +78,9 @@ def main() -> None:
         bare.append(bare_steps_per_s(env.model, data, renderer, camera, env.substeps, args.seconds))
         ours.append(env_steps_per_s(env, args.seconds, rng))
     b, o = statistics.median(bare), statistics.median(ours)
-    print(f"bare mj_step x{env.substeps} + 64px render : {b:8.1f} control steps/s  (rounds: {[round(x) for x in bare]})")
+    print(
+        f"bare mj_step x{env.substeps} + 64px render : {b:8.1f} control steps/s  (rounds: {[round(x) for x in bare]})"
+    )
     print(f"TabletopEnv ee_delta step              : {o:8.1f} control steps/s  (rounds: {[round(x) for x in ours]})")
     print(f"ratio env / bare                       : {o / b:8.3f}  (target >= 0.8)")
     renderer.close()
@@ -86,8 +91,10 @@ def main() -> None:
     t0 = time.perf_counter()
     wins = sum(rollout(env, expert, seed).success for seed in range(args.primitive_episodes))
     dt = time.perf_counter() - t0
-    print(f"primitive episodes (expert, rendered)  : {args.primitive_episodes / dt:8.1f} episodes/s "
-          f"({wins}/{args.primitive_episodes} successful)")
+    print(
+        f"primitive episodes (expert, rendered)  : {args.primitive_episodes / dt:8.1f} episodes/s "
+        f"({wins}/{args.primitive_episodes} successful)"
+    )
     env.close()
 
 

@@ -7,20 +7,13 @@ Prints a markdown table: success rate with n and a 95% Wilson interval.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 from vla_flywheel.engine.rollout import rollout
 from vla_flywheel.envs import make_env
 from vla_flywheel.envs.tabletop.experts import ExpertNoise, ScriptedExpert
 from vla_flywheel.envs.tabletop.language import FAMILIES
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+from vla_flywheel.eval.intervals import wilson_interval
 
 
 def success_rate(family: str, interface: str, noise: ExpertNoise, episodes: int, split: str = "train") -> int:
@@ -42,9 +35,12 @@ def main() -> None:
         for family in FAMILIES:
             for split in ("train", "heldout"):
                 wins = success_rate(family, interface, ExpertNoise(), args.episodes, split)
-                lo, hi = wilson(wins, args.episodes)
-                print(f"| {family} | {interface} | {split} | {wins / args.episodes:.1%} | {args.episodes} | "
-                      f"[{lo:.1%}, {hi:.1%}] |", flush=True)
+                lo, hi = wilson_interval(wins, args.episodes)
+                print(
+                    f"| {family} | {interface} | {split} | {wins / args.episodes:.1%} | {args.episodes} | "
+                    f"[{lo:.1%}, {hi:.1%}] |",
+                    flush=True,
+                )
     print(f"\nclean experts: {time.perf_counter() - start:.0f} s\n")
     print("| noise (family=all) | interface | success | n | 95% CI |\n|---|---|---|---|---|")
     settings = {
@@ -59,9 +55,12 @@ def main() -> None:
     for name, noise in settings.items():
         for interface in ("ee_delta", "primitive"):
             wins = success_rate("all", interface, noise, args.noise_episodes)
-            lo, hi = wilson(wins, args.noise_episodes)
-            print(f"| {name} | {interface} | {wins / args.noise_episodes:.1%} | {args.noise_episodes} | "
-                  f"[{lo:.1%}, {hi:.1%}] |", flush=True)
+            lo, hi = wilson_interval(wins, args.noise_episodes)
+            print(
+                f"| {name} | {interface} | {wins / args.noise_episodes:.1%} | {args.noise_episodes} | "
+                f"[{lo:.1%}, {hi:.1%}] |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ def flywheel(*args):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("collect") / "demo"
-    rc, stdout, stderr = flywheel("collect", "--family", "all", "--episodes", 4, "--seed", 3, "--out", out, "--no-progress")
+    rc, stdout, stderr = flywheel(
+        "collect", "--family", "all", "--episodes", 4, "--seed", 3, "--out", out, "--no-progress"
+    )
     assert rc == 0, stderr
     assert "episodes  4 (4 successful, 100.0%)" in stdout
     return out
@@ -40,7 +42,18 @@ def test_collect_writes_a_readable_dataset_with_provenance(dataset):
 
 
 def test_collect_is_deterministic(dataset, tmp_path):
-    rc, _, err = flywheel("collect", "--family", "all", "--episodes", 2, "--seed", 3, "--out", tmp_path / "again", "--no-progress")
+    rc, _, err = flywheel(
+        "collect",
+        "--family",
+        "all",
+        "--episodes",
+        2,
+        "--seed",
+        3,
+        "--out",
+        tmp_path / "again",
+        "--no-progress",
+    )
     assert rc == 0, err
     a, b = DatasetReader(dataset).episode(1), DatasetReader(tmp_path / "again").episode(1)
     np.testing.assert_array_equal(a["observation.images.front"], b["observation.images.front"])

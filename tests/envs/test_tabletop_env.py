@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from tests.envs.helpers import run_expert
 from vla_flywheel.constants import OBS_STATE, TASK
 from vla_flywheel.envs import ENV_IDS, make_env
 from vla_flywheel.envs.tabletop.experts import ExpertNoise
 from vla_flywheel.envs.tabletop.language import FAMILIES
 from vla_flywheel.errors import ConfigError, InvalidActionError
-from tests.envs.helpers import run_expert
 
 IMAGE = "observation.images.front"
 INTERFACES = ("ee_delta", "primitive")

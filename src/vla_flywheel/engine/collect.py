@@ -74,12 +74,23 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
                 raise DatasetError(
                     f"collect: {cfg.out} already exists and is not empty; choose another --out or pass --append"
                 )
-            writer = DatasetWriter.create(cfg.out, fps=cfg.env.control_hz, features=dataset_features(env),
-                                          robot_type="vla_flywheel_tabletop_gripper")
+            writer = DatasetWriter.create(
+                cfg.out,
+                fps=cfg.env.control_hz,
+                features=dataset_features(env),
+                robot_type="vla_flywheel_tabletop_gripper",
+            )
         first_seed = cfg.seed + writer.num_episodes
         successes = 0
-        with writer, tqdm(total=cfg.episodes, desc=f"collect {cfg.env.family}/{cfg.env.interface}",
-                          unit="ep", disable=not progress) as bar:
+        with (
+            writer,
+            tqdm(
+                total=cfg.episodes,
+                desc=f"collect {cfg.env.family}/{cfg.env.interface}",
+                unit="ep",
+                disable=not progress,
+            ) as bar,
+        ):
             for i in range(cfg.episodes):
                 episode = rollout(env, expert, first_seed + i, source="expert")
                 writer.add_episode(episode.frames, episode.task)
@@ -89,5 +100,11 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
     finally:
         env.close()
     reader = DatasetReader(cfg.out)
-    return CollectSummary(cfg.out, cfg.episodes, successes, reader.num_frames, dataset_size_bytes(cfg.out),
-                          time.perf_counter() - start)
+    return CollectSummary(
+        cfg.out,
+        cfg.episodes,
+        successes,
+        reader.num_frames,
+        dataset_size_bytes(cfg.out),
+        time.perf_counter() - start,
+    )

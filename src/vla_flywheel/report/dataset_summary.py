@@ -14,7 +14,8 @@ def summary_lines(reader: DatasetReader) -> list[str]:
     info = reader.info
     lines = [
         f"dataset     {reader.root}",
-        f"format      LeRobotDataset {info['codebase_version']} (robot_type={info.get('robot_type')}, fps={reader.fps})",
+        f"format      LeRobotDataset {info['codebase_version']} "
+        f"(robot_type={info.get('robot_type')}, fps={reader.fps})",
         f"episodes    {reader.num_episodes}",
         f"frames      {reader.num_frames}",
         f"tasks       {len(reader.tasks)} distinct instructions",

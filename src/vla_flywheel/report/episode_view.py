@@ -29,7 +29,9 @@ def _wrap(text: str, width_chars: int) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def contact_sheet(frames: np.ndarray, title: str, subtitle: str = "", columns: int = 8, max_frames: int = 24) -> Image.Image:
+def contact_sheet(
+    frames: np.ndarray, title: str, subtitle: str = "", columns: int = 8, max_frames: int = 24
+) -> Image.Image:
     """Frames [T, H, W, 3] uint8 → one image: a grid of evenly spaced frames under the instruction."""
     t = len(frames)
     picks = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
@@ -42,7 +44,9 @@ def contact_sheet(frames: np.ndarray, title: str, subtitle: str = "", columns: i
         r, c = divmod(n, cols)
         grid.paste(Image.fromarray(frames[i]).resize((w, h), Image.NEAREST), (c * w, r * (h + 14)))
         draw.text((c * w + 4, r * (h + 14) + h + 1), f"t={i}", fill=(0, 0, 0))
-    header = _caption(grid.width, _wrap(title, grid.width // 7) + (_wrap(subtitle, grid.width // 7) if subtitle else []))
+    header = _caption(
+        grid.width, _wrap(title, grid.width // 7) + (_wrap(subtitle, grid.width // 7) if subtitle else [])
+    )
     sheet = Image.new("RGB", (grid.width, header.height + grid.height), (255, 255, 255))
     sheet.paste(header, (0, 0))
     sheet.paste(grid, (0, header.height))

@@ -60,9 +60,7 @@ class TabletopConfig:
         _int_range("control_hz", self.control_hz, 1, 50)
         lo, hi = self.num_blocks
         if not (3 <= lo <= hi <= 6):
-            raise ConfigError(
-                f"tabletop config: num_blocks={self.num_blocks} must satisfy 3 <= low <= high <= 6"
-            )
+            raise ConfigError(f"tabletop config: num_blocks={self.num_blocks} must satisfy 3 <= low <= high <= 6")
         if self.max_steps is None:
             self.max_steps = 100 if self.interface == "ee_delta" else 3
         _int_range("max_steps", self.max_steps, 1, 10_000)
@@ -77,9 +75,7 @@ class TabletopConfig:
 
     def to_dict(self) -> dict:
         return {
-            k: (list(v) if isinstance(v, tuple) else v)
-            for k in known_keys()
-            if (v := getattr(self, k)) is not None
+            k: (list(v) if isinstance(v, tuple) else v) for k in known_keys() if (v := getattr(self, k)) is not None
         }
 
 

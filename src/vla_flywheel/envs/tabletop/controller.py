@@ -16,9 +16,7 @@ MAX_DYAW = 0.25  # radians per control step at |action| = 1
 CARRY_Z = 0.12  # TCP height for moving above the scene
 GRASP_BELOW_CENTRE = 0.002
 OPEN, CLOSED = -1.0, 1.0
-RELEASE = (
-    -0.4
-)  # opens 4.5 mm past a cube's faces: enough to let go, narrow enough to miss a neighbour 2.5 cm away
+RELEASE = -0.4  # opens 4.5 mm past a cube's faces: enough to let go, narrow enough to miss a neighbour 2.5 cm away
 
 
 @dataclass

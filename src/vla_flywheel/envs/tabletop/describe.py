@@ -47,8 +47,6 @@ def describe_placement(
             return f"put {name} on {other}" if kind == "pad" else f"stack {name} on {other}"
         if dist[k] < D_REL:
             dx, dy = place_xy - where
-            relation = (
-                ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("behind" if dy > 0 else "front")
-            )
+            relation = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("behind" if dy > 0 else "front")
             return f"put {name} {RELATIONS[relation][0]} {other}"
     return f"put {name} in the {region_of(place_xy)} of the table"

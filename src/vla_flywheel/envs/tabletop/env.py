@@ -77,10 +77,7 @@ class TabletopEnv(gym.Env):
         size = cfg.image_size
         self.observation_space = gym.spaces.Dict(
             {
-                **{
-                    OBS_IMAGES_PREFIX + c: gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
-                    for c in cfg.cameras
-                },
+                **{OBS_IMAGES_PREFIX + c: gym.spaces.Box(0, 255, (size, size, 3), np.uint8) for c in cfg.cameras},
                 OBS_STATE: gym.spaces.Box(-np.inf, np.inf, (5,), np.float32),
                 TASK: gym.spaces.Text(max_length=256, min_length=1, charset=TEXT_CHARSET),
             }
@@ -172,9 +169,7 @@ class TabletopEnv(gym.Env):
         self.scene = Scene.from_dict(state["scene"])
         self.task = Task.from_dict(state["task"])
         self._apply_scene(self.scene)
-        mujoco.mj_setState(
-            self.model, self.data, np.asarray(state["physics"]), mujoco.mjtState.mjSTATE_INTEGRATION
-        )
+        mujoco.mj_setState(self.model, self.data, np.asarray(state["physics"]), mujoco.mjtState.mjSTATE_INTEGRATION)
         self._setpoint = np.array(state["setpoint"], float)
         self._grip = float(state["grip"])
         self._steps = int(state["steps"])
@@ -195,9 +190,7 @@ class TabletopEnv(gym.Env):
     def block_positions(self) -> np.ndarray:
         """(n, 3) centres of the scene's blocks, metres."""
         n = len(self.scene.block_colours)
-        return np.array(
-            [self.data.qpos[self.ids.block_qpos[i] : self.ids.block_qpos[i] + 3] for i in range(n)]
-        )
+        return np.array([self.data.qpos[self.ids.block_qpos[i] : self.ids.block_qpos[i] + 3] for i in range(n)])
 
     def block_yaws(self) -> np.ndarray:
         n = len(self.scene.block_colours)
@@ -255,9 +248,7 @@ class TabletopEnv(gym.Env):
     def _check_action(self, action) -> np.ndarray:
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (5,):
-            raise InvalidActionError(
-                f"tabletop {self.config.interface} action has shape {a.shape}; expected (5,)"
-            )
+            raise InvalidActionError(f"tabletop {self.config.interface} action has shape {a.shape}; expected (5,)")
         if not np.isfinite(a).all():
             raise InvalidActionError(
                 f"tabletop action {a.tolist()} is not finite; a policy produced NaN/inf — check its outputs"
@@ -303,9 +294,7 @@ class TabletopEnv(gym.Env):
         others = blocks if target is None else np.delete(blocks, target, axis=0)
         place_z = self._surface_height(place_xy, others) + BLOCK_HALF + 0.004
         follower = ctl.WaypointFollower(
-            ctl.pick_place_waypoints(
-                np.array([*pick_xy, max(pick_z, BLOCK_HALF)]), yaw, np.array([*place_xy, place_z])
-            )
+            ctl.pick_place_waypoints(np.array([*pick_xy, max(pick_z, BLOCK_HALF)]), yaw, np.array([*place_xy, place_z]))
         )
         for _ in range(PRIMITIVE_MAX_CONTROL_STEPS):
             if follower.done:

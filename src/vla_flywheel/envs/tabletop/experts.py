@@ -39,9 +39,7 @@ class ExpertNoise:
                 raise ConfigError(f"expert noise: {name}={getattr(self, name)} must be in [0, 1]")
         for name in ("early_release", "wrong_target"):
             if not (0.0 <= getattr(self, name) <= 1.0):
-                raise ConfigError(
-                    f"expert noise: {name}={getattr(self, name)} is a probability; use a value in [0, 1]"
-                )
+                raise ConfigError(f"expert noise: {name}={getattr(self, name)} is a probability; use a value in [0, 1]")
 
 
 class ScriptedExpert:
@@ -64,9 +62,7 @@ class ScriptedExpert:
         if n.grasp_offset > 0:
             angle = self.rng.uniform(0, 2 * math.pi)
             pick += n.grasp_offset * np.array([math.cos(angle), math.sin(angle)])
-        goal = (
-            wrong_goal(scene, task, self.rng) if self.rng.random() < n.wrong_target else task.goal_xy.copy()
-        )
+        goal = wrong_goal(scene, task, self.rng) if self.rng.random() < n.wrong_target else task.goal_xy.copy()
         self.pick_xy, self.place_xy = pick, goal
         avoid = None
         if task.family == "place_relative":
@@ -74,9 +70,7 @@ class ScriptedExpert:
             avoid = avoid / max(np.linalg.norm(avoid), 1e-9)
         self.yaw = ctl.aligned_yaw(scene.block_yaw[task.block], avoid)
         place_z = BLOCK_HALF + 0.004 + (2 * BLOCK_HALF if task.family == "stack" else 0.0)
-        waypoints = ctl.pick_place_waypoints(
-            np.array([*pick, BLOCK_HALF]), self.yaw, np.array([*goal, place_z])
-        )
+        waypoints = ctl.pick_place_waypoints(np.array([*pick, BLOCK_HALF]), self.yaw, np.array([*goal, place_z]))
         self._follower = ctl.WaypointFollower(waypoints)
         self._release_at = None
         if self.rng.random() < n.early_release:
@@ -91,9 +85,7 @@ class ScriptedExpert:
         return self._ee_delta(env)
 
     def _primitive(self) -> np.ndarray:
-        a = np.array(
-            [*(self.pick_xy / WORKSPACE_HALF), self.yaw / (math.pi / 2), *(self.place_xy / WORKSPACE_HALF)]
-        )
+        a = np.array([*(self.pick_xy / WORKSPACE_HALF), self.yaw / (math.pi / 2), *(self.place_xy / WORKSPACE_HALF)])
         a += self.rng.normal(0.0, self.noise.action_std, size=5) if self.noise.action_std else 0.0
         return np.clip(a, -1.0, 1.0).astype(np.float32)
 

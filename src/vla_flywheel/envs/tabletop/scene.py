@@ -72,11 +72,7 @@ def scene_xml(wrist_camera: bool = True) -> str:
     """MJCF of the scene. Control: position actuators track a setpoint the env moves (see env.py)."""
     blocks = "\n    ".join(_block_xml(i) for i in range(MAX_BLOCKS))
     pads = "\n    ".join(_pad_xml(i) for i in range(MAX_PADS))
-    wrist = (
-        '<camera name="wrist" pos="0 -0.13 0.13" xyaxes="1 0 0 0 0.74 0.67" fovy="75"/>'
-        if wrist_camera
-        else ""
-    )
+    wrist = '<camera name="wrist" pos="0 -0.13 0.13" xyaxes="1 0 0 0 0.74 0.67" fovy="75"/>' if wrist_camera else ""
     return f"""
 <mujoco model="vla_flywheel_tabletop">
   <compiler angle="radian" autolimits="true"/>

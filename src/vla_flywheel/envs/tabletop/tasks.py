@@ -21,11 +21,11 @@ import numpy as np
 
 from vla_flywheel.envs.tabletop.language import (
     FAMILIES,
-    RELATIONS,
-    TEMPLATES,
     GRID_COLS,
     GRID_ROWS,
     REGIONS,
+    RELATIONS,
+    TEMPLATES,
     instruction,
     is_heldout_combination,
 )
@@ -103,15 +103,11 @@ def region_of(xy: np.ndarray) -> str:
     return REGIONS[row * 3 + col]
 
 
-def _sample_points(
-    rng: np.random.Generator, n: int, gap: float, avoid: np.ndarray, avoid_gap: float
-) -> np.ndarray:
+def _sample_points(rng: np.random.Generator, n: int, gap: float, avoid: np.ndarray, avoid_gap: float) -> np.ndarray:
     pts: list[np.ndarray] = []
     for _ in range(500):
         p = rng.uniform(-SPAWN_HALF, SPAWN_HALF, size=2)
-        if all(np.linalg.norm(p - q) >= gap for q in pts) and all(
-            np.linalg.norm(p - q) >= avoid_gap for q in avoid
-        ):
+        if all(np.linalg.norm(p - q) >= gap for q in pts) and all(np.linalg.norm(p - q) >= avoid_gap for q in avoid):
             pts.append(p)
             if len(pts) == n:
                 return np.array(pts)
@@ -162,11 +158,7 @@ def sample_task(
             target = str(REGIONS[rng.integers(len(REGIONS))])
         else:
             ref = int(rng.choice([i for i in range(n) if i != b]))
-            target = (
-                str(list(RELATIONS)[rng.integers(len(RELATIONS))])
-                if family == "place_relative"
-                else blocks[ref]
-            )
+            target = str(list(RELATIONS)[rng.integers(len(RELATIONS))]) if family == "place_relative" else blocks[ref]
         if is_heldout_combination(family, blocks[b], target) != (split == "heldout"):
             continue
         block_xy = _sample_points(rng, n, MIN_BLOCK_GAP, np.zeros((0, 2)), 0.0)
@@ -198,11 +190,7 @@ def success_xy(scene: Scene, task: Task, xy: np.ndarray, z: np.ndarray) -> bool:
     r = xy[task.ref]
     if task.family == "stack":
         ref_on_table = abs(z[task.ref] - BLOCK_HALF) <= REST_TOL
-        return (
-            ref_on_table
-            and np.linalg.norm(p - r) <= 0.02
-            and abs(h - z[task.ref] - 2 * BLOCK_HALF) <= REST_TOL
-        )
+        return ref_on_table and np.linalg.norm(p - r) <= 0.02 and abs(h - z[task.ref] - 2 * BLOCK_HALF) <= REST_TOL
     d = p - r
     if task.target == "next_to":
         return on_table and 0.04 <= np.linalg.norm(d) <= 0.10
@@ -212,9 +200,7 @@ def success_xy(scene: Scene, task: Task, xy: np.ndarray, z: np.ndarray) -> bool:
     return on_table and 0.04 <= along <= 0.12 and across <= 0.04
 
 
-def progress(
-    task: Task, tcp: np.ndarray, block_pos: np.ndarray, held: bool, start_dist: float, success: bool
-) -> float:
+def progress(task: Task, tcp: np.ndarray, block_pos: np.ndarray, held: bool, start_dist: float, success: bool) -> float:
     """Dense stage-wise progress in [0, 1]: reaching (0-0.3), holding (0.4), carrying to the goal (0.4-0.9)."""
     if success:
         return 1.0
