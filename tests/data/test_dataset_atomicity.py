@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -21,10 +22,9 @@ class Crash(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize(("target", "committed"), CASES)
-def test_failed_write_keeps_committed_episodes(tmp_path, rng, monkeypatch, target, committed):
-    root = tmp_path / "ds"
-    episodes = [make_episode(rng, n) for n in (4, 6, 5)]
+@contextlib.contextmanager
+def crash_when_replacing(monkeypatch, target: str):
+    """While active, os.replace raises Crash for any destination path containing `target` (a killed writer)."""
     real_replace = os.replace
 
     def failing_replace(src, dst):
@@ -32,13 +32,22 @@ def test_failed_write_keeps_committed_episodes(tmp_path, rng, monkeypatch, targe
             raise Crash(f"simulated crash writing {dst}")
         return real_replace(src, dst)
 
+    monkeypatch.setattr(os, "replace", failing_replace)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(os, "replace", real_replace)
+
+
+@pytest.mark.parametrize(("target", "committed"), CASES)
+def test_failed_write_keeps_committed_episodes(tmp_path, rng, monkeypatch, target, committed):
+    root = tmp_path / "ds"
+    episodes = [make_episode(rng, n) for n in (4, 6, 5)]
     with DatasetWriter.create(root, fps=10, features=make_features()) as w:
         w.add_episode(episodes[0], "pick")
         w.add_episode(episodes[1], "pick")
-        monkeypatch.setattr(os, "replace", failing_replace)
-        with pytest.raises(Crash):
+        with crash_when_replacing(monkeypatch, target), pytest.raises(Crash):
             w.add_episode(episodes[2], "place")  # a new task, so tasks.parquet is written too
-        monkeypatch.setattr(os, "replace", real_replace)
         with pytest.raises(DatasetError, match="reopen"):
             w.add_episode(episodes[2], "place")
 
@@ -63,19 +72,11 @@ def test_failed_write_keeps_committed_episodes(tmp_path, rng, monkeypatch, targe
 
 def test_uncommitted_rows_ignored_then_truncated(tmp_path, rng, monkeypatch):
     root = tmp_path / "ds"
-    real_replace = os.replace
     with DatasetWriter.create(root, fps=10, features=make_features()) as w:
         w.add_episode(make_episode(rng, 3), "t")
 
-        def fail_commit(src, dst):
-            if "meta/episodes" in os.fspath(dst):
-                raise Crash("crash at commit")
-            return real_replace(src, dst)
-
-        monkeypatch.setattr(os, "replace", fail_commit)
-        with pytest.raises(Crash):
+        with crash_when_replacing(monkeypatch, "meta/episodes"), pytest.raises(Crash):
             w.add_episode(make_episode(rng, 4), "t")
-    monkeypatch.setattr(os, "replace", real_replace)
     data = root / "data/chunk-000/file-000.parquet"
     assert pq.read_metadata(data).num_rows == 7  # the uncommitted episode's rows are on disk...
     assert DatasetReader(root).num_frames == 3  # ...but not part of the dataset
@@ -87,19 +88,11 @@ def test_uncommitted_rows_ignored_then_truncated(tmp_path, rng, monkeypatch):
 
 def test_orphan_rotated_file_removed(tmp_path, rng, monkeypatch):
     root = tmp_path / "ds"
-    real_replace = os.replace
     with DatasetWriter.create(root, fps=10, features=make_features(), data_files_size_in_mb=0.02) as w:
         w.add_episode(make_episode(rng, 2), "t")
 
-        def fail_commit(src, dst):
-            if "meta/episodes" in os.fspath(dst):
-                raise Crash("crash at commit")
-            return real_replace(src, dst)
-
-        monkeypatch.setattr(os, "replace", fail_commit)
-        with pytest.raises(Crash):
+        with crash_when_replacing(monkeypatch, "meta/episodes"), pytest.raises(Crash):
             w.add_episode(make_episode(rng, 2), "t")
-    monkeypatch.setattr(os, "replace", real_replace)
     assert (root / "data/chunk-000/file-001.parquet").is_file()  # started, never committed
     assert DatasetReader(root).num_episodes == 1
     with DatasetWriter.open(root) as w:
@@ -113,18 +106,10 @@ def test_orphan_rotated_file_removed(tmp_path, rng, monkeypatch):
 
 def test_crash_before_first_commit_leaves_empty_dataset(tmp_path, rng, monkeypatch):
     root = tmp_path / "ds"
-    real_replace = os.replace
     w = DatasetWriter.create(root, fps=10, features=make_features())
 
-    def fail_commit(src, dst):
-        if "meta/episodes" in os.fspath(dst):
-            raise Crash("crash at commit")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", fail_commit)
-    with pytest.raises(Crash):
+    with crash_when_replacing(monkeypatch, "meta/episodes"), pytest.raises(Crash):
         w.add_episode(make_episode(rng, 2), "t")
-    monkeypatch.setattr(os, "replace", real_replace)
     assert DatasetReader(root).num_episodes == 0
     with DatasetWriter.open(root) as w2:
         assert w2.num_episodes == 0 and w2.tasks == []
