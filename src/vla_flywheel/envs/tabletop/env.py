@@ -199,14 +199,20 @@ class TabletopEnv(gym.Env):
 
     def held_block(self) -> int | None:
         """The block touched by both fingers, if any."""
-        contacts = self.data.contact.geom[: self.data.ncon]
-        left, right = self.ids.finger_geoms
-        for i in range(len(self.scene.block_colours)):
-            g = self.ids.block_geom[i]
-            touching = contacts[(contacts == g).any(axis=1)]
-            if (touching == left).any() and (touching == right).any():
-                return i
-        return None
+        left, right = self._finger_contacts()
+        held = [i for i, g in enumerate(self.ids.block_geom[: len(self.scene.block_colours)]) if g in left & right]
+        return held[0] if held else None
+
+    def _finger_contacts(self) -> tuple[set[int], set[int]]:
+        """Geoms touching the left and the right finger right now (one pass over the contact list)."""
+        contacts = self.data.contact.geom[: self.data.ncon]  # (ncon, 2) geom ids
+        sides = []
+        for finger in self.ids.finger_geoms:
+            sides.append(
+                set(contacts[contacts[:, 0] == finger, 1].tolist())
+                | set(contacts[contacts[:, 1] == finger, 0].tolist())
+            )
+        return sides[0], sides[1]
 
     def achieved_explanation(self) -> str:
         """A2L ground truth for what the episode did: the first grasped block and where it ended up."""
@@ -330,14 +336,10 @@ class TabletopEnv(gym.Env):
         pos = self.block_positions()
         b = self.task.block
         q = self.ids.block_qvel[b]
-        resting = np.linalg.norm(self.data.qvel[q : q + 3]) <= SPEED_TOL and not self._touching_fingers(b)
+        resting = np.linalg.norm(self.data.qvel[q : q + 3]) <= SPEED_TOL and self.ids.block_geom[b] not in set.union(
+            *self._finger_contacts()
+        )
         return bool(resting and success_xy(self.scene, self.task, pos[:, :2], pos[:, 2]))
-
-    def _touching_fingers(self, block: int) -> bool:
-        contacts = self.data.contact.geom[: self.data.ncon]
-        g = self.ids.block_geom[block]
-        touching = contacts[(contacts == g).any(axis=1)]
-        return bool(np.isin(touching, self.ids.finger_geoms).any())
 
     def _render(self, camera: str) -> np.ndarray:
         self._renderer.update_scene(self.data, camera=self.ids.camera[camera])

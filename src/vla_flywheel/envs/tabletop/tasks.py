@@ -20,9 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_flywheel.envs.tabletop.language import (
-    FAMILIES,
-    GRID_COLS,
-    GRID_ROWS,
     REGIONS,
     RELATIONS,
     TEMPLATES,
@@ -225,6 +222,3 @@ def wrong_goal(scene: Scene, task: Task, rng: np.random.Generator) -> np.ndarray
             return scene.block_xy[others[rng.integers(len(others))]].copy()
         return 2 * scene.block_xy[task.ref] - task.goal_xy  # mirrored through the reference
     return rng.uniform(-SPAWN_HALF, SPAWN_HALF, size=2)
-
-
-assert set(FAMILIES) == set(TEMPLATES) and len(GRID_ROWS) == len(GRID_COLS) == 3
