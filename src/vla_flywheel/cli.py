@@ -115,11 +115,106 @@ def _dataset_show(args) -> None:
     print(f"wrote {prefix.with_suffix('.png')} and {prefix.with_suffix('.gif')}")
 
 
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a policy on LeRobot datasets (checkpoints, metrics, exact --resume)")
+    p.add_argument("--dataset", type=Path, action="append", default=[], help="dataset directory (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="run directory (or the run to continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last")
+    p.add_argument("--steps", type=int, default=None, help="total gradient steps (default 3000)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-episodes", type=int, default=None, help="use the first N episodes of each dataset")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--grad-clip", type=float, default=1.0, help="global gradient-norm clip (0 = off)")
+    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the saved weights (0 = off)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--chunk-size", type=int, default=None, help="flow-matching action chunk length")
+    p.add_argument("--n-action-steps", type=int, default=None, help="actions executed per chunk")
+    p.add_argument("--inference-steps", type=int, default=None, help="Euler steps when sampling")
+    p.add_argument("--primitive-param", choices=["heatmap", "bins"], default=None, help="primitive head type")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(run=_train)
+
+
+def _train(args) -> None:
+    from vla_flywheel.train.config import TrainConfig
+    from vla_flywheel.train.loop import train
+
+    if args.resume:
+        result = train(resume=args.out, steps=args.steps, progress=not args.no_progress)
+    else:
+        overrides = {
+            "chunk_size": args.chunk_size,
+            "n_action_steps": args.n_action_steps,
+            "num_inference_steps": args.inference_steps,
+            "primitive_param": args.primitive_param,
+        }
+        cfg = TrainConfig(
+            datasets=tuple(args.dataset),
+            out=args.out,
+            steps=3000 if args.steps is None else args.steps,
+            batch_size=args.batch_size,
+            max_episodes=args.max_episodes,
+            lr=args.lr,
+            grad_clip=args.grad_clip,
+            ema_decay=args.ema,
+            bf16=args.bf16,
+            device=args.device,
+            seed=args.seed,
+            save_every=args.save_every,
+            log_every=args.log_every,
+            policy={k: v for k, v in overrides.items() if v is not None},
+        )
+        result = train(cfg, progress=not args.no_progress)
+    print("\n".join(result.lines()))
+
+
+def _add_eval(sub) -> None:
+    from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
+
+    p = sub.add_parser("eval", help="evaluate a policy on fixed seeds: success per family with 95% Wilson CIs")
+    p.add_argument("--policy", type=Path, required=True, help="training run, checkpoint or pretrained_model dir")
+    p.add_argument("--family", nargs="+", default=["pick_place"], choices=FAMILIES, help="task families")
+    p.add_argument("--split", nargs="+", default=list(SPLITS), choices=SPLITS, help="instruction splits")
+    p.add_argument("--episodes", type=int, default=200, help="episodes per (family, split)")
+    p.add_argument("--seed", type=int, default=0, help="offset into the fixed evaluation seed list")
+    p.add_argument("--workers", type=int, default=1, help="spawned worker processes")
+    p.add_argument("--videos", type=int, default=0, help="GIFs to write per (family, split)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: <policy>/eval)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(run=_eval)
+
+
+def _eval(args) -> None:
+    from vla_flywheel.envs.rendering import check_rendering_libraries
+    from vla_flywheel.eval.evaluate import EvalConfig, evaluate, summary_lines
+
+    check_rendering_libraries()
+    cfg = EvalConfig(
+        policy=args.policy,
+        out=args.out or args.policy / "eval",
+        families=tuple(args.family),
+        splits=tuple(args.split),
+        episodes=args.episodes,
+        seed=args.seed,
+        workers=args.workers,
+        videos=args.videos,
+    )
+    info = evaluate(cfg, progress=not args.no_progress)
+    print("\n".join(summary_lines(info)))
+    print(f"wrote {cfg.out / 'eval_info.json'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="flywheel", description="Self-improving vision-language-action policies.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_collect(sub)
     _add_dataset(sub)
+    _add_train(sub)
+    _add_eval(sub)
     envs = sub.add_parser("envs", help="list the registered environment ids")
     envs.set_defaults(run=lambda _: print("\n".join(__import__("vla_flywheel.envs").envs.ENV_IDS)))
     return parser
@@ -133,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flywheel {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"flywheel {args.command}: interrupted; finished episodes are saved", file=sys.stderr)
+        print(f"flywheel {args.command}: interrupted; finished episodes and checkpoints are saved", file=sys.stderr)
         return 130
     return 0
 

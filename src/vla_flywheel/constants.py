@@ -26,3 +26,7 @@ PRIMITIVE_PICK = "primitive.pick"  # (x, y, yaw) of the pick, normalized table c
 PRIMITIVE_PLACE = "primitive.place"  # (x, y) of the place, normalized table coordinates
 
 SOURCES = ("expert", "policy", "residual", "world_model", "human")
+
+# Pre-tokenized instructions (LeRobot's key names); policies tokenize `task` themselves when these are absent.
+OBS_LANG_TOKENS = "observation.language.tokens"
+OBS_LANG_MASK = "observation.language.attention_mask"

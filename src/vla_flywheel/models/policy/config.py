@@ -1,0 +1,132 @@
+"""Every value that shapes the policy, validated when it is made and saved as `config.json`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from vla_flywheel.errors import ConfigError
+
+HEADS = ("flow", "primitive")
+PRIMITIVE_PARAMS = ("heatmap", "bins")
+
+
+@dataclass
+class PolicyConfig:
+    """The policy's architecture and sampling settings. Defaults are sized for a 2-core CPU.
+
+    head: "flow" predicts chunks of ee_delta actions by flow matching; "primitive" predicts one
+        pick(x, y, yaw) / place(x, y) action (LACY's L2A).
+    image_keys: camera observations the policy reads; all share one encoder. The first is the one the primitive
+        heatmap points into.
+    image_size: square image side in pixels; must be a multiple of 16.
+    state_dim / action_dim: sizes of `observation.state` and `action`.
+    action_names: names of the action dimensions, as recorded in the dataset (tells ee_delta from primitive).
+    chunk_size: actions predicted per flow-matching sample (openpi's action horizon).
+    n_action_steps: actions of each chunk executed before predicting again (select_action's queue length).
+    num_inference_steps: Euler steps from noise (t = 1) to action (t = 0).
+    time_beta_alpha / time_beta_beta / time_scale / time_offset: t ~ Beta(alpha, beta) * scale + offset (openpi).
+    dim / depth / num_heads / ff_mult: the transformer over [readouts, state, keypoints, image, text] tokens.
+    channels: conv encoder widths at 1/2 and 1/4 resolution.
+    pooled_grid: image tokens per side (the 1/4-resolution map is average-pooled to pooled_grid^2 tokens).
+    keypoints: spatial-softmax keypoints summarised into one token.
+    flow_hidden: width of the velocity MLP.
+    primitive_param: "heatmap" (a pixel heatmap mapped to the table by `workspace_homography`) or "bins"
+        (classification over coordinate bins from a readout token).
+    coordinate_bins / yaw_bins: resolution of the bins parameterization and of the pick yaw.
+    workspace_homography: 3x3 map from normalized table (x, y) to pixels of the first camera (heatmap only).
+    max_text_length: tokens per instruction.
+    augment_shift: during training, images are translated by up to this many pixels (replicating the border) and
+        pixel targets move with them; it stops a few-demo policy from memorizing where things were.
+    """
+
+    head: str = "flow"
+    image_keys: tuple[str, ...] = ("observation.images.front",)
+    image_size: int = 64
+    state_dim: int = 5
+    action_dim: int = 5
+    action_names: tuple[str, ...] = ("dx", "dy", "dz", "dyaw", "gripper")
+    chunk_size: int = 8
+    n_action_steps: int = 4
+    num_inference_steps: int = 10
+    time_beta_alpha: float = 1.5
+    time_beta_beta: float = 1.0
+    time_scale: float = 0.999
+    time_offset: float = 0.001
+    dim: int = 128
+    depth: int = 2
+    num_heads: int = 4
+    ff_mult: int = 2
+    channels: tuple[int, int] = (32, 64)
+    pooled_grid: int = 4
+    keypoints: int = 16
+    flow_hidden: int = 256
+    primitive_param: str = "heatmap"
+    coordinate_bins: int = 64
+    yaw_bins: int = 36
+    workspace_homography: tuple[tuple[float, ...], ...] | None = None
+    max_text_length: int = 16
+    augment_shift: int = 4
+    type: str = field(default="flywheel_vla", init=False)
+
+    def __post_init__(self):
+        self.image_keys = tuple(self.image_keys)
+        self.action_names = tuple(self.action_names)
+        self.channels = tuple(self.channels)
+        if self.workspace_homography is not None:
+            self.workspace_homography = tuple(tuple(float(v) for v in row) for row in self.workspace_homography)
+        if self.head not in HEADS:
+            raise ConfigError(f"policy: head={self.head!r} is not one of {', '.join(HEADS)}")
+        if self.primitive_param not in PRIMITIVE_PARAMS:
+            raise ConfigError(f"policy: primitive_param={self.primitive_param!r} is not one of {PRIMITIVE_PARAMS}")
+        if not self.image_keys:
+            raise ConfigError("policy: image_keys is empty; the policy needs at least one camera")
+        if self.image_size < 16 or self.image_size % 16:
+            raise ConfigError(f"policy: image_size={self.image_size} must be a positive multiple of 16")
+        for name in ("state_dim", "action_dim", "chunk_size", "n_action_steps", "num_inference_steps", "dim",
+                     "depth", "num_heads", "ff_mult", "pooled_grid", "keypoints", "flow_hidden", "coordinate_bins",
+                     "yaw_bins", "max_text_length"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"policy: {name}={value!r} must be a positive integer")
+        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) or self.augment_shift < 0:
+            raise ConfigError(f"policy: augment_shift={self.augment_shift!r} must be an integer >= 0")
+        if self.n_action_steps > self.chunk_size:
+            raise ConfigError(
+                f"policy: n_action_steps={self.n_action_steps} exceeds chunk_size={self.chunk_size}; "
+                "a chunk cannot supply more actions than it holds"
+            )
+        if self.dim % self.num_heads:
+            raise ConfigError(f"policy: dim={self.dim} must be divisible by num_heads={self.num_heads}")
+        if (self.image_size // 4) % self.pooled_grid:
+            raise ConfigError(f"policy: pooled_grid={self.pooled_grid} must divide image_size/4={self.image_size // 4}")
+        if len(self.action_names) != self.action_dim:
+            raise ConfigError(f"policy: {len(self.action_names)} action_names for action_dim={self.action_dim}")
+        if self.head == "primitive":
+            if self.action_dim != 5:
+                raise ConfigError(
+                    f"policy: the primitive head needs action_dim 5 (pick x, y, yaw, place x, y), got {self.action_dim}"
+                )
+            if self.primitive_param == "heatmap" and self.workspace_homography is None:
+                raise ConfigError("policy: the heatmap primitive head needs workspace_homography (the env provides it)")
+        if not (self.time_scale > 0 and self.time_offset >= 0 and self.time_scale + self.time_offset <= 1):
+            raise ConfigError("policy: time_scale/time_offset must keep t inside (0, 1]")
+
+    @property
+    def action_horizon(self) -> int:
+        """Actions per prediction: the chunk for flow, one pick/place for the primitive head."""
+        return self.chunk_size if self.head == "flow" else 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PolicyConfig:
+        known = {f.name for f in fields(cls) if f.init}
+        unknown = sorted(set(data) - known - {"type"})
+        if unknown:
+            raise ConfigError(
+                f"policy config: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        if data.get("type", "flywheel_vla") != "flywheel_vla":
+            raise ConfigError(f"policy config: type={data['type']!r} is not flywheel_vla")
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,199 @@
+"""FlywheelPolicy: images + instruction + state -> ee_delta action chunks (flow matching) or a pick/place primitive.
+
+The API has LeRobot's shape: `forward(batch) -> (loss, logs)` for training, `predict_action_chunk(batch)` and
+`select_action(batch)` (with an action queue refilled every `n_action_steps`) for acting, `reset()` between episodes,
+and `save_pretrained` / `from_pretrained` writing config.json + model.safetensors + normalization.safetensors +
+tokenizer.json (no pickle is ever loaded).
+
+Batch keys: `observation.images.<cam>` uint8 [B, S, S, 3] (as envs and datasets give them) or float [B, 3, S, S] in
+[0, 1]; `observation.state` [B, state_dim]; `task` (list of B strings) or pre-tokenized
+`observation.language.tokens` / `observation.language.attention_mask` [B, L]; for training also `action`
+[B, H, A] and `action_is_pad` [B, H].
+
+Token sequence (tens of tokens, cheap on CPU): [act, pick, place readouts | state | per camera: grid + keypoint |
+text]. The readout outputs condition the heads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vla_flywheel.constants import ACTION, OBS_LANG_MASK, OBS_LANG_TOKENS, OBS_STATE, TASK
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
+from vla_flywheel.models.normalize import Normalizer
+from vla_flywheel.models.policy.config import PolicyConfig
+from vla_flywheel.models.policy.flow_matching import VelocityField, euler_sample, flow_matching_loss, sample_time
+from vla_flywheel.models.policy.primitive_head import BinsPrimitiveHead, HeatmapPrimitiveHead
+from vla_flywheel.models.tokenizer import WordTokenizer
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+NORMALIZATION_FILE = "normalization.safetensors"
+ACTION_IS_PAD = "action_is_pad"
+NUM_READOUTS = 3  # act, pick, place
+
+
+class FlywheelPolicy(nn.Module):
+    name = "flywheel_vla"
+
+    def __init__(self, config: PolicyConfig, tokenizer: WordTokenizer, normalizer: Normalizer):
+        super().__init__()
+        self.config, self.tokenizer, self.normalizer = config, tokenizer, normalizer
+        c = config
+        self.text = TextEncoder(len(tokenizer), c.dim, c.max_text_length, c.num_heads)
+        self.image = ImageEncoder(c.channels, c.dim)
+        self.image_tokens = ImageTokens(c.channels[1], c.dim, c.pooled_grid, c.keypoints)
+        self.camera_embedding = nn.Parameter(torch.zeros(len(c.image_keys), 1, c.dim))
+        self.state_proj = nn.Linear(c.state_dim, c.dim)
+        self.readouts = nn.Parameter(torch.randn(NUM_READOUTS, c.dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            c.dim, c.num_heads, c.ff_mult * c.dim, 0.0, "gelu", batch_first=True, norm_first=True
+        )
+        self.transformer = nn.TransformerEncoder(layer, c.depth, enable_nested_tensor=False)
+        self.out_norm = nn.LayerNorm(c.dim)
+        if c.head == "flow":
+            self.velocity = VelocityField(c.dim, c.chunk_size, c.action_dim, c.flow_hidden)
+        elif c.primitive_param == "heatmap":
+            homography = torch.tensor(c.workspace_homography, dtype=torch.float64)
+            self.primitive = HeatmapPrimitiveHead(c.dim, c.channels, c.yaw_bins, homography, c.image_size)
+        else:
+            self.primitive = BinsPrimitiveHead(c.dim, c.coordinate_bins, c.yaw_bins)
+        self._queue: deque[torch.Tensor] = deque()
+
+    # ------------------------------------------------------------------ encoding
+    @property
+    def device(self) -> torch.device:
+        return self.readouts.device
+
+    def _images(self, batch: dict, key: str) -> torch.Tensor:
+        image = batch[key]
+        if image.dtype == torch.uint8:  # [B, S, S, 3] -> [B, 3, S, S] in [0, 1]
+            image = image.permute(0, 3, 1, 2).float() / 255.0
+        if image.shape[-2:] != (self.config.image_size, self.config.image_size):
+            raise ConfigError(
+                f"policy: {key} is {tuple(image.shape[-2:])} px but the policy was trained at {self.config.image_size}"
+            )
+        return image.to(self.device)
+
+    def _text(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        if OBS_LANG_TOKENS in batch:
+            return batch[OBS_LANG_TOKENS].to(self.device), batch[OBS_LANG_MASK].to(self.device)
+        tokens, mask = self.tokenizer(list(batch[TASK]))
+        return tokens.to(self.device), mask.to(self.device)
+
+    def _random_shift(self, images: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Translate every camera's images by one random integer (du, dv) per sample; -> images, shift [B, 2] px."""
+        b, size, pad = images[0].shape[0], self.config.image_size, self.config.augment_shift
+        shift = torch.randint(-pad, pad + 1, (b, 2), device=self.device).float()  # (du, dv): content moves by +shift
+        theta = torch.zeros(b, 2, 3, device=self.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+        theta[:, :, 2] = -2.0 * shift / size  # sample from x - shift
+        grid = F.affine_grid(theta, [b, 3, size, size], align_corners=False)
+        shifted = [F.grid_sample(im, grid, mode="nearest", padding_mode="border", align_corners=False) for im in images]
+        return shifted, shift
+
+    def encode(self, batch: dict, augment: bool = False):
+        """-> readouts (act, pick, place) each [B, D]; maps (half, quarter) of the first camera; pixel shift [B, 2].
+
+        With `augment` (training), images are randomly translated first and the shift is returned so that pixel
+        targets can move with them.
+        """
+        tokens, mask = self._text(batch)
+        text, pooled = self.text(tokens, mask)  # [B, L, D], [B, D]
+        state = self.normalizer.normalize(OBS_STATE, batch[OBS_STATE].to(self.device).float())
+        b = state.shape[0]
+        parts = [self.readouts.expand(b, -1, -1), self.state_proj(state)[:, None]]
+        images = [self._images(batch, key) for key in self.config.image_keys]
+        shift = torch.zeros(b, 2, device=self.device)
+        if augment and self.config.augment_shift:
+            images, shift = self._random_shift(images)
+        maps = None
+        for i, image in enumerate(images):
+            half, quarter = self.image(image, pooled)
+            maps = maps or (half, quarter)
+            parts.append(self.image_tokens(quarter) + self.camera_embedding[i])
+        parts.append(text)
+        sequence = torch.cat(parts, dim=1)  # [B, 3 + 1 + cams * (G*G + 1) + L, D]
+        keep = torch.ones(b, sequence.shape[1] - mask.shape[1], dtype=torch.bool, device=self.device)
+        out = self.out_norm(self.transformer(sequence, src_key_padding_mask=~torch.cat([keep, mask], dim=1)))
+        return tuple(out[:, i] for i in range(NUM_READOUTS)), maps, shift
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        readouts, maps, shift = self.encode(batch, augment=self.training)
+        action = batch[ACTION].to(self.device).float()  # [B, H, A]
+        if self.config.head == "primitive":
+            loss, logs = self.primitive.loss(maps, readouts[1:], action[:, 0], shift)
+        else:
+            c = self.config
+            t = sample_time(
+                action.shape[0], c.time_beta_alpha, c.time_beta_beta, c.time_scale, c.time_offset, self.device
+            )
+            pad = batch.get(ACTION_IS_PAD, torch.zeros(action.shape[:2], dtype=torch.bool)).to(self.device)
+            loss = flow_matching_loss(self.velocity, self.normalizer.normalize(ACTION, action), readouts[0], t, pad)
+            logs = {"flow_loss": loss.item()}
+        return loss, logs
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def predict_action_chunk(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """-> [B, H, A] actions in env units: H = chunk_size (flow) or 1 (primitive)."""
+        readouts, maps, _ = self.encode(batch)
+        if self.config.head == "primitive":
+            return self.primitive.predict(maps, readouts[1:])[:, None]
+        chunk = euler_sample(self.velocity, readouts[0].float(), self.config.num_inference_steps, generator)
+        return self.normalizer.unnormalize(ACTION, chunk)
+
+    @torch.no_grad()
+    def select_action(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """-> [B, A]: the next queued action, predicting a new chunk when the queue is empty."""
+        if not self._queue:
+            chunk = self.predict_action_chunk(batch, generator)
+            steps = min(self.config.n_action_steps, chunk.shape[1])
+            self._queue.extend(chunk[:, :steps].transpose(0, 1))
+        return self._queue.popleft()
+
+    def reset(self) -> None:
+        """Forget queued actions; call at every env reset."""
+        self._queue.clear()
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+        save_file(
+            {k: v.cpu().contiguous() for k, v in self.normalizer.tensors().items()}, directory / NORMALIZATION_FILE
+        )
+        self.tokenizer.save(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> FlywheelPolicy:
+        """Load a saved policy in eval mode; `directory` is a pretrained_model/ dir (or a run dir, see resolve)."""
+        directory = resolve_pretrained_dir(directory)
+        config = PolicyConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+        normalizer = Normalizer.from_tensors(load_file(directory / NORMALIZATION_FILE))
+        policy = cls(config, WordTokenizer.load(directory), normalizer)
+        policy.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        return policy.to(device).eval()
+
+
+def resolve_pretrained_dir(path: str | Path) -> Path:
+    """Accept a pretrained_model/ dir, a checkpoint dir (…/checkpoints/<step>) or a training run dir (uses `last`)."""
+    path = Path(path)
+    for candidate in (path, path / "pretrained_model", path / "checkpoints" / "last" / "pretrained_model"):
+        if (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
+            return candidate
+    raise ConfigError(
+        f"{path} holds no saved policy (config.json + model.safetensors); pass a training run directory, "
+        "a checkpoints/<step> directory or a pretrained_model directory"
+    )

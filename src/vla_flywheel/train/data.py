@@ -1,0 +1,117 @@
+"""Training data: every frame of one or more datasets in memory, sampled as (observation, action chunk) batches.
+
+At 64 px a frame is ~12 KB, so 100 demos (~2k frames) is ~25 MB: keeping them in memory avoids a dataloader and
+makes sampling a tensor index. Chunks follow LeRobot: frame t's target is actions t .. t+H-1 of its episode;
+steps past the episode's end repeat the last action and are flagged in `action_is_pad` so the loss ignores them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vla_flywheel.constants import ACTION, OBS_IMAGES_PREFIX, OBS_LANG_MASK, OBS_LANG_TOKENS, OBS_STATE
+from vla_flywheel.data import DatasetReader
+from vla_flywheel.errors import DatasetError
+from vla_flywheel.models.policy.modeling import ACTION_IS_PAD
+from vla_flywheel.models.tokenizer import WordTokenizer
+
+
+@dataclass
+class TrainingData:
+    images: dict[str, torch.Tensor]  # key -> uint8 [N, S, S, 3]
+    state: torch.Tensor  # [N, state_dim]
+    action: torch.Tensor  # [N, action_dim]
+    last_index: torch.Tensor  # [N] index of the last frame of each frame's episode
+    task_index: torch.Tensor  # [N] row of `tasks`
+    tasks: list[str]
+    action_names: tuple[str, ...]
+    state_names: tuple[str, ...]
+    fps: int
+    robot_type: str
+    episodes: int
+
+    @classmethod
+    def load(cls, roots: list[Path], max_episodes: int | None = None) -> TrainingData:
+        """Read the first `max_episodes` episodes of each dataset (all when None); the datasets must agree."""
+        images: dict[str, list[np.ndarray]] = {}
+        state, action, last, task_index, tasks = [], [], [], [], []
+        first: DatasetReader | None = None
+        count = offset = 0
+        for root in roots:
+            reader = DatasetReader(root)
+            first = first or reader
+            _check_compatible(first, reader)
+            n = reader.num_episodes if max_episodes is None else min(max_episodes, reader.num_episodes)
+            for i in range(n):
+                episode = reader.episode(i)
+                length = len(episode[ACTION])
+                for key in first.features:
+                    if key.startswith(OBS_IMAGES_PREFIX):
+                        images.setdefault(key, []).append(episode[key])
+                state.append(episode[OBS_STATE])
+                action.append(episode[ACTION])
+                last.append(np.full(length, offset + length - 1))
+                task = episode["task"][0]
+                if task not in tasks:
+                    tasks.append(task)
+                task_index.append(np.full(length, tasks.index(task)))
+                offset += length
+                count += 1
+        if first is None or count == 0:
+            raise DatasetError(f"training data: no episodes in {', '.join(map(str, roots)) or 'no dataset given'}")
+        features = first.features
+        return cls(
+            images={k: torch.from_numpy(np.concatenate(v)) for k, v in images.items()},
+            state=torch.from_numpy(np.concatenate(state)).float(),
+            action=torch.from_numpy(np.concatenate(action)).float(),
+            last_index=torch.from_numpy(np.concatenate(last)).long(),
+            task_index=torch.from_numpy(np.concatenate(task_index)).long(),
+            tasks=tasks,
+            action_names=tuple(features[ACTION].get("names") or ()),
+            state_names=tuple(features[OBS_STATE].get("names") or ()),
+            fps=first.fps,
+            robot_type=str(first.info.get("robot_type", "")),
+            episodes=count,
+        )
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    @property
+    def image_size(self) -> int:
+        return int(next(iter(self.images.values())).shape[1])
+
+    def batch(self, indices: torch.Tensor, horizon: int, tokenizer: WordTokenizer) -> dict[str, torch.Tensor]:
+        """indices [B] -> a policy batch with action chunks [B, horizon, A] and `action_is_pad` [B, horizon]."""
+        steps = indices[:, None] + torch.arange(horizon)[None]  # [B, H]
+        pad = steps > self.last_index[indices][:, None]
+        steps = torch.minimum(steps, self.last_index[indices][:, None])
+        tokens, mask = tokenizer([self.tasks[i] for i in self.task_index[indices].tolist()])
+        return {
+            **{key: images[indices] for key, images in self.images.items()},
+            OBS_STATE: self.state[indices],
+            OBS_LANG_TOKENS: tokens,
+            OBS_LANG_MASK: mask,
+            ACTION: self.action[steps],
+            ACTION_IS_PAD: pad,
+        }
+
+
+def _check_compatible(first: DatasetReader, other: DatasetReader) -> None:
+    for key in (ACTION, OBS_STATE):
+        if key not in other.features:
+            raise DatasetError(f"training data: {other.root} has no {key!r} feature; a policy needs it")
+    a, b = first.features, other.features
+    for key in sorted(set(a) | set(b)):
+        if not (key.startswith(OBS_IMAGES_PREFIX) or key in (ACTION, OBS_STATE)):
+            continue
+        mine, theirs = a.get(key, {}), b.get(key, {})
+        if (mine.get("shape"), mine.get("names")) != (theirs.get("shape"), theirs.get("names")):
+            raise DatasetError(
+                f"training data: {other.root} and {first.root} disagree on {key!r} "
+                f"({theirs} vs {mine}); train on datasets of one interface and camera setup"
+            )

@@ -1,0 +1,211 @@
+"""The training loop behind `flywheel train`: AdamW, warmup + cosine, clipping, optional EMA and bf16, checkpoints.
+
+Determinism: weights, batch indices (a dedicated generator) and flow-matching noise (torch's global RNG) all derive
+from `seed`, and both RNG states are checkpointed, so `--resume` continues the exact sequence an uninterrupted run
+would have taken: the resumed loss curve equals the uninterrupted one, step for step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from vla_flywheel.errors import ConfigError, FlywheelError
+from vla_flywheel.models.normalize import Normalizer
+from vla_flywheel.models.policy import FlywheelPolicy, PolicyConfig
+from vla_flywheel.models.tokenizer import WordTokenizer
+from vla_flywheel.train.checkpoint import (
+    PRETRAINED_DIR,
+    TRAIN_CONFIG_FILE,
+    last_checkpoint,
+    load_training_state,
+    save_checkpoint,
+)
+from vla_flywheel.train.config import TrainConfig
+from vla_flywheel.train.data import TrainingData
+from vla_flywheel.train.ema import EMA
+from vla_flywheel.train.metrics import MetricsLog
+
+TABLETOP_ROBOT = "vla_flywheel_tabletop_gripper"
+PRIMITIVE_ACTION_NAMES = ("pick.x", "pick.y", "pick.yaw", "place.x", "place.y")
+SUMMARY_FILE = "train_summary.json"
+
+
+class TrainingDiverged(FlywheelError):
+    """The loss or gradient became non-finite."""
+
+
+@dataclass
+class TrainResult:
+    run: Path
+    step: int
+    loss: float
+    seconds: float
+    frames: int
+    episodes: int
+
+    def lines(self) -> list[str]:
+        return [
+            f"run       {self.run}",
+            f"data      {self.episodes} episodes, {self.frames} frames",
+            f"steps     {self.step} (final loss {self.loss:.4f})",
+            f"time      {self.seconds:.1f} s",
+            f"policy    {self.run / 'checkpoints' / 'last' / PRETRAINED_DIR}",
+        ]
+
+
+def policy_config_for(data: TrainingData, overrides: dict) -> PolicyConfig:
+    """The policy a dataset calls for: the primitive head for pick/place actions, flow matching otherwise."""
+    head = "primitive" if data.action_names == PRIMITIVE_ACTION_NAMES else "flow"
+    base = {
+        "head": head,
+        "image_keys": tuple(sorted(data.images)),
+        "image_size": data.image_size,
+        "state_dim": data.state.shape[1],
+        "action_dim": data.action.shape[1],
+        "action_names": data.action_names or tuple(f"a{i}" for i in range(data.action.shape[1])),
+        **overrides,
+    }
+    if head == "primitive" and base.get("primitive_param", "heatmap") == "heatmap":
+        if data.robot_type != TABLETOP_ROBOT and "workspace_homography" not in overrides:
+            raise ConfigError(
+                f"train: the heatmap primitive head needs the camera's workspace homography, known only for the "
+                f"tabletop (robot_type {data.robot_type!r}); use primitive_param='bins'"
+            )
+        from vla_flywheel.envs.tabletop.camera import front_camera_homography
+
+        base.setdefault("workspace_homography", front_camera_homography(data.image_size).tolist())
+    return PolicyConfig(**base)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train: device='cuda' but torch sees no CUDA device; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _start(cfg: TrainConfig) -> tuple[TrainConfig, TrainingData, FlywheelPolicy, dict | None]:
+    """Fresh run: build tokenizer, normalizer and policy. Resume: reload them and the training state."""
+    if cfg.out.joinpath("checkpoints").exists():
+        raise ConfigError(f"train: {cfg.out} already holds a run; pass --resume to continue it or choose another --out")
+    data = TrainingData.load(list(cfg.datasets), cfg.max_episodes)
+    from vla_flywheel.envs.tabletop.language import corpus
+
+    tokenizer = WordTokenizer.from_corpus([*corpus(), *data.tasks])
+    normalizer = Normalizer.from_data({"observation.state": data.state, "action": data.action})
+    torch.manual_seed(cfg.seed)
+    policy = FlywheelPolicy(policy_config_for(data, cfg.policy), tokenizer, normalizer)
+    return cfg, data, policy, None
+
+
+def _resume(run: Path, steps: int | None) -> tuple[TrainConfig, TrainingData, FlywheelPolicy, dict]:
+    checkpoint = last_checkpoint(run)
+    saved = json.loads((checkpoint / PRETRAINED_DIR / TRAIN_CONFIG_FILE).read_text())
+    if steps is not None:
+        saved["steps"] = steps
+    cfg = TrainConfig.from_dict(saved)
+    state = load_training_state(checkpoint)
+    if state.step >= cfg.steps:
+        raise ConfigError(f"train: {run} already reached step {state.step} of {cfg.steps}; pass a larger --steps")
+    data = TrainingData.load(list(cfg.datasets), cfg.max_episodes)
+    policy = FlywheelPolicy.from_pretrained(checkpoint / PRETRAINED_DIR).train()
+    return cfg, data, policy, {"state": state, "published": dict(policy.state_dict())}
+
+
+def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: int | None = None, progress=True):
+    """Train from scratch (`cfg`) or continue the run at `resume` (optionally to a new total `steps`)."""
+    cfg, data, policy, restored = _resume(resume, steps) if resume is not None else _start(cfg)
+    torch.set_num_threads(cfg.threads)
+    device = _device(cfg.device)
+    policy.to(device).train()
+    optimizer = torch.optim.AdamW(
+        policy.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=False
+    )
+    sampler = torch.Generator().manual_seed(cfg.seed)
+    ema = EMA(policy, cfg.ema_decay) if cfg.ema_decay else None
+    start = 0
+    if restored is not None:
+        state = restored["state"]
+        start = state.step
+        if state.train_weights is not None:
+            policy.load_state_dict(state.train_weights)
+        if ema is not None:
+            ema.load_state_dict(restored["published"])
+        optimizer.load_state_dict(state.optimizer)
+        sampler.set_state(state.rng["sampler"])
+        torch.set_rng_state(state.rng["torch"])
+        if device.type == "cuda" and "cuda" in state.rng:
+            torch.cuda.set_rng_state(state.rng["cuda"])
+    else:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        (cfg.out / TRAIN_CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
+    log = MetricsLog(cfg.out, resume_step=start)
+    horizon = policy.config.action_horizon
+    began = time.perf_counter()
+    loss_value, last_saved = float("nan"), start
+    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {policy.config.head}", unit="step", disable=not progress)
+    try:
+        for step in range(start + 1, cfg.steps + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.learning_rate(step)
+            batch = data.batch(
+                torch.randint(len(data), (cfg.batch_size,), generator=sampler), horizon, policy.tokenizer
+            )
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss, logs = policy(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(policy.parameters(), clip))
+            loss_value = loss.item()
+            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+                kept = f"checkpoints/{last_saved:06d}" if last_saved else "none (no checkpoint was written yet)"
+                raise TrainingDiverged(
+                    f"training diverged at step {step}: loss={loss_value}, grad norm={grad_norm} "
+                    f"(lr {cfg.learning_rate(step):.2e}); last good checkpoint: {kept}. "
+                    "Lower --lr, keep --grad-clip on, or check the data for NaN/inf"
+                )
+            optimizer.step()
+            if ema is not None:
+                ema.update(policy)
+            bar.update()
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                elapsed = time.perf_counter() - began
+                rate = (step - start) / max(elapsed, 1e-9)
+                log.write({"step": step, "loss": loss_value, "lr": cfg.learning_rate(step), "grad_norm": grad_norm,
+                           "steps_per_s": rate, **logs})  # fmt: skip
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                _save(cfg, policy, ema, optimizer, sampler, step, device)
+                last_saved = step
+    finally:
+        bar.close()
+        log.close()
+    seconds = time.perf_counter() - began
+    result = TrainResult(cfg.out, cfg.steps, loss_value, seconds, len(data), data.episodes)
+    summary = {"steps": cfg.steps, "resumed_from": start, "seconds": seconds, "final_loss": loss_value,
+               "frames": len(data), "episodes": data.episodes}  # fmt: skip
+    (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return result
+
+
+def _save(cfg: TrainConfig, policy: FlywheelPolicy, ema, optimizer, sampler, step: int, device) -> None:
+    rng = {"sampler": sampler.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state()
+    raw = None
+    if ema is not None:
+        raw = {k: v.clone() for k, v in policy.state_dict().items()}
+        published = FlywheelPolicy(policy.config, policy.tokenizer, policy.normalizer)
+        published.load_state_dict(ema.state_dict())
+    else:
+        published = policy
+    save_checkpoint(cfg.out, step, published, cfg.to_dict(), optimizer, rng, raw)
