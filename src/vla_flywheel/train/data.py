@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vla_flywheel.constants import ACTION, OBS_IMAGES_PREFIX, OBS_LANG_MASK, OBS_LANG_TOKENS, OBS_STATE
+from vla_flywheel.constants import (
+    ACTION,
+    OBS_IMAGES_PREFIX,
+    OBS_LANG_MASK,
+    OBS_LANG_TOKENS,
+    OBS_STATE,
+    PRIMITIVE_PICK,
+    PRIMITIVE_PLACE,
+)
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.errors import DatasetError
 from vla_flywheel.models.policy.modeling import ACTION_IS_PAD
@@ -25,6 +33,7 @@ class TrainingData:
     images: dict[str, torch.Tensor]  # key -> uint8 [N, S, S, 3]
     state: torch.Tensor  # [N, state_dim]
     action: torch.Tensor  # [N, action_dim]
+    points: torch.Tensor | None  # [N, 5] the episode's pick (x, y, yaw) and place (x, y), when recorded
     last_index: torch.Tensor  # [N] index of the last frame of each frame's episode
     task_index: torch.Tensor  # [N] row of `tasks`
     tasks: list[str]
@@ -38,7 +47,7 @@ class TrainingData:
     def load(cls, roots: list[Path], max_episodes: int | None = None) -> TrainingData:
         """Read the first `max_episodes` episodes of each dataset (all when None); the datasets must agree."""
         images: dict[str, list[np.ndarray]] = {}
-        state, action, last, task_index, tasks = [], [], [], [], []
+        state, action, points, last, task_index, tasks = [], [], [], [], [], []
         first: DatasetReader | None = None
         count = offset = 0
         for root in roots:
@@ -54,6 +63,8 @@ class TrainingData:
                         images.setdefault(key, []).append(episode[key])
                 state.append(episode[OBS_STATE])
                 action.append(episode[ACTION])
+                if PRIMITIVE_PICK in episode and PRIMITIVE_PLACE in episode:
+                    points.append(np.concatenate([episode[PRIMITIVE_PICK], episode[PRIMITIVE_PLACE]], axis=1))
                 last.append(np.full(length, offset + length - 1))
                 task = episode["task"][0]
                 if task not in tasks:
@@ -68,6 +79,7 @@ class TrainingData:
             images={k: torch.from_numpy(np.concatenate(v)) for k, v in images.items()},
             state=torch.from_numpy(np.concatenate(state)).float(),
             action=torch.from_numpy(np.concatenate(action)).float(),
+            points=torch.from_numpy(np.concatenate(points)).float() if len(points) == count else None,
             last_index=torch.from_numpy(np.concatenate(last)).long(),
             task_index=torch.from_numpy(np.concatenate(task_index)).long(),
             tasks=tasks,
@@ -91,7 +103,11 @@ class TrainingData:
         pad = steps > self.last_index[indices][:, None]
         steps = torch.minimum(steps, self.last_index[indices][:, None])
         tokens, mask = tokenizer([self.tasks[i] for i in self.task_index[indices].tolist()])
+        extra = {}
+        if self.points is not None:
+            extra = {PRIMITIVE_PICK: self.points[indices, :3], PRIMITIVE_PLACE: self.points[indices, 3:]}
         return {
+            **extra,
             **{key: images[indices] for key, images in self.images.items()},
             OBS_STATE: self.state[indices],
             OBS_LANG_TOKENS: tokens,

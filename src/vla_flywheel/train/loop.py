@@ -7,6 +7,7 @@ would have taken: the resumed loss curve equals the uninterrupted one, step for 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -72,15 +73,19 @@ def policy_config_for(data: TrainingData, overrides: dict) -> PolicyConfig:
         "action_names": data.action_names or tuple(f"a{i}" for i in range(data.action.shape[1])),
         **overrides,
     }
-    if head == "primitive" and base.get("primitive_param", "heatmap") == "heatmap":
-        if data.robot_type != TABLETOP_ROBOT and "workspace_homography" not in overrides:
+    pointing = head == "primitive" or (base.get("flow_pointing", True) and data.points is not None)
+    if pointing and base.get("primitive_param", "heatmap") == "heatmap":
+        if head == "flow" and data.robot_type != TABLETOP_ROBOT and "workspace_homography" not in overrides:
+            base["flow_pointing"] = False  # no camera calibration: plain flow matching
+        elif data.robot_type != TABLETOP_ROBOT and "workspace_homography" not in overrides:
             raise ConfigError(
                 f"train: the heatmap primitive head needs the camera's workspace homography, known only for the "
                 f"tabletop (robot_type {data.robot_type!r}); use primitive_param='bins'"
             )
-        from vla_flywheel.envs.tabletop.camera import front_camera_homography
+        else:
+            from vla_flywheel.envs.tabletop.camera import front_camera_homography
 
-        base.setdefault("workspace_homography", front_camera_homography(data.image_size).tolist())
+            base.setdefault("workspace_homography", front_camera_homography(data.image_size).tolist())
     return PolicyConfig(**base)
 
 
@@ -117,7 +122,8 @@ def _resume(run: Path, steps: int | None) -> tuple[TrainConfig, TrainingData, Fl
         raise ConfigError(f"train: {run} already reached step {state.step} of {cfg.steps}; pass a larger --steps")
     data = TrainingData.load(list(cfg.datasets), cfg.max_episodes)
     policy = FlywheelPolicy.from_pretrained(checkpoint / PRETRAINED_DIR).train()
-    return cfg, data, policy, {"state": state, "published": dict(policy.state_dict())}
+    published = {k: v.clone() for k, v in policy.state_dict().items()}  # EMA weights, before raw ones load
+    return cfg, data, policy, {"state": state, "published": published}
 
 
 def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: int | None = None, progress=True):
@@ -204,7 +210,7 @@ def _save(cfg: TrainConfig, policy: FlywheelPolicy, ema, optimizer, sampler, ste
     raw = None
     if ema is not None:
         raw = {k: v.clone() for k, v in policy.state_dict().items()}
-        published = FlywheelPolicy(policy.config, policy.tokenizer, policy.normalizer)
+        published = copy.deepcopy(policy)  # not a fresh module: initializing one would advance the global RNG
         published.load_state_dict(ema.state_dict())
     else:
         published = policy

@@ -35,6 +35,10 @@ class PolicyConfig:
     coordinate_bins / yaw_bins: resolution of the bins parameterization and of the pick yaw.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels of the first camera (heatmap only).
     max_text_length: tokens per instruction.
+    flow_pointing: the flow head also trains the heatmap pick/place head (on the episodes' `primitive.pick` /
+        `primitive.place`) and conditions its velocity on the predicted points: localizing blocks by pointing is
+        translation-equivariant, which a global readout is not, and that is what makes few-demo ee_delta work.
+        Needs workspace_homography; ignored without it.
     augment_shift: during training, images are translated by up to this many pixels (replicating the border) and
         pixel targets move with them; it stops a few-demo policy from memorizing where things were.
     """
@@ -65,6 +69,7 @@ class PolicyConfig:
     yaw_bins: int = 36
     workspace_homography: tuple[tuple[float, ...], ...] | None = None
     max_text_length: int = 16
+    flow_pointing: bool = True
     augment_shift: int = 4
     type: str = field(default="flywheel_vla", init=False)
 
@@ -110,6 +115,12 @@ class PolicyConfig:
                 raise ConfigError("policy: the heatmap primitive head needs workspace_homography (the env provides it)")
         if not (self.time_scale > 0 and self.time_offset >= 0 and self.time_scale + self.time_offset <= 1):
             raise ConfigError("policy: time_scale/time_offset must keep t inside (0, 1]")
+
+    @property
+    def uses_pointing(self) -> bool:
+        """Whether the model has the heatmap pick/place head (the primitive policy, or flow with pointing)."""
+        heatmap = self.primitive_param == "heatmap" and self.workspace_homography is not None
+        return heatmap and (self.head == "primitive" or self.flow_pointing)
 
     @property
     def action_horizon(self) -> int:

@@ -8,7 +8,7 @@ tokenizer.json (no pickle is ever loaded).
 Batch keys: `observation.images.<cam>` uint8 [B, S, S, 3] (as envs and datasets give them) or float [B, 3, S, S] in
 [0, 1]; `observation.state` [B, state_dim]; `task` (list of B strings) or pre-tokenized
 `observation.language.tokens` / `observation.language.attention_mask` [B, L]; for training also `action`
-[B, H, A] and `action_is_pad` [B, H].
+[B, H, A] and `action_is_pad` [B, H] (+ `primitive.pick` [B, 3] / `primitive.place` [B, 2] for flow pointing).
 
 Token sequence (tens of tokens, cheap on CPU): [act, pick, place readouts | state | per camera: grid + keypoint |
 text]. The readout outputs condition the heads.
@@ -25,7 +25,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vla_flywheel.constants import ACTION, OBS_LANG_MASK, OBS_LANG_TOKENS, OBS_STATE, TASK
+from vla_flywheel.constants import (
+    ACTION,
+    OBS_LANG_MASK,
+    OBS_LANG_TOKENS,
+    OBS_STATE,
+    PRIMITIVE_PICK,
+    PRIMITIVE_PLACE,
+    TASK,
+)
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
 from vla_flywheel.models.normalize import Normalizer
@@ -59,13 +67,15 @@ class FlywheelPolicy(nn.Module):
         )
         self.transformer = nn.TransformerEncoder(layer, c.depth, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(c.dim)
-        if c.head == "flow":
-            self.velocity = VelocityField(c.dim, c.chunk_size, c.action_dim, c.flow_hidden)
-        elif c.primitive_param == "heatmap":
+        if c.uses_pointing:
             homography = torch.tensor(c.workspace_homography, dtype=torch.float64)
             self.primitive = HeatmapPrimitiveHead(c.dim, c.channels, c.yaw_bins, homography, c.image_size)
-        else:
+        elif c.head == "primitive":
             self.primitive = BinsPrimitiveHead(c.dim, c.coordinate_bins, c.yaw_bins)
+        if c.head == "flow":
+            # context: act readout [D] + predicted pick/place [5] when pointing + normalized state [state_dim]
+            context = c.dim + (5 if c.uses_pointing else 0) + c.state_dim
+            self.velocity = VelocityField(context, c.chunk_size, c.action_dim, c.flow_hidden)
         self._queue: deque[torch.Tensor] = deque()
 
     # ------------------------------------------------------------------ encoding
@@ -126,6 +136,14 @@ class FlywheelPolicy(nn.Module):
         out = self.out_norm(self.transformer(sequence, src_key_padding_mask=~torch.cat([keep, mask], dim=1)))
         return tuple(out[:, i] for i in range(NUM_READOUTS)), maps, shift
 
+    def _flow_context(self, batch: dict, readouts, maps, shift: torch.Tensor) -> torch.Tensor:
+        """[B, D (+5) + state_dim]: what the velocity field is conditioned on."""
+        parts = [readouts[0].float()]
+        if self.config.uses_pointing:
+            parts.append(self.primitive.predict(maps, readouts[1:], shift).detach())
+        parts.append(self.normalizer.normalize(OBS_STATE, batch[OBS_STATE].to(self.device).float()))
+        return torch.cat(parts, dim=-1)
+
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         readouts, maps, shift = self.encode(batch, augment=self.training)
@@ -138,18 +156,25 @@ class FlywheelPolicy(nn.Module):
                 action.shape[0], c.time_beta_alpha, c.time_beta_beta, c.time_scale, c.time_offset, self.device
             )
             pad = batch.get(ACTION_IS_PAD, torch.zeros(action.shape[:2], dtype=torch.bool)).to(self.device)
-            loss = flow_matching_loss(self.velocity, self.normalizer.normalize(ACTION, action), readouts[0], t, pad)
+            context = self._flow_context(batch, readouts, maps, shift)
+            loss = flow_matching_loss(self.velocity, self.normalizer.normalize(ACTION, action), context, t, pad)
             logs = {"flow_loss": loss.item()}
+            if self.config.uses_pointing:
+                points = torch.cat([batch[PRIMITIVE_PICK], batch[PRIMITIVE_PLACE]], dim=-1).to(self.device).float()
+                pointing, pointing_logs = self.primitive.loss(maps, readouts[1:], points, shift)
+                loss = loss + pointing
+                logs.update(pointing_logs)
         return loss, logs
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
     def predict_action_chunk(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """-> [B, H, A] actions in env units: H = chunk_size (flow) or 1 (primitive)."""
-        readouts, maps, _ = self.encode(batch)
+        readouts, maps, shift = self.encode(batch)
         if self.config.head == "primitive":
             return self.primitive.predict(maps, readouts[1:])[:, None]
-        chunk = euler_sample(self.velocity, readouts[0].float(), self.config.num_inference_steps, generator)
+        context = self._flow_context(batch, readouts, maps, shift)
+        chunk = euler_sample(self.velocity, context, self.config.num_inference_steps, generator)
         return self.normalizer.unnormalize(ACTION, chunk)
 
     @torch.no_grad()

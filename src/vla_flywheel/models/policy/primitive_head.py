@@ -121,12 +121,16 @@ class HeatmapPrimitiveHead(nn.Module):
         losses["yaw"] = _soft_ce(yaw_logits, soft_targets(unit_to_bin(action[:, 2], self.yaw_bins), self.yaw_bins))
         return sum(losses.values()), {f"{k}_loss": v.item() for k, v in losses.items()}
 
-    def predict(self, maps, readouts) -> torch.Tensor:
+    def predict(self, maps, readouts, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """-> [B, 5] pick x, y, yaw, place x, y; `shift` [B, 2] undoes a training-time image translation."""
         half, quarter = maps
         features, pick_logits, place_logits = self._maps(half, quarter, *readouts)
         pick_cells = soft_argmax_2d(pick_logits.float())
         place_cells = soft_argmax_2d(place_logits.float())
-        yaw = bin_to_unit(soft_argmax_1d(self._yaw_logits(features, pick_cells, readouts[0]).float()), self.yaw_bins)
+        if shift is not None:
+            pick_cells, place_cells = pick_cells - shift / self.cell, place_cells - shift / self.cell
+        shifted = pick_cells if shift is None else pick_cells + shift / self.cell
+        yaw = bin_to_unit(soft_argmax_1d(self._yaw_logits(features, shifted, readouts[0]).float()), self.yaw_bins)
         pick_xy, place_xy = self._to_table(pick_cells), self._to_table(place_cells)
         return torch.cat([pick_xy, yaw[:, None], place_xy], dim=-1)  # [B, 5]
 
@@ -154,7 +158,7 @@ class BinsPrimitiveHead(nn.Module):
             losses[name] = _soft_ce(logits[i], soft_targets(unit_to_bin(action[:, i], size), size))
         return sum(losses.values()), {f"{k}_loss": v.item() for k, v in losses.items()}
 
-    def predict(self, maps, readouts) -> torch.Tensor:
+    def predict(self, maps, readouts, shift: torch.Tensor | None = None) -> torch.Tensor:
         logits = self._logits(readouts)
         sizes = (self.bins, self.bins, self.yaw_bins, self.bins, self.bins)
         values = [bin_to_unit(soft_argmax_1d(x.float()), n) for x, n in zip(logits, sizes, strict=True)]
