@@ -126,3 +126,32 @@ def test_dataset_info_on_a_truncated_parquet(dataset, tmp_path):
     rc, _, err = flywheel("dataset", "info", broken)
     assert rc == 2
     _one_error_line(err, data_file.name)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["train", "--dataset", "{missing}", "--out", "{tmp}/run"], ["train", "does not exist"]),
+        (["train", "--out", "{tmp}/run"], ["no dataset given"]),
+        (["train", "--dataset", "{dataset}", "--out", "{tmp}/run", "--steps", "0"], ["steps=0"]),
+        (["train", "--out", "{tmp}/nothing", "--resume"], ["no checkpoint to resume from"]),
+        (["eval", "--policy", "{tmp}", "--episodes", "2"], ["holds no saved policy"]),
+    ],
+)
+def test_train_and_eval_reject_bad_input_with_one_line(tmp_path, dataset, args, words):
+    filled = [a.format(missing=tmp_path / "missing", tmp=tmp_path, dataset=dataset) for a in args]
+    rc, _, stderr = flywheel(*filled, "--no-progress")
+    assert rc == 2
+    _one_error_line(stderr, *words)
+
+
+def test_train_refuses_to_overwrite_a_run_and_leaves_it_untouched(tmp_path, dataset):
+    run = tmp_path / "run"
+    tiny = ["--steps", "2", "--batch-size", "2", "--no-progress"]
+    rc, stdout, stderr = flywheel("train", "--dataset", dataset, "--out", run, *tiny)
+    assert rc == 0, stderr
+    before = sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file())
+    rc, _, stderr = flywheel("train", "--dataset", dataset, "--out", run, *tiny)
+    assert rc == 2
+    _one_error_line(stderr, "already holds a run", "--resume")
+    assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()) == before
