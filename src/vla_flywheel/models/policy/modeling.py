@@ -69,7 +69,7 @@ class FlywheelPolicy(nn.Module):
         self.out_norm = nn.LayerNorm(c.dim)
         if c.uses_pointing:
             homography = torch.tensor(c.workspace_homography, dtype=torch.float64)
-            self.primitive = HeatmapPrimitiveHead(c.dim, c.channels, c.yaw_bins, homography, c.image_size)
+            self.primitive = HeatmapPrimitiveHead(c.dim, c.channels, c.yaw_bins, homography)
         elif c.head == "primitive":
             self.primitive = BinsPrimitiveHead(c.dim, c.coordinate_bins, c.yaw_bins)
         if c.head == "flow":
@@ -136,33 +136,38 @@ class FlywheelPolicy(nn.Module):
         out = self.out_norm(self.transformer(sequence, src_key_padding_mask=~torch.cat([keep, mask], dim=1)))
         return tuple(out[:, i] for i in range(NUM_READOUTS)), maps, shift
 
-    def _flow_context(self, batch: dict, readouts, maps, shift: torch.Tensor) -> torch.Tensor:
-        """[B, D (+5) + state_dim]: what the velocity field is conditioned on."""
+    def _flow_context(self, batch: dict, readouts, pointing, shift: torch.Tensor) -> torch.Tensor:
+        """[B, D (+5) + state_dim]: what the velocity field is conditioned on; `pointing` = primitive head outputs."""
         parts = [readouts[0].float()]
-        if self.config.uses_pointing:
-            parts.append(self.primitive.predict(maps, readouts[1:], shift).detach())
+        if pointing is not None:
+            parts.append(self.primitive.predict(pointing, shift).detach())
         parts.append(self.normalizer.normalize(OBS_STATE, batch[OBS_STATE].to(self.device).float()))
         return torch.cat(parts, dim=-1)
+
+    def _pointing(self, maps, readouts):
+        """The primitive head's outputs from the pick/place readouts, or None when the model has no such head."""
+        return self.primitive(maps, readouts[1:]) if hasattr(self, "primitive") else None
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         readouts, maps, shift = self.encode(batch, augment=self.training)
+        pointing = self._pointing(maps, readouts)
         action = batch[ACTION].to(self.device).float()  # [B, H, A]
         if self.config.head == "primitive":
-            loss, logs = self.primitive.loss(maps, readouts[1:], action[:, 0], shift)
+            loss, logs = self.primitive.loss(pointing, action[:, 0], shift)
         else:
             c = self.config
             t = sample_time(
                 action.shape[0], c.time_beta_alpha, c.time_beta_beta, c.time_scale, c.time_offset, self.device
             )
             pad = batch.get(ACTION_IS_PAD, torch.zeros(action.shape[:2], dtype=torch.bool)).to(self.device)
-            context = self._flow_context(batch, readouts, maps, shift)
+            context = self._flow_context(batch, readouts, pointing, shift)
             loss = flow_matching_loss(self.velocity, self.normalizer.normalize(ACTION, action), context, t, pad)
             logs = {"flow_loss": loss.item()}
-            if self.config.uses_pointing:
+            if pointing is not None:
                 points = torch.cat([batch[PRIMITIVE_PICK], batch[PRIMITIVE_PLACE]], dim=-1).to(self.device).float()
-                pointing, pointing_logs = self.primitive.loss(maps, readouts[1:], points, shift)
-                loss = loss + pointing
+                pointing_loss, pointing_logs = self.primitive.loss(pointing, points, shift)
+                loss = loss + pointing_loss
                 logs.update(pointing_logs)
         return loss, logs
 
@@ -171,9 +176,10 @@ class FlywheelPolicy(nn.Module):
     def predict_action_chunk(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """-> [B, H, A] actions in env units: H = chunk_size (flow) or 1 (primitive)."""
         readouts, maps, shift = self.encode(batch)
+        pointing = self._pointing(maps, readouts)
         if self.config.head == "primitive":
-            return self.primitive.predict(maps, readouts[1:])[:, None]
-        context = self._flow_context(batch, readouts, maps, shift)
+            return self.primitive.predict(pointing, shift)[:, None]
+        context = self._flow_context(batch, readouts, pointing, shift)
         chunk = euler_sample(self.velocity, context, self.config.num_inference_steps, generator)
         return self.normalizer.unnormalize(ACTION, chunk)
 

@@ -67,7 +67,7 @@ def _soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class HeatmapPrimitiveHead(nn.Module):
     """Pixel heatmaps for pick and place over the first camera's 1/2-resolution map."""
 
-    def __init__(self, dim: int, channels: tuple[int, int], yaw_bins: int, homography: torch.Tensor, image_size: int):
+    def __init__(self, dim: int, channels: tuple[int, int], yaw_bins: int, homography: torch.Tensor):
         super().__init__()
         c1, c2 = channels
         width = 32
@@ -79,7 +79,12 @@ class HeatmapPrimitiveHead(nn.Module):
         self.register_buffer("homography", homography.float(), persistent=False)
         self.register_buffer("inverse", torch.linalg.inv(homography.double()).float(), persistent=False)
 
-    def _maps(self, half: torch.Tensor, quarter: torch.Tensor, pick: torch.Tensor, place: torch.Tensor):
+    def forward(self, maps, readouts) -> tuple[torch.Tensor, ...]:
+        """-> (pixel features [B, E, h, w], pick logits [B, h, w], place logits [B, h, w], pick readout [B, D]).
+
+        Computed once per batch; `loss` and `predict` both read these outputs.
+        """
+        (half, quarter), (pick, place) = maps, readouts
         b, _, h, w = half.shape
         up = F.interpolate(quarter, size=(h, w), mode="nearest")
         coords = coordinate_grid(h, w, half.device).expand(b, -1, -1, -1).to(half.dtype)
@@ -88,7 +93,7 @@ class HeatmapPrimitiveHead(nn.Module):
         scale = features.shape[1] ** -0.5
         pick_logits = torch.einsum("bchw,bc->bhw", features, q_pick[:, 0]) * scale
         place_logits = torch.einsum("bchw,bc->bhw", features, q_place[:, 1]) * scale
-        return features, pick_logits, place_logits
+        return features, pick_logits, place_logits, pick
 
     def _yaw_logits(self, features: torch.Tensor, cell_uv: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
         _, _, h, w = features.shape
@@ -106,32 +111,28 @@ class HeatmapPrimitiveHead(nn.Module):
         h = torch.cat([cells * self.cell, torch.ones_like(cells[:, :1])], dim=-1) @ self.inverse.T
         return (h[:, :2] / h[:, 2:]).clamp(-1, 1)
 
-    def loss(self, maps, readouts, action: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, outputs, action: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """action [B, 5] = pick x, y, yaw, place x, y (normalized); shift [B, 2] pixels the images were moved by."""
-        half, quarter = maps
+        features, pick_logits, place_logits, pick = outputs
         cell_shift = shift / self.cell
-        features, pick_logits, place_logits = self._maps(half, quarter, *readouts)
         _, h, w = pick_logits.shape
         losses = {}
         for name, logits, xy in (("pick", pick_logits, action[:, :2]), ("place", place_logits, action[:, 3:5])):
             uv = self._to_cells(xy) + cell_shift
             target = soft_targets(uv[:, 1], h)[:, :, None] * soft_targets(uv[:, 0], w)[:, None, :]  # [B, h, w]
             losses[name] = _soft_ce(logits.flatten(1), target.flatten(1))
-        yaw_logits = self._yaw_logits(features, self._to_cells(action[:, :2]) + cell_shift, readouts[0])
+        yaw_logits = self._yaw_logits(features, self._to_cells(action[:, :2]) + cell_shift, pick)
         losses["yaw"] = _soft_ce(yaw_logits, soft_targets(unit_to_bin(action[:, 2], self.yaw_bins), self.yaw_bins))
         return sum(losses.values()), {f"{k}_loss": v.item() for k, v in losses.items()}
 
-    def predict(self, maps, readouts, shift: torch.Tensor | None = None) -> torch.Tensor:
+    def predict(self, outputs, shift: torch.Tensor) -> torch.Tensor:
         """-> [B, 5] pick x, y, yaw, place x, y; `shift` [B, 2] undoes a training-time image translation."""
-        half, quarter = maps
-        features, pick_logits, place_logits = self._maps(half, quarter, *readouts)
-        pick_cells = soft_argmax_2d(pick_logits.float())
+        features, pick_logits, place_logits, pick = outputs
+        pick_cells = soft_argmax_2d(pick_logits.float())  # in the (possibly shifted) image
         place_cells = soft_argmax_2d(place_logits.float())
-        if shift is not None:
-            pick_cells, place_cells = pick_cells - shift / self.cell, place_cells - shift / self.cell
-        shifted = pick_cells if shift is None else pick_cells + shift / self.cell
-        yaw = bin_to_unit(soft_argmax_1d(self._yaw_logits(features, shifted, readouts[0]).float()), self.yaw_bins)
-        pick_xy, place_xy = self._to_table(pick_cells), self._to_table(place_cells)
+        yaw = bin_to_unit(soft_argmax_1d(self._yaw_logits(features, pick_cells, pick).float()), self.yaw_bins)
+        pick_xy = self._to_table(pick_cells - shift / self.cell)
+        place_xy = self._to_table(place_cells - shift / self.cell)
         return torch.cat([pick_xy, yaw[:, None], place_xy], dim=-1)  # [B, 5]
 
 
@@ -144,22 +145,21 @@ class BinsPrimitiveHead(nn.Module):
         self.pick = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 2 * coordinate_bins + yaw_bins))
         self.place = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 2 * coordinate_bins))
 
-    def _logits(self, readouts) -> list[torch.Tensor]:
+    def forward(self, maps, readouts) -> list[torch.Tensor]:
+        """-> logits of pick x, pick y, yaw, place x, place y (maps are not used: that is this head's point)."""
         pick, place = self.pick(readouts[0]), self.place(readouts[1])
         n = self.bins
         return [pick[:, :n], pick[:, n : 2 * n], pick[:, 2 * n :], place[:, :n], place[:, n:]]
 
-    def loss(self, maps, readouts, action: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, logits, action: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """As the heatmap head's; the shift is ignored (a table coordinate does not move with the image)."""
-        logits = self._logits(readouts)
         losses = {}
         for i, name in enumerate(("pick_x", "pick_y", "yaw", "place_x", "place_y")):
             size = self.yaw_bins if name == "yaw" else self.bins
             losses[name] = _soft_ce(logits[i], soft_targets(unit_to_bin(action[:, i], size), size))
         return sum(losses.values()), {f"{k}_loss": v.item() for k, v in losses.items()}
 
-    def predict(self, maps, readouts, shift: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self._logits(readouts)
+    def predict(self, logits, shift: torch.Tensor) -> torch.Tensor:
         sizes = (self.bins, self.bins, self.yaw_bins, self.bins, self.bins)
         values = [bin_to_unit(soft_argmax_1d(x.float()), n) for x, n in zip(logits, sizes, strict=True)]
         return torch.stack(values, dim=-1)  # [B, 5]
