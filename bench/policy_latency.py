@@ -2,7 +2,7 @@
 
 Measured side by side in one process, on the default configs at 64 px (latency does not depend on the weights, so
 fresh policies are used unless --policy is given):
-- flow head (chunk 8, 10 Euler steps) and primitive heatmap head: p50 / p95 ms at batch 1 (target p50 <= 10 ms);
+- flow head (default chunk, 10 Euler steps) and primitive heatmap head: p50 / p95 ms at batch 1 (target p50 <= 10 ms);
 - the flow head with 1 Euler step: the ratio shows what the 10 integration steps cost on top of the encoder;
 - batch 64: chunks/s and actions/s (batch x chunk length per call), fp32 and bf16 autocast.
 

@@ -1,9 +1,11 @@
 """Encoders shared by the policy and (later) the judges: images with language FiLM, text, and time.
 
-The image encoder is a small CNN (CoordConv input, FiLM-conditioned on the instruction at every block) whose 1/4-
-resolution map becomes a few tokens (average-pooled grid + one spatial-softmax keypoint token), so the transformer
-above it sees tens of tokens, not hundreds (sequence length is what costs on a CPU). Its 1/2-resolution map is kept
-for heads that point at pixels.
+The image encoder is a small CNN (FiLM-conditioned on the instruction at every block) whose 1/4-resolution map
+becomes a few tokens (average-pooled grid with position embeddings + one spatial-softmax keypoint token), so the
+transformer above it sees tens of tokens, not hundreds (sequence length is what costs on a CPU). Its 1/2-resolution
+map is kept for heads that point at pixels. The CNN gets no coordinate channels: its features are translation-
+equivariant, so a head that points by appearance cannot fall back on remembering positions; heads that need
+absolute positions add coordinates themselves.
 """
 
 from __future__ import annotations
@@ -44,14 +46,12 @@ class ImageEncoder(nn.Module):
     def __init__(self, channels: tuple[int, int], text_dim: int):
         super().__init__()
         c1, c2 = channels
-        self.block1 = FiLMBlock(3 + 2, c1, 2, text_dim)
+        self.block1 = FiLMBlock(3, c1, 2, text_dim)
         self.block2 = FiLMBlock(c1, c2, 2, text_dim)
         self.block3 = FiLMBlock(c2, c2, 1, text_dim)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, _, h, w = image.shape
-        coords = coordinate_grid(h, w, image.device).expand(b, -1, -1, -1).to(image.dtype)
-        half = self.block1(torch.cat([image * 2 - 1, coords], dim=1), text)  # [B, c1, S/2, S/2]
+        half = self.block1(image * 2 - 1, text)  # [B, c1, S/2, S/2]
         quarter = self.block2(half, text)  # [B, c2, S/4, S/4]
         quarter = quarter + self.block3(quarter, text)
         return half, quarter

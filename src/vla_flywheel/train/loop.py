@@ -34,6 +34,7 @@ from vla_flywheel.train.ema import EMA
 from vla_flywheel.train.metrics import MetricsLog
 
 TABLETOP_ROBOT = "vla_flywheel_tabletop_gripper"
+TOOL_XY_NAMES = ("tcp.x", "tcp.y")  # state entries holding the tabletop tool's table position
 PRIMITIVE_ACTION_NAMES = ("pick.x", "pick.y", "pick.yaw", "place.x", "place.y")
 SUMMARY_FILE = "train_summary.json"
 
@@ -84,8 +85,12 @@ def policy_config_for(data: TrainingData, overrides: dict) -> PolicyConfig:
             )
         else:
             from vla_flywheel.envs.tabletop.camera import front_camera_homography
+            from vla_flywheel.envs.tabletop.scene import WORKSPACE_HALF
 
             base.setdefault("workspace_homography", front_camera_homography(data.image_size).tolist())
+            if head == "flow" and all(name in data.state_names for name in TOOL_XY_NAMES):
+                base.setdefault("state_table_xy", tuple(data.state_names.index(name) for name in TOOL_XY_NAMES))
+                base.setdefault("table_half_extent", WORKSPACE_HALF)
     return PolicyConfig(**base)
 
 

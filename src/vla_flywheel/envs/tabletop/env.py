@@ -50,8 +50,8 @@ from vla_flywheel.errors import InvalidActionError
 
 PHYSICS_HZ = 500
 SETPOINT_LOW = np.array([-0.3, -0.3, 0.01, -math.pi])
-SETPOINT_HIGH = np.array([0.3, 0.3, 0.3, math.pi])
-HOME = np.array([0.0, -0.05, 0.22, 0.0])
+SETPOINT_HIGH = np.array([0.3, 0.3, 0.45, math.pi])
+HOME = np.array([0.0, 0.1, 0.42, 0.0])  # above and behind the front camera's view: it never hides a block
 PRIMITIVE_MAX_CONTROL_STEPS = 80
 ACTION_NAMES = {
     "ee_delta": ["dx", "dy", "dz", "dyaw", "gripper"],
@@ -299,9 +299,12 @@ class TabletopEnv(gym.Env):
         target = picked_block(blocks[:, :2], pick_xy)
         others = blocks if target is None else np.delete(blocks, target, axis=0)
         place_z = self._surface_height(place_xy, others) + BLOCK_HALF + 0.004
-        follower = ctl.WaypointFollower(
-            ctl.pick_place_waypoints(np.array([*pick_xy, max(pick_z, BLOCK_HALF)]), yaw, np.array([*place_xy, place_z]))
+        waypoints = ctl.pick_place_waypoints(
+            np.array([*pick_xy, max(pick_z, BLOCK_HALF)]), yaw, np.array([*place_xy, place_z])
         )
+        # back home, out of the camera's view, so the next observation shows the whole scene
+        waypoints.append(ctl.Waypoint(HOME[:3].copy(), float(HOME[3]), ctl.RELEASE))
+        follower = ctl.WaypointFollower(waypoints)
         for _ in range(PRIMITIVE_MAX_CONTROL_STEPS):
             if follower.done:
                 break

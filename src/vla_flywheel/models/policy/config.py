@@ -39,6 +39,12 @@ class PolicyConfig:
         `primitive.place`) and conditions its velocity on the predicted points: localizing blocks by pointing is
         translation-equivariant, which a global readout is not, and that is what makes few-demo ee_delta work.
         Needs workspace_homography; ignored without it.
+    teacher_point_noise: with flow pointing, training conditions the velocity on the true pick/place points plus
+        Gaussian noise of this std (normalized table units; 0.04 = 1 cm, about the pointing head's error).
+    state_table_xy: indices of the tool's table x, y (metres) in the state; with flow pointing the velocity then
+        also sees target-minus-tool offsets. table_half_extent: metres per normalized table unit.
+    flow_samples: (noise, time) draws per observation in a training batch. The velocity MLP costs little next to
+        the image encoder, so several draws per encoded image lower the variance of the flow gradient almost free.
     augment_shift: during training, images are translated by up to this many pixels (replicating the border) and
         pixel targets move with them; it stops a few-demo policy from memorizing where things were.
     """
@@ -49,8 +55,8 @@ class PolicyConfig:
     state_dim: int = 5
     action_dim: int = 5
     action_names: tuple[str, ...] = ("dx", "dy", "dz", "dyaw", "gripper")
-    chunk_size: int = 8
-    n_action_steps: int = 4
+    chunk_size: int = 4
+    n_action_steps: int = 2
     num_inference_steps: int = 10
     time_beta_alpha: float = 1.5
     time_beta_beta: float = 1.0
@@ -70,6 +76,10 @@ class PolicyConfig:
     workspace_homography: tuple[tuple[float, ...], ...] | None = None
     max_text_length: int = 16
     flow_pointing: bool = True
+    flow_samples: int = 8
+    teacher_point_noise: float = 0.04
+    state_table_xy: tuple[int, int] | None = None
+    table_half_extent: float = 0.25
     augment_shift: int = 4
     type: str = field(default="flywheel_vla", init=False)
 
@@ -77,6 +87,14 @@ class PolicyConfig:
         self.image_keys = tuple(self.image_keys)
         self.action_names = tuple(self.action_names)
         self.channels = tuple(self.channels)
+        if not (self.teacher_point_noise >= 0 and self.table_half_extent > 0):
+            raise ConfigError("policy: teacher_point_noise must be >= 0 and table_half_extent > 0")
+        if self.state_table_xy is not None:
+            self.state_table_xy = tuple(int(i) for i in self.state_table_xy)
+            if len(self.state_table_xy) != 2 or not all(0 <= i < self.state_dim for i in self.state_table_xy):
+                raise ConfigError(
+                    f"policy: state_table_xy={self.state_table_xy} must be two indices into the {self.state_dim}-d state"
+                )
         if self.workspace_homography is not None:
             self.workspace_homography = tuple(tuple(float(v) for v in row) for row in self.workspace_homography)
         if self.head not in HEADS:
@@ -88,7 +106,7 @@ class PolicyConfig:
         if self.image_size < 16 or self.image_size % 16:
             raise ConfigError(f"policy: image_size={self.image_size} must be a positive multiple of 16")
         for name in ("state_dim", "action_dim", "chunk_size", "n_action_steps", "num_inference_steps", "dim",
-                     "depth", "num_heads", "ff_mult", "pooled_grid", "keypoints", "flow_hidden", "coordinate_bins",
+                     "depth", "num_heads", "ff_mult", "pooled_grid", "keypoints", "flow_hidden", "flow_samples", "coordinate_bins",
                      "yaw_bins", "max_text_length"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,14 @@ WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.safetensors"
 ACTION_IS_PAD = "action_is_pad"
 NUM_READOUTS = 3  # act, pick, place
+RELATIVE_TARGET_SCALE = 0.1  # metres: tool-to-target offsets enter the velocity MLP in units of 10 cm
+
+
+class Encoding(NamedTuple):
+    readouts: tuple[torch.Tensor, ...]  # act, pick, place transformer outputs, each [B, D]
+    instruction: torch.Tensor  # [B, D] pooled text: the scene-independent query for what to pick
+    maps: tuple[torch.Tensor, torch.Tensor]  # the first camera's (half, quarter) feature maps
+    shift: torch.Tensor  # [B, 2] pixels the images were translated by (training augmentation; zeros otherwise)
 
 
 class FlywheelPolicy(nn.Module):
@@ -73,8 +82,9 @@ class FlywheelPolicy(nn.Module):
         elif c.head == "primitive":
             self.primitive = BinsPrimitiveHead(c.dim, c.coordinate_bins, c.yaw_bins)
         if c.head == "flow":
-            # context: act readout [D] + predicted pick/place [5] when pointing + normalized state [state_dim]
-            context = c.dim + (5 if c.uses_pointing else 0) + c.state_dim
+            # context: act readout [D] + pick/place [5] and relative targets [4] when pointing + state [state_dim]
+            relative = 4 if c.state_table_xy is not None else 0
+            context = c.dim + (5 + relative if c.uses_pointing else 0) + c.state_dim
             self.velocity = VelocityField(context, c.chunk_size, c.action_dim, c.flow_hidden)
         self._queue: deque[torch.Tensor] = deque()
 
@@ -110,8 +120,8 @@ class FlywheelPolicy(nn.Module):
         shifted = [F.grid_sample(im, grid, mode="nearest", padding_mode="border", align_corners=False) for im in images]
         return shifted, shift
 
-    def encode(self, batch: dict, augment: bool = False):
-        """-> readouts (act, pick, place) each [B, D]; maps (half, quarter) of the first camera; pixel shift [B, 2].
+    def encode(self, batch: dict, augment: bool = False) -> Encoding:
+        """Images, instruction and state -> readouts, the pooled instruction, the first camera's maps, the shift.
 
         With `augment` (training), images are randomly translated first and the shift is returned so that pixel
         targets can move with them.
@@ -134,39 +144,62 @@ class FlywheelPolicy(nn.Module):
         sequence = torch.cat(parts, dim=1)  # [B, 3 + 1 + cams * (G*G + 1) + L, D]
         keep = torch.ones(b, sequence.shape[1] - mask.shape[1], dtype=torch.bool, device=self.device)
         out = self.out_norm(self.transformer(sequence, src_key_padding_mask=~torch.cat([keep, mask], dim=1)))
-        return tuple(out[:, i] for i in range(NUM_READOUTS)), maps, shift
+        return Encoding(tuple(out[:, i] for i in range(NUM_READOUTS)), pooled, maps, shift)
 
-    def _flow_context(self, batch: dict, readouts, pointing, shift: torch.Tensor) -> torch.Tensor:
-        """[B, D (+5) + state_dim]: what the velocity field is conditioned on; `pointing` = primitive head outputs."""
-        parts = [readouts[0].float()]
+    def _flow_context(self, batch: dict, encoding: Encoding, pointing) -> torch.Tensor:
+        """[B, D (+5 +4) + state_dim]: what the velocity field is conditioned on; `pointing` = primitive head outputs.
+
+        With pointing, the velocity also sees the pick/place points (normalized table units) and, when the state
+        holds the tool's table position, where they lie relative to the tool: a servo target that does not depend
+        on where the scene put the blocks. Training feeds the episode's true points plus noise (teacher forcing,
+        about the head's own error), so the velocity learns to rely on them; acting uses the head's predictions.
+        """
+        c = self.config
+        parts = [encoding.readouts[0].float()]
+        state = batch[OBS_STATE].to(self.device).float()
         if pointing is not None:
-            parts.append(self.primitive.predict(pointing, shift).detach())
-        parts.append(self.normalizer.normalize(OBS_STATE, batch[OBS_STATE].to(self.device).float()))
+            points = self.primitive.predict(pointing, encoding.shift).detach()  # [B, 5]
+            if self.training and PRIMITIVE_PICK in batch:
+                truth = torch.cat([batch[PRIMITIVE_PICK], batch[PRIMITIVE_PLACE]], dim=-1).to(self.device).float()
+                points = truth + c.teacher_point_noise * torch.randn_like(truth)
+            parts.append(points)
+            if c.state_table_xy is not None:
+                tool = state[:, list(c.state_table_xy)].repeat(1, 2)  # [B, 4] metres, as (pick, place) pairs
+                targets = points[:, [0, 1, 3, 4]] * c.table_half_extent  # [B, 4] metres
+                parts.append((targets - tool) / RELATIVE_TARGET_SCALE)
+        parts.append(self.normalizer.normalize(OBS_STATE, state))
         return torch.cat(parts, dim=-1)
 
-    def _pointing(self, maps, readouts):
-        """The primitive head's outputs from the pick/place readouts, or None when the model has no such head."""
-        return self.primitive(maps, readouts[1:]) if hasattr(self, "primitive") else None
+    def _pointing(self, encoding: Encoding):
+        """The primitive head's outputs, or None when the model has no such head."""
+        if not hasattr(self, "primitive"):
+            return None
+        return self.primitive(encoding.maps, encoding.readouts[1:], encoding.instruction)
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        readouts, maps, shift = self.encode(batch, augment=self.training)
-        pointing = self._pointing(maps, readouts)
+        encoding = self.encode(batch, augment=self.training)
+        pointing = self._pointing(encoding)
         action = batch[ACTION].to(self.device).float()  # [B, H, A]
         if self.config.head == "primitive":
-            loss, logs = self.primitive.loss(pointing, action[:, 0], shift)
+            loss, logs = self.primitive.loss(pointing, action[:, 0], encoding.shift)
         else:
             c = self.config
-            t = sample_time(
-                action.shape[0], c.time_beta_alpha, c.time_beta_beta, c.time_scale, c.time_offset, self.device
-            )
             pad = batch.get(ACTION_IS_PAD, torch.zeros(action.shape[:2], dtype=torch.bool)).to(self.device)
-            context = self._flow_context(batch, readouts, pointing, shift)
-            loss = flow_matching_loss(self.velocity, self.normalizer.normalize(ACTION, action), context, t, pad)
+            context = self._flow_context(batch, encoding, pointing)
+            # several (noise, time) draws per observation: the velocity MLP is cheap next to the encoder
+            k = c.flow_samples
+            t = sample_time(
+                action.shape[0] * k, c.time_beta_alpha, c.time_beta_beta, c.time_scale, c.time_offset, self.device
+            )
+            target = self.normalizer.normalize(ACTION, action).repeat_interleave(k, 0)  # [B*k, H, A]
+            loss = flow_matching_loss(
+                self.velocity, target, context.repeat_interleave(k, 0), t, pad.repeat_interleave(k, 0)
+            )
             logs = {"flow_loss": loss.item()}
             if pointing is not None:
                 points = torch.cat([batch[PRIMITIVE_PICK], batch[PRIMITIVE_PLACE]], dim=-1).to(self.device).float()
-                pointing_loss, pointing_logs = self.primitive.loss(pointing, points, shift)
+                pointing_loss, pointing_logs = self.primitive.loss(pointing, points, encoding.shift)
                 loss = loss + pointing_loss
                 logs.update(pointing_logs)
         return loss, logs
@@ -175,11 +208,11 @@ class FlywheelPolicy(nn.Module):
     @torch.no_grad()
     def predict_action_chunk(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """-> [B, H, A] actions in env units: H = chunk_size (flow) or 1 (primitive)."""
-        readouts, maps, shift = self.encode(batch)
-        pointing = self._pointing(maps, readouts)
+        encoding = self.encode(batch)
+        pointing = self._pointing(encoding)
         if self.config.head == "primitive":
-            return self.primitive.predict(pointing, shift)[:, None]
-        context = self._flow_context(batch, readouts, pointing, shift)
+            return self.primitive.predict(pointing, encoding.shift)[:, None]
+        context = self._flow_context(batch, encoding, pointing)
         chunk = euler_sample(self.velocity, context, self.config.num_inference_steps, generator)
         return self.normalizer.unnormalize(ACTION, chunk)
 

@@ -1,9 +1,12 @@
 """The primitive head (LACY's L2A): one pick(x, y, yaw) / place(x, y) action per observation.
 
 Two parameterizations, chosen by measured accuracy (see README):
-- "heatmap": a query vector per role (pick, place) from the transformer is dotted with a per-pixel feature map at
-  1/2 resolution; a softmax over cells says where to act. The cell is refined by a local soft-argmax and mapped to
-  table coordinates by the camera's workspace homography. Pointing is translation-equivariant, so few demos suffice.
+- "heatmap": a query vector per role is dotted with a per-pixel feature map at 1/2 resolution; a softmax over cells
+  says where to act. The cell is refined by a local soft-argmax and mapped to table coordinates by the camera's
+  workspace homography. The pick query comes from the instruction alone and the pick features carry no image
+  coordinates, so picking is translation-equivariant: the head must find the named block by its look, not remember
+  where blocks stood in the few demos it saw (README has the measured effect). The place query comes from the transformer's place readout and its features do see coordinates, because
+  places may be absolute ("the top left cell") or relative to other objects.
 - "bins": each coordinate is classified into `coordinate_bins` bins from the role's readout token alone.
 Yaw is classified into `yaw_bins` bins in both (a cube has two grasps 90 degrees apart: a multimodal target that
 regression would average). Targets are soft (Gaussian over neighbouring cells/bins) so near misses cost less.
@@ -71,28 +74,31 @@ class HeatmapPrimitiveHead(nn.Module):
         super().__init__()
         c1, c2 = channels
         width = 32
-        self.pixel_features = nn.Sequential(nn.Conv2d(c1 + c2 + 2, width, 1), nn.SiLU(), nn.Conv2d(width, width, 1))
-        self.query = nn.Linear(dim, 2 * width)  # pick and place queries
+        self.pick_features = nn.Sequential(nn.Conv2d(c1 + c2, width, 1), nn.SiLU(), nn.Conv2d(width, width, 1))
+        self.place_features = nn.Sequential(nn.Conv2d(c1 + c2 + 2, width, 1), nn.SiLU(), nn.Conv2d(width, width, 1))
+        self.pick_query = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, width))
+        self.place_query = nn.Linear(dim, width)
         self.yaw = nn.Sequential(nn.Linear(width + dim, dim), nn.SiLU(), nn.Linear(dim, yaw_bins))
         self.yaw_bins = yaw_bins
         self.cell = 2.0  # pixels per cell of the 1/2-resolution map
         self.register_buffer("homography", homography.float(), persistent=False)
         self.register_buffer("inverse", torch.linalg.inv(homography.double()).float(), persistent=False)
 
-    def forward(self, maps, readouts) -> tuple[torch.Tensor, ...]:
-        """-> (pixel features [B, E, h, w], pick logits [B, h, w], place logits [B, h, w], pick readout [B, D]).
+    def forward(self, maps, readouts, instruction: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """-> (pick features [B, E, h, w], pick logits [B, h, w], place logits [B, h, w], pick readout [B, D]).
 
-        Computed once per batch; `loss` and `predict` both read these outputs.
+        `readouts` = (pick, place) transformer outputs [B, D]; `instruction` [B, D] pooled text. Computed once per
+        batch; `loss` and `predict` both read these outputs.
         """
         (half, quarter), (pick, place) = maps, readouts
         b, _, h, w = half.shape
         up = F.interpolate(quarter, size=(h, w), mode="nearest")
         coords = coordinate_grid(h, w, half.device).expand(b, -1, -1, -1).to(half.dtype)
-        features = self.pixel_features(torch.cat([half, up, coords], dim=1))  # [B, E, h, w]
-        q_pick, q_place = self.query(torch.stack([pick, place], 1)).chunk(2, dim=-1)  # each [B, 2, E]
+        features = self.pick_features(torch.cat([half, up], dim=1))  # [B, E, h, w]
+        place_features = self.place_features(torch.cat([half, up, coords], dim=1))  # [B, E, h, w]
         scale = features.shape[1] ** -0.5
-        pick_logits = torch.einsum("bchw,bc->bhw", features, q_pick[:, 0]) * scale
-        place_logits = torch.einsum("bchw,bc->bhw", features, q_place[:, 1]) * scale
+        pick_logits = torch.einsum("bchw,bc->bhw", features, self.pick_query(instruction)) * scale
+        place_logits = torch.einsum("bchw,bc->bhw", place_features, self.place_query(place)) * scale
         return features, pick_logits, place_logits, pick
 
     def _yaw_logits(self, features: torch.Tensor, cell_uv: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
@@ -145,7 +151,7 @@ class BinsPrimitiveHead(nn.Module):
         self.pick = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 2 * coordinate_bins + yaw_bins))
         self.place = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 2 * coordinate_bins))
 
-    def forward(self, maps, readouts) -> list[torch.Tensor]:
+    def forward(self, maps, readouts, instruction: torch.Tensor) -> list[torch.Tensor]:
         """-> logits of pick x, pick y, yaw, place x, place y (maps are not used: that is this head's point)."""
         pick, place = self.pick(readouts[0]), self.place(readouts[1])
         n = self.bins
