@@ -1,4 +1,5 @@
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -159,3 +160,30 @@ def test_out_of_range_actions_are_rejected_or_clipped():
 def test_bad_config_is_one_clear_error(overrides, words):
     with pytest.raises(ConfigError, match=words):
         make_env(**overrides)
+
+
+def _front_without_gripper(env) -> np.ndarray:
+    """The front image with the gripper moved far below the table (out of every view), state restored after."""
+    saved = env.get_state()
+    q = env.ids.hand_qpos
+    env.data.qpos[q + 2] = -2.0
+    mujoco.mj_forward(env.model, env.data)
+    image = env._render("front")
+    env.set_state(saved)
+    return image
+
+
+@pytest.mark.parametrize("interface", INTERFACES)
+def test_parked_gripper_hides_nothing_from_the_front_camera(interface):
+    """Policies point at blocks in the front image: at reset, and after a primitive, the gripper must not cover any."""
+    env = make_env(family="pick_place", interface=interface)
+    obs, _ = env.reset(seed=3)
+    assert np.array_equal(obs[IMAGE], _front_without_gripper(env))
+    if interface == "primitive":
+        from vla_flywheel.envs.tabletop.experts import ScriptedExpert
+
+        expert = ScriptedExpert()
+        expert.reset(env, 3)
+        obs, *_ = env.step(expert.act(env, obs))
+        assert np.array_equal(obs[IMAGE], _front_without_gripper(env))
+    env.close()

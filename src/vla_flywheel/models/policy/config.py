@@ -93,7 +93,8 @@ class PolicyConfig:
             self.state_table_xy = tuple(int(i) for i in self.state_table_xy)
             if len(self.state_table_xy) != 2 or not all(0 <= i < self.state_dim for i in self.state_table_xy):
                 raise ConfigError(
-                    f"policy: state_table_xy={self.state_table_xy} must be two indices into the {self.state_dim}-d state"
+                    f"policy: state_table_xy={self.state_table_xy} must be two indices into the "
+                    f"{self.state_dim}-d state"
                 )
         if self.workspace_homography is not None:
             self.workspace_homography = tuple(tuple(float(v) for v in row) for row in self.workspace_homography)
@@ -106,8 +107,8 @@ class PolicyConfig:
         if self.image_size < 16 or self.image_size % 16:
             raise ConfigError(f"policy: image_size={self.image_size} must be a positive multiple of 16")
         for name in ("state_dim", "action_dim", "chunk_size", "n_action_steps", "num_inference_steps", "dim",
-                     "depth", "num_heads", "ff_mult", "pooled_grid", "keypoints", "flow_hidden", "flow_samples", "coordinate_bins",
-                     "yaw_bins", "max_text_length"):  # fmt: skip
+                     "depth", "num_heads", "ff_mult", "pooled_grid", "keypoints", "flow_hidden", "flow_samples",
+                     "coordinate_bins", "yaw_bins", "max_text_length"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"policy: {name}={value!r} must be a positive integer")

@@ -158,10 +158,11 @@ class FlywheelPolicy(nn.Module):
         parts = [encoding.readouts[0].float()]
         state = batch[OBS_STATE].to(self.device).float()
         if pointing is not None:
-            points = self.primitive.predict(pointing, encoding.shift).detach()  # [B, 5]
             if self.training and PRIMITIVE_PICK in batch:
-                truth = torch.cat([batch[PRIMITIVE_PICK], batch[PRIMITIVE_PLACE]], dim=-1).to(self.device).float()
+                truth = self._true_points(batch)
                 points = truth + c.teacher_point_noise * torch.randn_like(truth)
+            else:
+                points = self.primitive.predict(pointing, encoding.shift)  # [B, 5]
             parts.append(points)
             if c.state_table_xy is not None:
                 tool = state[:, list(c.state_table_xy)].repeat(1, 2)  # [B, 4] metres, as (pick, place) pairs
@@ -169,6 +170,10 @@ class FlywheelPolicy(nn.Module):
                 parts.append((targets - tool) / RELATIVE_TARGET_SCALE)
         parts.append(self.normalizer.normalize(OBS_STATE, state))
         return torch.cat(parts, dim=-1)
+
+    def _true_points(self, batch: dict) -> torch.Tensor:
+        """[B, 5] the episode's recorded pick (x, y, yaw) and place (x, y), normalized."""
+        return torch.cat([batch[PRIMITIVE_PICK], batch[PRIMITIVE_PLACE]], dim=-1).to(self.device).float()
 
     def _pointing(self, encoding: Encoding):
         """The primitive head's outputs, or None when the model has no such head."""
@@ -198,8 +203,7 @@ class FlywheelPolicy(nn.Module):
             )
             logs = {"flow_loss": loss.item()}
             if pointing is not None:
-                points = torch.cat([batch[PRIMITIVE_PICK], batch[PRIMITIVE_PLACE]], dim=-1).to(self.device).float()
-                pointing_loss, pointing_logs = self.primitive.loss(pointing, points, encoding.shift)
+                pointing_loss, pointing_logs = self.primitive.loss(pointing, self._true_points(batch), encoding.shift)
                 loss = loss + pointing_loss
                 logs.update(pointing_logs)
         return loss, logs

@@ -5,8 +5,9 @@ Two parameterizations, chosen by measured accuracy (see README):
   says where to act. The cell is refined by a local soft-argmax and mapped to table coordinates by the camera's
   workspace homography. The pick query comes from the instruction alone and the pick features carry no image
   coordinates, so picking is translation-equivariant: the head must find the named block by its look, not remember
-  where blocks stood in the few demos it saw (README has the measured effect). The place query comes from the transformer's place readout and its features do see coordinates, because
-  places may be absolute ("the top left cell") or relative to other objects.
+  where blocks stood in the few demos it saw (README has the measured effect). The place query comes from the
+  transformer's place readout and its features do see coordinates, because places may be absolute ("the top left
+  cell") or relative to other objects.
 - "bins": each coordinate is classified into `coordinate_bins` bins from the role's readout token alone.
 Yaw is classified into `yaw_bins` bins in both (a cube has two grasps 90 degrees apart: a multimodal target that
 regression would average). Targets are soft (Gaussian over neighbouring cells/bins) so near misses cost less.
