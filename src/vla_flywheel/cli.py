@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from vla_flywheel.errors import FlywheelError
+from vla_flywheel.errors import ConfigError, FlywheelError
 
 EXIT_USAGE = 2
 
@@ -27,7 +27,7 @@ def _add_collect(sub) -> None:
     from vla_flywheel.envs.tabletop.config import ALL_FAMILIES, INTERFACES
     from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 
-    p = sub.add_parser("collect", help="collect scripted-expert episodes into a LeRobot v3.0 dataset")
+    p = sub.add_parser("collect", help="collect expert (or policy) episodes into a LeRobot v3.0 dataset")
     p.add_argument("--family", default="pick_place", choices=[*FAMILIES, ALL_FAMILIES], help="task family")
     p.add_argument("--interface", default="ee_delta", choices=INTERFACES, help="action interface")
     p.add_argument("--split", default="train", choices=SPLITS, help="instruction split")
@@ -39,6 +39,7 @@ def _add_collect(sub) -> None:
     p.add_argument("--grasp-offset", type=float, default=0.0, help="expert pick point offset (metres)")
     p.add_argument("--early-release", type=float, default=0.0, help="probability of dropping the block en route")
     p.add_argument("--wrong-target", type=float, default=0.0, help="probability of a near-miss goal")
+    p.add_argument("--policy", type=Path, default=None, help="a trained policy acts instead of the expert")
     p.add_argument("--out", type=Path, required=True, help="dataset directory to create")
     p.add_argument("--append", action="store_true", help="add episodes to an existing dataset")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -65,6 +66,7 @@ def _collect(args) -> None:
         seed=args.seed,
         noise=ExpertNoise(args.action_std, args.grasp_offset, args.early_release, args.wrong_target),
         append=args.append,
+        policy=args.policy,
     )
     summary = collect(cfg, progress=not args.no_progress)
     print("\n".join(summary.lines()))
@@ -208,6 +210,61 @@ def _eval(args) -> None:
     print(f"wrote {cfg.out / 'eval_info.json'}")
 
 
+def _role_dirs(pairs: list[str], flag: str) -> dict[str, tuple[Path, ...]]:
+    """["critic=DIR", ...] -> {"critic": (DIR, ...)}; a malformed item is a usage error naming it."""
+    out: dict[str, list[Path]] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ConfigError(f"{flag} {item!r} must look like KEY=DIR, e.g. {flag} critic=data/demos")
+        out.setdefault(key, []).append(Path(value))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _add_judges(sub) -> None:
+    p = sub.add_parser("train-judge", help="train a judge: critic, success classifier, explainer, verifier")
+    p.add_argument("--data", action="append", default=[], metavar="ROLE=DIR",
+                   help="dataset for a role (repeatable); several roles train one unified model")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--mismatch", type=float, default=0.05, help="critic: P(wrong instruction, label 0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(run=_train_judge)
+    p = sub.add_parser("eval-judge", help="measure a judge against the simulator's truth on held-out episodes")
+    p.add_argument("--judge", type=Path, required=True, help="train-judge run or pretrained_model dir")
+    p.add_argument("--data", action="append", default=[], metavar="KIND=DIR",
+                   help="expert=DIR (VOC), rollouts=DIR (labelled: AUROC), primitive=DIR (A2L, L2C)")  # fmt: skip
+    p.add_argument("--alpha", type=float, default=0.8, help="success classifier threshold (VLAW: 0.8)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: <judge>/eval)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(run=_eval_judge)
+
+
+def _train_judge(args) -> None:
+    from vla_flywheel.train.judge_loop import JudgeTrainConfig, train_judge
+
+    cfg = JudgeTrainConfig(
+        data=_role_dirs(args.data, "--data"), out=args.out, steps=args.steps, lr=args.lr, mismatch=args.mismatch,
+        seed=args.seed,
+    )  # fmt: skip
+    summary = train_judge(cfg, progress=not args.no_progress)
+    print(f"judge     {args.out / 'checkpoints' / 'last' / 'pretrained_model'}")
+    print(f"roles     {', '.join(summary['roles'])}")
+    print(f"steps     {summary['steps']} (final loss {summary['final_loss']:.4f})")
+    print(f"time      {summary['seconds']:.1f} s")
+
+
+def _eval_judge(args) -> None:
+    from vla_flywheel.eval.judge_eval import JudgeEvalConfig, evaluate_judge, summary_lines
+
+    cfg = JudgeEvalConfig(judge=args.judge, data=_role_dirs(args.data, "--data"), out=args.out, alpha=args.alpha)
+    results = evaluate_judge(cfg, progress=not args.no_progress)
+    print("\n".join(summary_lines(results)))
+    print(f"wrote {results['written']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="flywheel", description="Self-improving vision-language-action policies.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -215,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(sub)
     _add_train(sub)
     _add_eval(sub)
+    _add_judges(sub)
     envs = sub.add_parser("envs", help="list the registered environment ids")
     envs.set_defaults(run=lambda _: print("\n".join(__import__("vla_flywheel.envs").envs.ENV_IDS)))
     return parser

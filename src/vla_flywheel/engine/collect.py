@@ -1,4 +1,9 @@
-"""Collect scripted-expert episodes into a LeRobot v3.0 dataset, with a progress bar and a summary."""
+"""Collect episodes of the scripted expert or of a trained policy into a LeRobot v3.0 dataset.
+
+Policy rollouts are recorded with `source="policy"` and the simulator's outcome in `next.success`: labelled
+successes and failures, the data a trajectory success classifier learns from (VLAW fine-tunes its reward model on
+the labelled rollouts of its first iteration, papers.md §2.2).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ class CollectConfig:
     noise: the expert's noise and failure injection.
     out: dataset directory; it must not exist yet unless `append` is set.
     append: add episodes to an existing dataset (seeds continue after its last episode).
+    policy: a trained policy (run, checkpoint or pretrained_model dir) acts instead of the expert; a primitive
+        policy can act on the ee_delta interface (it points, the controller moves).
     """
 
     out: Path
@@ -33,6 +40,7 @@ class CollectConfig:
     seed: int = 0
     noise: ExpertNoise = field(default_factory=ExpertNoise)
     append: bool = False
+    policy: Path | None = None
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -40,6 +48,8 @@ class CollectConfig:
             raise ConfigError(f"collect: episodes={self.episodes!r} must be a positive integer")
         if self.seed < 0:
             raise ConfigError(f"collect: seed={self.seed} must be >= 0")
+        if self.policy is not None:
+            self.policy = Path(self.policy)
 
 
 @dataclass
@@ -64,8 +74,10 @@ class CollectSummary:
 
 def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
     start = time.perf_counter()
+    agent, source = ScriptedExpert(cfg.noise), "expert"
+    if cfg.policy is not None:
+        agent, source = _policy_agent(cfg.policy, cfg.env.interface), "policy"
     env = make_env(cfg.env)
-    expert = ScriptedExpert(cfg.noise)
     try:
         if cfg.append:
             writer = DatasetWriter.open(cfg.out)
@@ -86,13 +98,13 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
             writer,
             tqdm(
                 total=cfg.episodes,
-                desc=f"collect {cfg.env.family}/{cfg.env.interface}",
+                desc=f"collect {source} {cfg.env.family}/{cfg.env.interface}",
                 unit="ep",
                 disable=not progress,
             ) as bar,
         ):
             for i in range(cfg.episodes):
-                episode = rollout(env, expert, first_seed + i, source="expert")
+                episode = rollout(env, agent, first_seed + i, source=source)
                 writer.add_episode(episode.frames, episode.task)
                 successes += episode.success
                 bar.update()
@@ -108,3 +120,13 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
         dataset_size_bytes(cfg.out),
         time.perf_counter() - start,
     )
+
+
+def _policy_agent(path: Path, interface: str):
+    import torch
+
+    from vla_flywheel.engine.policy_agent import policy_agent
+    from vla_flywheel.models.policy import FlywheelPolicy
+
+    torch.set_num_threads(1)  # rendering and a small policy at batch 1: one thread each is fastest
+    return policy_agent(FlywheelPolicy.from_pretrained(path), interface)

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 
 from vla_flywheel.constants import OBS_IMAGES_PREFIX, OBS_STATE, TASK
+from vla_flywheel.envs.tabletop.controller import WaypointFollower
+from vla_flywheel.errors import ConfigError
 
 
 def observation_batch(obs: dict[str, Any]) -> dict[str, Any]:
@@ -41,3 +43,49 @@ class PolicyAgent:
         action = self.policy.select_action(observation_batch(obs), generator=self.generator)[0]
         action = action.detach().cpu().numpy().astype(np.float32)
         return np.clip(action, -1.0, 1.0) if np.isfinite(action).all() else action
+
+
+class PrimitiveOnEeDelta:
+    """Drives an `ee_delta` env with a primitive (pick/place) policy: the policy points, the controller moves.
+
+    The policy is asked for a pick/place on the observation with the gripper parked; the env's waypoint controller
+    then executes it one ee_delta step at a time and parks the gripper again, and the policy may try again (up to
+    `attempts`, like the primitive interface). The result is an ordinary ee_delta episode, every control step
+    rendered, so a primitive policy's successes and failures become videos a trajectory judge can learn from.
+    """
+
+    HOLD = np.array([0.0, 0.0, 0.0, 0.0, -1.0], np.float32)  # stay put, gripper open
+
+    def __init__(self, policy, attempts: int = 3):
+        self.policy = policy
+        self.attempts = attempts
+        self.generator = torch.Generator()
+        self._follower = None
+        self._tried = 0
+
+    def reset(self, env, seed: int) -> None:
+        self.policy.reset()
+        self.generator.manual_seed(seed)
+        self._follower, self._tried = None, 0
+
+    def act(self, env, obs: dict[str, Any]) -> np.ndarray:
+        if self._follower is None or self._follower.done:
+            if self._tried >= self.attempts:
+                return self.HOLD.copy()
+            primitive = self.policy.predict_action_chunk(observation_batch(obs), generator=self.generator)[0, 0]
+            primitive = np.clip(primitive.detach().cpu().numpy(), -1.0, 1.0)
+            self._follower = WaypointFollower(env.unwrapped.primitive_waypoints(primitive))
+            self._tried += 1
+        return self._follower.act(env.unwrapped.setpoint, env.unwrapped.tcp).astype(np.float32)
+
+
+def policy_agent(policy, interface: str):
+    """The agent that runs `policy` on an env of `interface`: its own interface, or a primitive policy on ee_delta."""
+    head = policy.config.head
+    if (head == "flow") == (interface == "ee_delta"):
+        return PolicyAgent(policy)
+    if head == "primitive" and interface == "ee_delta":
+        return PrimitiveOnEeDelta(policy)
+    raise ConfigError(
+        f"a {head} policy cannot act on the {interface} interface; run it on an ee_delta env or use a primitive policy"
+    )

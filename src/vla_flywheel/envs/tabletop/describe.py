@@ -4,15 +4,20 @@ Following LACY (papers.md §1.1), a placement is described relative to the neare
 close to one, and by its absolute region of the table otherwise. Distances are in normalized table units (1.0 =
 0.25 m), with LACY's thresholds: within D_ON (0.15) of an object the block is *on* it (a pad, or stacked on a
 block); within D_REL (0.3) it is left of / right of / in front of / behind it; farther, the 3x3 grid region names
-it. These sentences are the training targets of the explainer and the positives of the consistency verifier.
+it. These sentences are the training targets of the explainer and the positives of the consistency verifier;
+`parse_description` reads one back into its meaning (how an explainer's words are scored) and `near_misses` makes
+the hard negatives a verifier must reject.
 """
 
 from __future__ import annotations
 
+import re
+from typing import NamedTuple
+
 import numpy as np
 
-from vla_flywheel.envs.tabletop.language import RELATIONS
-from vla_flywheel.envs.tabletop.scene import WORKSPACE_HALF
+from vla_flywheel.envs.tabletop.language import REGIONS, RELATIONS
+from vla_flywheel.envs.tabletop.scene import COLOURS, WORKSPACE_HALF
 from vla_flywheel.envs.tabletop.tasks import Scene, region_of
 
 D_ON = 0.15
@@ -50,3 +55,107 @@ def describe_placement(
             relation = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("behind" if dy > 0 else "front")
             return f"put {name} {RELATIONS[relation][0]} {other}"
     return f"put {name} in the {region_of(place_xy)} of the table"
+
+
+class Meaning(NamedTuple):
+    """What a description says: which block moved, how (on / stack / a relation / a region) and relative to what."""
+
+    block: str | None  # colour, or None for "pick up nothing"
+    relation: str  # "on", "stack", a RELATIONS key, or "region"
+    reference: str  # "<colour> pad", "<colour> block", or a region name
+
+
+_RELATION_BY_PHRASE = {phrase: key for key, (phrase, _) in RELATIONS.items()}
+_PATTERNS = (
+    (re.compile(r"^pick up nothing and move to the (?P<ref>[a-z ]+?) of the table$"), None),
+    (re.compile(r"^put the (?P<block>\w+) block on the (?P<ref>\w+ pad)$"), "on"),
+    (re.compile(r"^stack the (?P<block>\w+) block on the (?P<ref>\w+ block)$"), "stack"),
+    (re.compile(r"^put the (?P<block>\w+) block in the (?P<ref>[a-z ]+?) of the table$"), "region"),
+    (
+        re.compile(
+            rf"^put the (?P<block>\w+) block (?P<rel>{'|'.join(_RELATION_BY_PHRASE)}) the (?P<ref>\w+ (?:block|pad))$"
+        ),
+        "",
+    ),
+)
+
+
+def parse_description(text: str) -> Meaning | None:
+    """Invert `describe_placement`: the meaning of a generated sentence, or None when it is not well formed."""
+    text = " ".join(text.lower().split())
+    for pattern, relation in _PATTERNS:
+        match = pattern.match(text)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        if relation is None:
+            return Meaning(None, "region", groups["ref"]) if groups["ref"] in REGIONS else None
+        if relation == "":
+            relation = _RELATION_BY_PHRASE[groups["rel"]]
+        if groups["block"] not in COLOURS or (relation == "region" and groups["ref"] not in REGIONS):
+            return None
+        return Meaning(groups["block"], relation, groups["ref"])
+    return None
+
+
+def render_description(meaning: Meaning) -> str:
+    """`parse_description`'s inverse: the sentence `describe_placement` writes for a meaning."""
+    if meaning.block is None:
+        return f"pick up nothing and move to the {meaning.reference} of the table"
+    name = f"the {meaning.block} block"
+    if meaning.relation == "region":
+        return f"put {name} in the {meaning.reference} of the table"
+    if meaning.relation == "on":
+        return f"put {name} on the {meaning.reference}"
+    if meaning.relation == "stack":
+        return f"stack {name} on the {meaning.reference}"
+    return f"put {name} {RELATIONS[meaning.relation][0]} the {meaning.reference}"
+
+
+def near_misses(text: str, colours: list[str], rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Hard negatives for a description: (kind, sentence) with a wrong colour, a wrong relation or a neighbouring
+    region; `colours` are the scene's colours (a near miss names something that is there)."""
+    meaning = parse_description(text)
+    if meaning is None or meaning.block is None:
+        return []
+    out = []
+    taken = {meaning.block, meaning.reference.split()[0] if meaning.reference.endswith("block") else None}
+    others = [c for c in colours if c not in taken]
+    if others:
+        out.append(("wrong colour", render_description(meaning._replace(block=str(rng.choice(others))))))
+    if meaning.relation == "region":
+        row, col = divmod(REGIONS.index(meaning.reference), 3)
+        steps = [
+            (row + dr, col + dc)
+            for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0))
+            if 0 <= row + dr < 3 and 0 <= col + dc < 3
+        ]
+        r, c = steps[int(rng.integers(len(steps)))]
+        out.append(("neighbouring region", render_description(meaning._replace(reference=REGIONS[r * 3 + c]))))
+    elif meaning.relation in RELATIONS:
+        relations = [r for r in ("left", "right", "front", "behind") if r != meaning.relation]
+        out.append(("wrong relation", render_description(meaning._replace(relation=str(rng.choice(relations))))))
+    else:
+        kind = meaning.reference.split()[1]
+        refs = [c for c in colours if f"{c} {kind}" != meaning.reference and c != meaning.block]
+        if refs:
+            reference = f"{rng.choice(refs)} {kind}"
+            out.append(("wrong reference", render_description(meaning._replace(reference=reference))))
+    return out
+
+
+def explanation_corpus() -> list[str]:
+    """One sentence per description pattern and colour, for building tokenizers that can say every explanation."""
+    out = []
+    for colour in COLOURS:
+        for region in REGIONS:
+            out += [
+                render_description(Meaning(colour, "region", region)),
+                render_description(Meaning(None, "region", region)),
+            ]
+        out += [
+            render_description(Meaning(colour, "on", f"{colour} pad")),
+            render_description(Meaning(colour, "stack", f"{colour} block")),
+        ]
+        out += [render_description(Meaning(colour, relation, f"{colour} block")) for relation in RELATIONS]
+    return out

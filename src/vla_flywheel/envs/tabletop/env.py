@@ -290,7 +290,12 @@ class TabletopEnv(gym.Env):
             x, y = self.scene.block_xy[held]  # where it stood when grasped
             self._pick = np.array([x, y, float(self.data.qpos[self.ids.hand_qpos + 3])])
 
-    def _execute_primitive(self, a: np.ndarray) -> str | None:
+    def primitive_waypoints(self, a: np.ndarray) -> list[ctl.Waypoint]:
+        """The controller's waypoints for a primitive action (normalized pick x, y, yaw, place x, y), ending home.
+
+        Heights come from the blocks under the pick and place points (what a depth sensor would tell), so a
+        primitive policy can also be run on the ee_delta interface, waypoint by waypoint.
+        """
         pick_xy = a[:2] * WORKSPACE_HALF
         place_xy = a[3:5] * WORKSPACE_HALF
         yaw = float(a[2] * math.pi / 2)
@@ -304,7 +309,10 @@ class TabletopEnv(gym.Env):
         )
         # back home, out of the camera's view, so the next observation shows the whole scene
         waypoints.append(ctl.Waypoint(HOME[:3].copy(), float(HOME[3]), ctl.RELEASE))
-        follower = ctl.WaypointFollower(waypoints)
+        return waypoints
+
+    def _execute_primitive(self, a: np.ndarray) -> str | None:
+        follower = ctl.WaypointFollower(self.primitive_waypoints(a))
         for _ in range(PRIMITIVE_MAX_CONTROL_STEPS):
             if follower.done:
                 break

@@ -1,0 +1,83 @@
+"""Every value that shapes a judge model, validated when it is made and saved as `config.json`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from vla_flywheel.errors import ConfigError
+
+ROLES = ("critic", "success", "explainer", "verifier")
+
+
+@dataclass
+class JudgeConfig:
+    """A judge model: one shared backbone and one head per role. Defaults are sized for a 2-core CPU.
+
+    roles: the roles this model serves. One role is a separate model; several share one backbone and are told
+        apart by a learned role token (LACY and VLAC both use one model for all their roles).
+        - critic: (frame i, frame j, instruction) -> signed progress in [-1, 1], plus done (frame, instruction) (VLAC).
+        - success: (trajectory subsampled to `frames` frames, instruction) -> P(success) (VLAW).
+        - explainer: (frame before, pick/place action) -> words saying what the action does (LACY's A2L).
+        - verifier: (frame, text a, text b) -> consistency in [0, 1] (LACY's L2C).
+    image_key / image_size: the camera the judge watches and its side in pixels (a multiple of 16).
+    frames: frames the success classifier sees per trajectory (VLAW samples 16; 8 keeps a CPU step cheap).
+    dim / depth / num_heads / ff_mult: the transformer over [role, image tokens, extra tokens, text tokens].
+    channels / pooled_grid: conv encoder widths and image tokens per side (pooled_grid^2 + 1 tokens per image).
+    max_text_length: tokens per text input; max_explanation_length: tokens the explainer may generate.
+    workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
+        centred on the pick and place points (needed by the explainer role only).
+    glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
+        about +-8 cm, past LACY's relative-description radius (0.3 normalized = 7.5 cm).
+    """
+
+    roles: tuple[str, ...] = ("critic",)
+    image_key: str = "observation.images.front"
+    image_size: int = 64
+    frames: int = 8
+    dim: int = 128
+    depth: int = 2
+    num_heads: int = 4
+    ff_mult: int = 2
+    channels: tuple[int, int] = (32, 64)
+    pooled_grid: int = 4
+    max_text_length: int = 16
+    max_explanation_length: int = 16
+    workspace_homography: tuple[tuple[float, ...], ...] | None = None
+    glimpse_pixels: int = 32
+    type: str = field(default="flywheel_judge", init=False)
+
+    def __post_init__(self):
+        self.roles = tuple(self.roles)
+        self.channels = tuple(self.channels)
+        if not self.roles or any(r not in ROLES for r in self.roles) or len(set(self.roles)) != len(self.roles):
+            raise ConfigError(f"judge: roles={list(self.roles)} must be distinct names from {', '.join(ROLES)}")
+        for name in ("image_size", "frames", "dim", "depth", "num_heads", "ff_mult", "pooled_grid",
+                     "max_text_length", "max_explanation_length", "glimpse_pixels"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"judge: {name}={value!r} must be a positive integer")
+        if self.image_size % 16:
+            raise ConfigError(f"judge: image_size={self.image_size} must be a multiple of 16")
+        if (self.image_size // 4) % self.pooled_grid:
+            raise ConfigError(f"judge: pooled_grid={self.pooled_grid} must divide image_size/4={self.image_size // 4}")
+        if self.workspace_homography is not None:
+            self.workspace_homography = tuple(tuple(float(v) for v in row) for row in self.workspace_homography)
+        if "explainer" in self.roles and self.workspace_homography is None:
+            raise ConfigError("judge: the explainer needs workspace_homography (train-judge sets it for the tabletop)")
+        if self.glimpse_pixels % 32 or self.glimpse_pixels > self.image_size:
+            raise ConfigError(f"judge: glimpse_pixels={self.glimpse_pixels} must be a multiple of 32, <= image_size")
+        if self.dim % self.num_heads:
+            raise ConfigError(f"judge: dim={self.dim} must be divisible by num_heads={self.num_heads}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> JudgeConfig:
+        known = {f.name for f in fields(cls) if f.init}
+        unknown = sorted(set(data) - known - {"type"})
+        if unknown:
+            raise ConfigError(f"judge config: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if data.get("type", "flywheel_judge") != "flywheel_judge":
+            raise ConfigError(f"judge config: type={data['type']!r} is not flywheel_judge")
+        return cls(**{k: v for k, v in data.items() if k in known})

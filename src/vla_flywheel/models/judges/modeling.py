@@ -1,0 +1,256 @@
+"""FlywheelJudge: the models that decide what the flywheel learns from, one backbone and one head per role.
+
+Roles (see JudgeConfig): the VLAC progress critic with its done head, the VLAW trajectory success classifier, and
+LACY's explainer (A2L) and consistency verifier (L2C). Every input is a short token sequence
+
+    [task token | image tokens (per frame or glimpse, + frame embedding) | extra tokens | text tokens]
+
+read by one small transformer; the task token's output feeds the head. Images are encoded by the policy's FiLM CNN,
+conditioned on a query vector: the instruction (critic, success, verifier) or the action (explainer), so the
+features already know what to look for. The explainer looks through glimpses cut around its pick and place points
+(it must name the block under the pick and what lies near the place) and decodes words autoregressively with a GRU.
+
+Batches are dicts of tensors made by `vla_flywheel.judges.samples`; images are uint8 [B, (N,) S, S, 3] as datasets
+hold them. Saving writes config.json + model.safetensors + tokenizer.json, like the policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vla_flywheel.constants import EXPLANATION, TASK
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
+from vla_flywheel.models.judges.config import JudgeConfig
+from vla_flywheel.models.tokenizer import WordTokenizer
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TASKS = ("progress", "done", "success", "explain", "verify")  # task tokens; the critic role uses the first two
+COARSE_GRID = 2  # context frames and the pick glimpse: 2x2 + 1 tokens each
+
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., S, S, 3] -> float [..., 3, S, S] in [0, 1] (float input passes through)."""
+    if images.dtype == torch.uint8:
+        return images.movedim(-1, -3).float() / 255.0
+    return images
+
+
+def head(dim: int, out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, out))
+
+
+class FlywheelJudge(nn.Module):
+    name = "flywheel_judge"
+
+    def __init__(self, config: JudgeConfig, tokenizer: WordTokenizer):
+        super().__init__()
+        self.config, self.tokenizer = config, tokenizer
+        c = config
+        self.text = TextEncoder(len(tokenizer), c.dim, c.max_text_length, c.num_heads)
+        self.image = ImageEncoder(c.channels, c.dim)
+        self.tokens_fine = ImageTokens(c.channels[1], c.dim, c.pooled_grid, 8)
+        self.tokens_coarse = ImageTokens(c.channels[1], c.dim, COARSE_GRID, 8)
+        self.task_tokens = nn.Parameter(torch.randn(len(TASKS), c.dim) * 0.02)
+        self.frame_embedding = nn.Parameter(torch.zeros(max(c.frames, 3), 1, c.dim))
+        self.segment_embedding = nn.Parameter(torch.zeros(2, 1, c.dim))  # text a / text b (verifier)
+        layer = nn.TransformerEncoderLayer(
+            c.dim, c.num_heads, c.ff_mult * c.dim, 0.0, "gelu", batch_first=True, norm_first=True
+        )
+        self.transformer = nn.TransformerEncoder(layer, c.depth, enable_nested_tensor=False)
+        self.out_norm = nn.LayerNorm(c.dim)
+        if "critic" in c.roles:
+            self.progress_head, self.done_head = head(c.dim, 1), head(c.dim, 1)
+        if "success" in c.roles:
+            self.success_head = head(c.dim, 1)
+        if "verifier" in c.roles:
+            self.verify_head = head(c.dim, 1)
+        if "explainer" in c.roles:
+            self.register_buffer("homography", torch.tensor(c.workspace_homography).float(), persistent=False)
+            self.action_proj = nn.Sequential(nn.Linear(5, c.dim), nn.GELU(), nn.Linear(c.dim, c.dim))
+            self.word_embedding = nn.Embedding(len(tokenizer), c.dim)
+            self.begin = nn.Parameter(torch.randn(c.dim) * 0.02)
+            self.decoder = nn.GRU(2 * c.dim, c.dim, batch_first=True)
+            self.word_out = nn.Linear(c.dim, len(tokenizer))
+
+    @property
+    def device(self) -> torch.device:
+        return self.task_tokens.device
+
+    # ------------------------------------------------------------------ encoding
+    def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        tokens, mask = self.tokenizer(texts)
+        tokens, mask = tokens.to(self.device), mask.to(self.device)
+        embedded, pooled = self.text(tokens, mask)  # [B, L, D], [B, D]
+        return embedded, pooled, mask
+
+    def _frame_tokens(self, images: torch.Tensor, query: torch.Tensor, fine_last: bool) -> torch.Tensor:
+        """images [B, N, 3, S, S] -> [B, N * tokens, D]; only the last frame gets the fine grid when `fine_last`."""
+        b, n = images.shape[:2]
+        _, quarter = self.image(images.flatten(0, 1), query.repeat_interleave(n, 0))  # [B*N, C, S/4, S/4]
+        quarter = quarter.unflatten(0, (b, n))
+        parts = []
+        for i in range(n):
+            fine = not fine_last or i == n - 1
+            tokens = (self.tokens_fine if fine else self.tokens_coarse)(quarter[:, i])
+            parts.append(tokens + self.frame_embedding[min(i, len(self.frame_embedding) - 1)])
+        return torch.cat(parts, dim=1)
+
+    def _read(self, task: str, parts: list[torch.Tensor], text_mask: torch.Tensor | None) -> torch.Tensor:
+        """Run the transformer over [task token | parts]; -> the task token's output [B, D]."""
+        b = parts[0].shape[0]
+        token = self.task_tokens[TASKS.index(task)].expand(b, 1, -1)
+        sequence = torch.cat([token, *parts], dim=1)
+        padding = None
+        if text_mask is not None:  # text tokens are the sequence's tail
+            keep = torch.ones(b, sequence.shape[1] - text_mask.shape[1], dtype=torch.bool, device=self.device)
+            padding = ~torch.cat([keep, text_mask], dim=1)
+        return self.out_norm(self.transformer(sequence, src_key_padding_mask=padding))[:, 0]
+
+    def _watch(self, task: str, images: torch.Tensor, texts: list[str], fine_last: bool = False) -> torch.Tensor:
+        """(frames [B, N, S, S, 3], instruction) -> [B, D] for the critic, done and success tasks."""
+        text, pooled, mask = self._texts(texts)
+        frames = self._frame_tokens(to_float_images(images).to(self.device), pooled, fine_last)
+        return self._read(task, [frames, text], mask)
+
+    # ------------------------------------------------------------------ roles
+    def progress(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """Signed progress [B] in [-1, 1] from frame `first` to frame `second` toward the instruction (VLAC).
+
+        The encoder also sees the change itself, (second - first + 1) / 2 as a third image: what moved is then in
+        one image's features instead of having to be matched across two.
+        """
+        first, second = to_float_images(first), to_float_images(second)
+        frames = torch.stack([first, second, (second - first + 1) / 2], dim=1)  # [B, 3, 3, S, S]
+        return torch.tanh(self.progress_head(self._watch("progress", frames, texts))[:, 0])
+
+    def done_logit(self, frame: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """[B] logit of P(the instruction is complete in this frame)."""
+        return self.done_head(self._watch("done", frame[:, None], texts))[:, 0]
+
+    def success_logit(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """frames [B, F, S, S, 3] (a trajectory subsampled, last frame last) -> [B] logit of P(success) (VLAW)."""
+        return self.success_head(self._watch("success", frames, texts, fine_last=True))[:, 0]
+
+    def verify_logit(self, frame: torch.Tensor, texts_a: list[str], texts_b: list[str]) -> torch.Tensor:
+        """(frame, instruction, description) -> [B] logit of their consistency given the scene (LACY's L2C)."""
+        a, pooled, mask_a = self._texts(texts_a)
+        b, _, mask_b = self._texts(texts_b)
+        image = self._frame_tokens(to_float_images(frame[:, None]).to(self.device), pooled, False)
+        parts = [image, a + self.segment_embedding[0], b + self.segment_embedding[1]]
+        return self.verify_head(self._read("verify", parts, torch.cat([mask_a, mask_b], dim=1)))[:, 0]
+
+    def _explain_context(self, frame: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(frame [B, S, S, 3], action [B, 5] normalized pick x, y, yaw, place x, y) -> [B, D]."""
+        action = action.to(self.device).float()
+        query = self.action_proj(action)  # [B, D]
+        image = to_float_images(frame).to(self.device)
+        g = self.config.glimpse_pixels
+        pick = self._frame_tokens(self._glimpse(image, action[:, :2], g // 2)[:, None], query, True)
+        place = self._frame_tokens(self._glimpse(image, action[:, 3:5], g)[:, None], query, False)
+        whole = self._frame_tokens(image[:, None], query, False)
+        parts = [whole, pick + self.segment_embedding[0], place + self.segment_embedding[1], query[:, None]]
+        return self._read("explain", parts, None)
+
+    def _glimpse(self, image: torch.Tensor, xy: torch.Tensor, pixels: int) -> torch.Tensor:
+        """[B, 3, S, S] -> [B, 3, pixels, pixels] centred on table point xy [B, 2] (border pixels repeat)."""
+        b, size = image.shape[0], image.shape[-1]
+        h = torch.cat([xy, torch.ones_like(xy[:, :1])], dim=-1) @ self.homography.T
+        uv = h[:, :2] / h[:, 2:]  # [B, 2] continuous pixels
+        theta = torch.zeros(b, 2, 3, device=image.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = pixels / size
+        theta[:, :, 2] = uv * 2 / size - 1
+        grid = F.affine_grid(theta, [b, 3, pixels, pixels], align_corners=False)
+        return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def explanation_logits(self, frame: torch.Tensor, action: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: target words [B, L] -> logits [B, L, V] for each word given the ones before it."""
+        context = self._explain_context(frame, action)  # [B, D]
+        previous = torch.cat([self.begin.expand(len(words), 1, -1), self.word_embedding(words[:, :-1])], dim=1)
+        inputs = torch.cat([previous, context[:, None].expand_as(previous)], dim=-1)  # [B, L, 2D]
+        hidden, _ = self.decoder(inputs, context[None].contiguous())
+        return self.word_out(hidden)
+
+    @torch.no_grad()
+    def explain(self, frame: torch.Tensor, action: torch.Tensor) -> list[str]:
+        """Greedy decoding: one sentence per (frame, action); stops at the padding token."""
+        context = self._explain_context(frame, action)
+        b = context.shape[0]
+        state, word = context[None].contiguous(), self.begin.expand(b, -1)
+        out = torch.zeros(b, self.config.max_explanation_length, dtype=torch.long, device=self.device)
+        finished = torch.zeros(b, dtype=torch.bool, device=self.device)
+        for i in range(self.config.max_explanation_length):
+            hidden, state = self.decoder(torch.cat([word, context], dim=-1)[:, None], state)
+            choice = self.word_out(hidden[:, 0]).argmax(-1).masked_fill(finished, self.tokenizer.pad_id)
+            out[:, i] = choice
+            finished |= choice == self.tokenizer.pad_id
+            if finished.all():
+                break
+            word = self.word_embedding(choice)
+        return [self.tokenizer.decode(row.tolist()) for row in out]
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """One role's batch (`batch["role"]`, made by train.judge_data) -> (loss, logs)."""
+        role = batch["role"]
+        if role not in self.config.roles:
+            raise ConfigError(f"judge: this model serves {list(self.config.roles)}, not {role!r}")
+        if role == "critic":
+            progress = self.progress(batch["first"], batch["second"], batch[TASK])
+            done = self.done_logit(batch["done_frame"], batch["done_task"])
+            progress_loss = F.mse_loss(progress, batch["progress"].to(self.device))
+            done_loss = F.binary_cross_entropy_with_logits(done, batch["done"].to(self.device))
+            return progress_loss + done_loss, {"progress_loss": progress_loss.item(), "done_loss": done_loss.item()}
+        if role == "success":
+            logit = self.success_logit(batch["frames"], batch[TASK])
+            loss = F.binary_cross_entropy_with_logits(logit, batch["success"].to(self.device))
+            return loss, {"success_loss": loss.item()}
+        if role == "verifier":
+            logit = self.verify_logit(batch["frame"], batch[TASK], batch["description"])
+            loss = F.binary_cross_entropy_with_logits(logit, batch["consistent"].to(self.device))
+            return loss, {"verifier_loss": loss.item()}
+        words = self.tokenizer(batch[EXPLANATION])[0].to(self.device)  # [B, L], padding after the last word
+        logits = self.explanation_logits(batch["frame"], batch["action"], words)  # [B, L, V]
+        # every word and the first padding token (the stop signal); nothing after it
+        is_pad = (words == self.tokenizer.pad_id).long()
+        counted = (is_pad.cumsum(1) - is_pad) == 0  # [B, L]
+        loss = F.cross_entropy(logits[counted], words[counted])
+        return loss, {"explainer_loss": loss.item()}
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+        self.tokenizer.save(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> FlywheelJudge:
+        directory = resolve_judge_dir(directory)
+        config = JudgeConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+        judge = cls(config, WordTokenizer.load(directory))
+        judge.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        return judge.to(device).eval()
+
+
+def resolve_judge_dir(path: str | Path) -> Path:
+    """Accept a pretrained_model/ dir, a checkpoint dir or a judge training run dir (uses `last`)."""
+    path = Path(path)
+    for candidate in (path, path / "pretrained_model", path / "checkpoints" / "last" / "pretrained_model"):
+        config = candidate / CONFIG_FILE
+        if config.is_file() and (candidate / WEIGHTS_FILE).is_file():
+            if json.loads(config.read_text()).get("type") != "flywheel_judge":
+                raise ConfigError(f"{candidate} holds a {json.loads(config.read_text()).get('type')}, not a judge")
+            return candidate
+    raise ConfigError(
+        f"{path} holds no saved judge (config.json + model.safetensors); pass a train-judge run directory, "
+        "a checkpoints/<step> directory or a pretrained_model directory"
+    )

@@ -1,0 +1,211 @@
+"""Training examples for the judges, built from recorded episodes the way the papers label them.
+
+- critic (VLAC, papers.md §4.2): from successful episodes only. A pair (o_i, o_j) is labelled with the fraction of the
+  remaining way it covers, c = (j - i) / (T - i), negative when j < i, clipped to [-1, 1]; 0 when the two frames differ
+  in under 1% of their pixels. Pairs come in VLAC's four-sample groups (o_i, o_i+1), (o_i+1, o_i), (o_i, o_i+Δ),
+  (o_i+Δ, o_i) (fine and global, forward and backward; "+1" is 0.2 s), and with 5% probability a group gets another
+  episode's instruction and label 0. Done frames come in balanced pairs: one before 0.8 T (label 0), one after
+  0.95 T (label 1).
+- success (VLAW): labelled successes and failures, classes balanced per batch, each trajectory subsampled to F frames
+  evenly spread from the first to the last (the last always included), with a little jitter.
+- explainer (LACY A2L): every primitive row: (frame before, pick/place action) -> the environment's description.
+- verifier (LACY L2C): rows as (frame, instruction, description of what was done, executed successfully?); half the
+  positives are turned into hard near misses (wrong colour, wrong relation or reference, neighbouring region).
+
+The simulator's dense progress is never read: the critic learns from what a user would have, demonstrations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vla_flywheel.constants import ACTION, EXPLANATION, NEXT_SUCCESS, TASK
+from vla_flywheel.data import DatasetReader
+from vla_flywheel.envs.tabletop.describe import near_misses
+from vla_flywheel.envs.tabletop.scene import COLOURS
+from vla_flywheel.errors import DatasetError
+
+FINE_STEP_SECONDS = 0.2  # VLAC's fine pair spacing
+PIXEL_CHANGE = 0.01  # pairs differing in fewer pixels than this fraction are labelled "no progress"
+PIXEL_TOLERANCE = 8  # a pixel counts as changed when a channel moves by more than this (of 255)
+MISMATCH_PROBABILITY = 0.05
+DONE_BEFORE, DONE_AFTER = 0.8, 0.95
+
+
+@dataclass
+class Episode:
+    images: torch.Tensor  # uint8 [T, S, S, 3]
+    task: str
+    success: bool
+    actions: torch.Tensor  # [T, A]
+    row_success: list[bool]  # per row: the outcome of that row's action (primitive attempts)
+    explanations: list[str]
+
+
+def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
+    """Every episode of the datasets, in memory (64 px frames are ~12 KB)."""
+    episodes = []
+    for root in roots:
+        reader = DatasetReader(root)
+        if image_key not in reader.features:
+            raise DatasetError(f"judge data: {root} has no {image_key!r} images; record that camera or pick another")
+        for i in range(reader.num_episodes):
+            e = reader.episode(i)
+            success = np.asarray(e[NEXT_SUCCESS]).reshape(-1).astype(bool)
+            explanations = list(e[EXPLANATION]) if EXPLANATION in e else [""] * len(success)
+            episodes.append(
+                Episode(torch.from_numpy(np.array(e[image_key])), e[TASK][0], bool(success[-1]),
+                        torch.from_numpy(np.array(e[ACTION])).float(), success.tolist(), explanations)
+            )  # fmt: skip
+    if not episodes:
+        raise DatasetError(f"judge data: no episodes in {', '.join(map(str, roots))}")
+    return episodes
+
+
+def progress_label(i: int, j: int, last: int) -> float:
+    """VLAC's c = Δt / (T - i) for frames i -> j of a successful episode whose last frame is `last`."""
+    return float(np.clip((j - i) / max(last - i, 1), -1.0, 1.0))
+
+
+def changed_fraction(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fraction of pixels of two uint8 [S, S, 3] frames where some channel moved by more than PIXEL_TOLERANCE."""
+    return float(((a.int() - b.int()).abs().amax(-1) > PIXEL_TOLERANCE).float().mean())
+
+
+def same_task(a: str, b: str) -> bool:
+    """Whether two instructions ask for the same thing, judged by the colours they name (paraphrases differ)."""
+    return sorted(w for w in a.split() if w in COLOURS) == sorted(w for w in b.split() if w in COLOURS)
+
+
+class CriticExamples:
+    """Progress pairs in four-sample groups and balanced done pairs, from successful episodes."""
+
+    def __init__(self, episodes: list[Episode], fps: int, mismatch: float = MISMATCH_PROBABILITY):
+        self.episodes = [e for e in episodes if e.success and len(e.images) >= 3]
+        if not self.episodes:
+            raise DatasetError("critic data: no successful episode of 3+ frames; the critic learns from successes")
+        self.fine = max(1, round(FINE_STEP_SECONDS * fps))
+        self.mismatch = mismatch
+        self.tasks = sorted({e.task for e in self.episodes})
+
+    def sample(self, rng: np.random.Generator, groups: int) -> dict:
+        first, second, texts, labels = [], [], [], []
+        for _ in range(groups):
+            e = self.episodes[rng.integers(len(self.episodes))]
+            last = len(e.images) - 1
+            i = int(rng.integers(0, last - self.fine + 1))
+            k = int(rng.integers(0, last + 1))
+            while k == i:
+                k = int(rng.integers(0, last + 1))
+            task = e.task
+            mismatched = rng.random() < self.mismatch
+            if mismatched:
+                others = [t for t in self.tasks if not same_task(t, e.task)]
+                task = others[rng.integers(len(others))] if others else task
+                mismatched = bool(others)
+            for a, b in ((i, i + self.fine), (i + self.fine, i), (i, k), (k, i)):
+                label = progress_label(a, b, last)
+                if mismatched or changed_fraction(e.images[a], e.images[b]) < PIXEL_CHANGE:
+                    label = 0.0
+                first.append(e.images[a])
+                second.append(e.images[b])
+                texts.append(task)
+                labels.append(label)
+        done_frames, done_texts, done_labels = [], [], []
+        for _ in range(groups):
+            e = self.episodes[rng.integers(len(self.episodes))]
+            last = len(e.images) - 1
+            early = int(rng.integers(0, max(1, int(DONE_BEFORE * last))))
+            late = int(rng.integers(min(last, int(np.ceil(DONE_AFTER * last))), last + 1))
+            done_frames += [e.images[early], e.images[late]]
+            done_texts += [e.task, e.task]
+            done_labels += [0.0, 1.0]
+        return {
+            "first": torch.stack(first), "second": torch.stack(second), TASK: texts,
+            "progress": torch.tensor(labels), "done_frame": torch.stack(done_frames), "done_task": done_texts,
+            "done": torch.tensor(done_labels),
+        }  # fmt: skip
+
+
+def subsample(length: int, frames: int, rng: np.random.Generator | None) -> np.ndarray:
+    """`frames` indices from 0 to length-1, evenly spread, the last always included; jittered when rng is given."""
+    idx = np.linspace(0, length - 1, frames)
+    if rng is not None:
+        idx[:-1] += rng.uniform(-0.5, 0.5, frames - 1) * (length - 1) / max(frames - 1, 1)
+    return np.clip(np.round(idx), 0, length - 1).astype(int)
+
+
+class SuccessExamples:
+    """Balanced labelled trajectories, subsampled to F frames."""
+
+    def __init__(self, episodes: list[Episode], frames: int):
+        self.positive = [e for e in episodes if e.success]
+        self.negative = [e for e in episodes if not e.success]
+        if not self.positive or not self.negative:
+            raise DatasetError(
+                f"success data: {len(self.positive)} successes and {len(self.negative)} failures; the classifier "
+                "needs both (collect failures with the expert's noise knobs or a weak policy's rollouts)"
+            )
+        self.frames = frames
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        clips, texts, labels = [], [], []
+        for n in range(batch):
+            pool = self.positive if n % 2 == 0 else self.negative
+            e = pool[rng.integers(len(pool))]
+            clips.append(e.images[subsample(len(e.images), self.frames, rng)])
+            texts.append(e.task)
+            labels.append(float(n % 2 == 0))
+        return {"frames": torch.stack(clips), TASK: texts, "success": torch.tensor(labels)}
+
+
+class ExplainerExamples:
+    """(frame, primitive action) -> description, one example per primitive row."""
+
+    def __init__(self, episodes: list[Episode]):
+        self.rows = [(e, t) for e in episodes for t in range(len(e.images)) if e.explanations[t]]
+        if not self.rows or self.rows[0][0].actions.shape[1] != 5:
+            raise DatasetError("explainer data: needs primitive-interface episodes with explanations")
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        chosen = [self.rows[i] for i in rng.integers(len(self.rows), size=batch)]
+        return {
+            "frame": torch.stack([e.images[t] for e, t in chosen]),
+            "action": torch.stack([e.actions[t] for e, t in chosen]),
+            EXPLANATION: [e.explanations[t] for e, t in chosen],
+        }
+
+
+class VerifierExamples:
+    """(frame, instruction, description, consistent?) from primitive rows, with hard negatives made from positives."""
+
+    def __init__(self, episodes: list[Episode]):
+        self.rows = [(e, t) for e in episodes for t in range(len(e.images)) if e.explanations[t]]
+        self.positives = [(e, t) for e, t in self.rows if e.row_success[t]]
+        if not self.positives:
+            raise DatasetError("verifier data: needs primitive-interface episodes with successful, explained rows")
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        frames, instructions, descriptions, labels, kinds = [], [], [], [], []
+        while len(labels) < batch:
+            if rng.random() < 0.5:  # an execution as recorded: consistent when it succeeded
+                e, t = self.rows[rng.integers(len(self.rows))]
+                text, label, kind = e.explanations[t], float(e.row_success[t]), "recorded"
+            else:  # a near miss of a success
+                e, t = self.positives[rng.integers(len(self.positives))]
+                misses = near_misses(e.explanations[t], list(COLOURS), rng)
+                if not misses:
+                    continue
+                kind, text = misses[rng.integers(len(misses))]
+                label = 0.0
+            frames.append(e.images[t])
+            instructions.append(e.task)
+            descriptions.append(text)
+            labels.append(label)
+            kinds.append(kind if label == 0.0 else "positive")
+        return {"frame": torch.stack(frames), TASK: instructions, "description": descriptions,
+                "consistent": torch.tensor(labels), "kind": kinds}  # fmt: skip

@@ -1,0 +1,172 @@
+"""`flywheel train-judge`: train one judge model on one or several roles (a unified model takes turns per step).
+
+Same machinery as policy training: AdamW with warmup + cosine, gradient clipping, a progress bar, metrics.jsonl and
+checkpoints in LeRobot's layout (checkpoints/<step>/pretrained_model/ + training_state/, `last` pointer). Examples
+are drawn by a seeded numpy generator, so the same config gives the same judge.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
+from vla_flywheel.models.judges.config import ROLES
+from vla_flywheel.models.tokenizer import WordTokenizer
+from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE, save_checkpoint
+from vla_flywheel.train.judge_data import (
+    CriticExamples,
+    ExplainerExamples,
+    SuccessExamples,
+    VerifierExamples,
+    load_episodes,
+)
+from vla_flywheel.train.loop import SUMMARY_FILE, TrainingDiverged
+from vla_flywheel.train.metrics import MetricsLog
+
+# examples per step, per role: critic groups of four pairs (+ as many done frames), whole trajectories for success
+BATCH = {"critic": 8, "success": 12, "explainer": 32, "verifier": 32}
+
+
+@dataclass
+class JudgeTrainConfig:
+    """data: role -> dataset directories. steps: gradient steps (shared by the roles in turn).
+
+    mismatch: probability that a critic group gets a wrong instruction with label 0 (VLAC: 5%; 0 for the ablation).
+    judge: JudgeConfig field overrides (roles are taken from `data`).
+    """
+
+    data: dict[str, tuple[Path, ...]]
+    out: Path
+    steps: int = 1500
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    mismatch: float = 0.05
+    seed: int = 0
+    threads: int = 2
+    log_every: int = 25
+    judge: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        self.data = {role: tuple(Path(d) for d in dirs) for role, dirs in self.data.items()}
+        if not self.data:
+            raise ConfigError("train-judge: no data; pass --data ROLE=DIR (roles: " + ", ".join(ROLES) + ")")
+        for role, dirs in self.data.items():
+            if role not in ROLES:
+                raise ConfigError(f"train-judge: unknown role {role!r} in --data; roles are {', '.join(ROLES)}")
+            if not dirs:
+                raise ConfigError(f"train-judge: role {role} has no dataset")
+        for name in ("steps", "threads", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"train-judge: {name}={value!r} must be a positive integer")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"train-judge: lr={self.lr} must be a positive number")
+        if not 0 <= self.mismatch <= 1:
+            raise ConfigError(f"train-judge: mismatch={self.mismatch} is a probability; use a value in [0, 1]")
+
+    def learning_rate(self, step: int) -> float:
+        if step <= self.warmup_steps:
+            return self.lr * step / max(self.warmup_steps, 1)
+        progress = (step - self.warmup_steps) / max(self.steps - self.warmup_steps, 1)
+        return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["out"] = str(self.out)
+        d["data"] = {role: [str(p) for p in dirs] for role, dirs in self.data.items()}
+        d["batch_size"] = BATCH  # recorded with the checkpoint
+        return d
+
+
+def judge_config_for(cfg: JudgeTrainConfig) -> JudgeConfig:
+    base = {"roles": tuple(r for r in ROLES if r in cfg.data), **cfg.judge}
+    if "explainer" in base["roles"] and "workspace_homography" not in base:
+        from vla_flywheel.envs.tabletop.camera import front_camera_homography
+
+        base["workspace_homography"] = front_camera_homography(base.get("image_size", 64)).tolist()
+    return JudgeConfig(**base)
+
+
+def _examples(cfg: JudgeTrainConfig, judge_config: JudgeConfig) -> tuple[dict, set[str]]:
+    """-> (role -> example maker, every instruction seen)."""
+    from vla_flywheel.data import DatasetReader
+
+    out, tasks = {}, set()
+    for role, dirs in cfg.data.items():
+        episodes = load_episodes(list(dirs), judge_config.image_key)
+        tasks |= {e.task for e in episodes}
+        if role == "critic":
+            out[role] = CriticExamples(episodes, DatasetReader(dirs[0]).fps, cfg.mismatch)
+        elif role == "success":
+            out[role] = SuccessExamples(episodes, judge_config.frames)
+        elif role == "explainer":
+            out[role] = ExplainerExamples(episodes)
+        else:
+            out[role] = VerifierExamples(episodes)
+    return out, tasks
+
+
+def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
+    """Train and save a judge; -> the summary written to train_summary.json."""
+    if cfg.out.joinpath("checkpoints").exists():
+        raise ConfigError(f"train-judge: {cfg.out} already holds a run; choose another --out")
+    from vla_flywheel.envs.tabletop.describe import explanation_corpus
+    from vla_flywheel.envs.tabletop.language import corpus
+
+    judge_config = judge_config_for(cfg)
+    examples, tasks = _examples(cfg, judge_config)
+    tokenizer = WordTokenizer.from_corpus([*corpus(), *explanation_corpus(), *tasks], judge_config.max_text_length)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    judge = FlywheelJudge(judge_config, tokenizer).train()
+    optimizer = torch.optim.AdamW(judge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
+    rng = np.random.default_rng(cfg.seed)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / TRAIN_CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
+    log = MetricsLog(cfg.out, resume_step=0)
+    roles = judge_config.roles
+    began, loss_value = time.perf_counter(), float("nan")
+    bar = tqdm(total=cfg.steps, desc=f"train-judge {'+'.join(roles)}", unit="step", disable=not progress)
+    try:
+        for step in range(1, cfg.steps + 1):
+            role = roles[(step - 1) % len(roles)]
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.learning_rate(step)
+            loss, logs = judge({**examples[role].sample(rng, BATCH[role]), "role": role})
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(judge.parameters(), cfg.grad_clip or math.inf))
+            loss_value = loss.item()
+            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+                raise TrainingDiverged(
+                    f"judge training diverged at step {step} ({role}): loss={loss_value}, grad norm={grad_norm}; "
+                    "lower --lr or check the data for NaN/inf"
+                )
+            optimizer.step()
+            bar.update()
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                log.write({"step": step, "role": role, "loss": loss_value, "lr": cfg.learning_rate(step),
+                           "grad_norm": grad_norm, **logs})  # fmt: skip
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+    finally:
+        bar.close()
+        log.close()
+    rng_state = {"torch": torch.get_rng_state()}
+    train_dict = {**cfg.to_dict(), "batch_size": sum(BATCH[r] for r in roles), "warmup_steps": cfg.warmup_steps}
+    save_checkpoint(cfg.out, cfg.steps, judge.eval(), train_dict, optimizer, rng_state)
+    summary = {"roles": list(roles), "steps": cfg.steps, "seconds": time.perf_counter() - began,
+               "final_loss": loss_value}  # fmt: skip
+    (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return summary

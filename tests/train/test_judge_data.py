@@ -1,0 +1,72 @@
+"""Judge labels are built the way VLAC, VLAW and LACY build them."""
+
+import numpy as np
+import pytest
+import torch
+
+from vla_flywheel.errors import DatasetError
+from vla_flywheel.train.judge_data import (
+    CriticExamples,
+    Episode,
+    SuccessExamples,
+    VerifierExamples,
+    changed_fraction,
+    load_episodes,
+    progress_label,
+    same_task,
+    subsample,
+)
+
+FRONT = "observation.images.front"
+
+
+def test_progress_label_is_the_fraction_of_the_remaining_way():
+    assert progress_label(0, 5, 10) == 0.5
+    assert progress_label(6, 8, 10) == 0.5
+    assert progress_label(8, 6, 10) == -1.0  # backwards past the remaining way: clipped
+    assert progress_label(2, 0, 10) == -0.25
+
+
+def test_critic_groups_label_pairs_and_done_frames(ee_delta_demos):
+    episodes = load_episodes([ee_delta_demos], FRONT)
+    examples = CriticExamples(episodes, fps=10, mismatch=0.0)
+    batch = examples.sample(np.random.default_rng(0), groups=6)
+    labels = batch["progress"].view(6, 4)
+    # (i, i+1) and (i+1, i) have opposite signs unless the frames look the same
+    assert ((labels[:, 0] > 0) & (labels[:, 1] < 0) | (labels[:, 0] == 0) & (labels[:, 1] == 0)).all()
+    assert batch["done"].tolist() == [0.0, 1.0] * 6
+    for first, second, label in zip(batch["first"], batch["second"], batch["progress"], strict=True):
+        if changed_fraction(first, second) < 0.01:
+            assert label == 0.0
+
+
+def test_identical_frames_and_mismatched_instructions_are_labelled_no_progress(ee_delta_demos):
+    episodes = load_episodes([ee_delta_demos], FRONT)
+    frozen = [Episode(e.images[:1].repeat(len(e.images), 1, 1, 1), *list(e.__dict__.values())[1:]) for e in episodes]
+    batch = CriticExamples(frozen, fps=10, mismatch=0.0).sample(np.random.default_rng(0), groups=4)
+    assert (batch["progress"] == 0).all()
+    others = [Episode(e.images, "put the cyan block on the orange pad", True, e.actions, e.row_success, e.explanations)
+              for e in episodes[:1]]  # fmt: skip
+    batch = CriticExamples(episodes + others, fps=10, mismatch=1.0).sample(np.random.default_rng(1), groups=8)
+    assert (batch["progress"] == 0).all()
+    assert any(not same_task(t, "put the cyan block on the orange pad") for t in batch["task"])
+
+
+def test_success_examples_need_both_classes_and_keep_the_last_frame(ee_delta_demos):
+    episodes = load_episodes([ee_delta_demos], FRONT)
+    with pytest.raises(DatasetError, match="failures"):
+        SuccessExamples(episodes, frames=4)
+    failed = Episode(episodes[0].images[:5], episodes[0].task, False, episodes[0].actions[:5], [False] * 5, [""] * 5)
+    batch = SuccessExamples([*episodes, failed], frames=4).sample(np.random.default_rng(0), 6)
+    assert batch["frames"].shape[:2] == (6, 4) and batch["success"].tolist() == [1.0, 0.0] * 3
+    for length in (5, 37, 100):
+        assert subsample(length, 8, np.random.default_rng(length))[-1] == length - 1
+        assert (np.diff(subsample(length, 8, None)) >= 0).all()
+
+
+def test_verifier_pairs_hold_recorded_positives_and_near_misses(primitive_demos):
+    episodes = load_episodes([primitive_demos], FRONT)
+    batch = VerifierExamples(episodes).sample(np.random.default_rng(0), 64)
+    kinds = set(batch["kind"])
+    assert "positive" in kinds and kinds & {"wrong colour", "wrong relation", "wrong reference"}
+    assert torch.all((batch["consistent"] == 1) == torch.tensor([k == "positive" for k in batch["kind"]]))

@@ -1,0 +1,49 @@
+"""Judges learn what they are trained for, and the train-judge / eval-judge commands work end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vla_flywheel.cli import main
+from vla_flywheel.models.judges import FlywheelJudge
+from vla_flywheel.train.judge_data import load_episodes
+from vla_flywheel.train.judge_loop import JudgeTrainConfig, train_judge
+
+SMALL = {"dim": 32, "channels": (8, 16)}
+
+
+def test_the_critic_learns_when_a_demonstration_is_done(ee_delta_demos, tmp_path):
+    cfg = JudgeTrainConfig(data={"critic": (ee_delta_demos,)}, out=tmp_path / "critic", steps=200, lr=2e-3,
+                           threads=1, judge=SMALL)  # fmt: skip
+    train_judge(cfg, progress=False)
+    judge = FlywheelJudge.from_pretrained(tmp_path / "critic")
+    for episode in load_episodes([ee_delta_demos], judge.config.image_key):
+        first_and_last = episode.images[[0, -1]]
+        done = torch.sigmoid(judge.done_logit(first_and_last, [episode.task] * 2))
+        assert done[0] < 0.2 and done[1] > 0.8
+    losses = [r["done_loss"] for r in map(json.loads, (tmp_path / "critic" / "metrics.jsonl").open())]
+    assert np.mean(losses[-3:]) < 0.3 * np.mean(losses[:3])
+
+
+def test_train_judge_and_eval_judge_commands(ee_delta_demos, primitive_demos, tmp_path, capsys):
+    run = tmp_path / "judge"
+    args = ["train-judge", "--data", f"critic={ee_delta_demos}", "--data", f"explainer={primitive_demos}",
+            "--data", f"verifier={primitive_demos}", "--out", str(run), "--steps", "3", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert "critic, explainer, verifier" in capsys.readouterr().out
+    args = ["eval-judge", "--judge", str(run), "--data", f"expert={ee_delta_demos}", "--data",
+            f"primitive={primitive_demos}", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "VOC" in printed and "explainer semantic accuracy" in printed and "verifier  accuracy" in printed
+    results = json.loads((run / "eval" / "judge_eval.json").read_text())
+    assert set(results) >= {"critic", "explainer", "verifier", "versions"}
+
+
+@pytest.mark.parametrize("bad", ["critic", "oracle=somewhere"])
+def test_bad_judge_data_arguments_are_one_clear_line(tmp_path, capsys, bad):
+    assert main(["train-judge", "--data", bad, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train-judge" in err[0]
