@@ -187,3 +187,35 @@ def test_parked_gripper_hides_nothing_from_the_front_camera(interface):
         obs, *_ = env.step(expert.act(env, obs))
         assert np.array_equal(obs[IMAGE], _front_without_gripper(env))
     env.close()
+
+
+def test_follower_is_deadbeat_by_default_and_the_expert_decelerates():
+    """The primitive interface's follower hits a waypoint within reach in one step; the ee_delta expert's gain < 1
+    closes the remaining distance geometrically, so its demonstrations show small corrective steps near each target."""
+    from vla_flywheel.envs.tabletop import controller as ctl
+
+    target = np.array([0.03, -0.02, 0.12])
+    start = np.array([0.0, 0.0, 0.12, 0.0])
+    deadbeat = ctl.WaypointFollower([ctl.Waypoint(target, 0.0, ctl.OPEN)])
+    np.testing.assert_allclose(start[:3] + deadbeat.act(start, start[:3])[:3] * ctl.MAX_DXYZ, target)
+    slow = ctl.WaypointFollower([ctl.Waypoint(target, 0.0, ctl.OPEN)], gain=0.5)
+    np.testing.assert_allclose(start[:3] + slow.act(start, start[:3])[:3] * ctl.MAX_DXYZ, (start[:3] + target) / 2)
+    with pytest.raises(ValueError):
+        ctl.WaypointFollower([], gain=0.0)
+
+    from vla_flywheel.envs.tabletop.experts import APPROACH_GAIN, ScriptedExpert
+
+    assert ScriptedExpert().gain == APPROACH_GAIN < 1
+    env = make_env(family="pick_place", interface="ee_delta")
+    obs, _ = env.reset(seed=3)
+    expert = ScriptedExpert()
+    expert.reset(env, 3)
+    small = 0
+    for _ in range(60):
+        a = expert.act(env, obs)
+        small += 0.0 < np.abs(a[:2]).max() < 0.2  # a fine xy correction, not a full or a zero step
+        obs, _, terminated, truncated, info = env.step(a)
+        if terminated or truncated:
+            break
+    env.close()
+    assert info["success"] and small >= 4

@@ -99,3 +99,42 @@ def test_a_policy_refuses_images_of_another_size():
     batch["observation.images.front"] = torch.zeros(1, 96, 96, 3, dtype=torch.uint8)
     with pytest.raises(ConfigError, match="trained at 64"):
         policy.predict_action_chunk(batch)
+
+
+def test_flow_context_holds_tool_relative_offsets_raw_and_saturated():
+    """With the tool's table position in the state, the velocity sees (point - tool) / 10 cm, and the same clipped to
+    [-1, 1] (the ee_delta expert's xy action toward that point); by default nothing absolute (no image readout, no
+    table x, y) and with the readout and absolute coordinates when asked."""
+    batch = make_batch()
+    batch["observation.state"][:, :2] = torch.tensor([[0.0, 0.0], [0.1, -0.1]])
+    points = torch.tensor([[0.2, -0.1, 0.3, -0.8, 0.4], [0.4, -0.4, -0.5, 0.8, 0.0]])  # x, y: 0.25 m per unit
+    expected = torch.tensor([[0.5, -0.25, -2.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    for invariant in (True, False):
+        policy = make_policy(state_table_xy=(0, 1), table_half_extent=0.25, flow_translation_invariant=invariant,
+                             flow_readout=not invariant)  # fmt: skip
+        encoding = policy.encode(batch)
+        policy.primitive.predict = lambda pointing, shift: points
+        context = policy._flow_context(batch, encoding, pointing=object())
+        assert context.shape[1] == policy.velocity.net[0].in_features - 64 - 4 * 5
+        start = 1 if invariant else policy.config.dim + 5  # pick yaw only / readout + all five point coordinates
+        assert context.shape[1] == (1 + 8 + 3 if invariant else policy.config.dim + 5 + 8 + 5)
+        if invariant:
+            torch.testing.assert_close(context[:, 0], points[:, 2])
+        torch.testing.assert_close(context[:, start : start + 4], expected)
+        torch.testing.assert_close(context[:, start + 4 : start + 8], expected.clamp(-1, 1))
+
+
+def test_select_action_points_once_per_episode():
+    """latch_points: the pick/place points come from the first observation after reset(), as in training where
+    every frame of an episode is conditioned on the same points."""
+    policy = make_policy(state_table_xy=(0, 1), table_half_extent=0.25)
+    calls = []
+    predict = policy.primitive.predict
+    policy.primitive.predict = lambda pointing, shift: calls.append(1) or predict(pointing, shift)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3 * policy.config.n_action_steps):
+        policy.select_action(make_batch(seed=len(calls)), generator)
+    assert len(calls) == 1
+    policy.reset()
+    policy.select_action(make_batch(), generator)
+    assert len(calls) == 2

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from vla_flywheel.errors import ConfigError, FlywheelError
 from vla_flywheel.models.normalize import Normalizer
 from vla_flywheel.models.policy import FlywheelPolicy, PolicyConfig
+from vla_flywheel.models.policy.modeling import EPISODE_START
 from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.checkpoint import (
     PRETRAINED_DIR,
@@ -35,6 +36,8 @@ from vla_flywheel.train.metrics import MetricsLog
 
 TABLETOP_ROBOT = "vla_flywheel_tabletop_gripper"
 TOOL_XY_NAMES = ("tcp.x", "tcp.y")  # state entries holding the tabletop tool's table position
+GRIPPER_OPENING_NAME = "gripper.opening"
+GRIPPER_OPENING_NOISE = 0.005  # metres: the velocity must not read a slightly closed gripper as a later phase
 PRIMITIVE_ACTION_NAMES = ("pick.x", "pick.y", "pick.yaw", "place.x", "place.y")
 SUMMARY_FILE = "train_summary.json"
 
@@ -91,6 +94,10 @@ def policy_config_for(data: TrainingData, overrides: dict) -> PolicyConfig:
             if head == "flow" and all(name in data.state_names for name in TOOL_XY_NAMES):
                 base.setdefault("state_table_xy", tuple(data.state_names.index(name) for name in TOOL_XY_NAMES))
                 base.setdefault("table_half_extent", WORKSPACE_HALF)
+                if GRIPPER_OPENING_NAME in data.state_names:
+                    noise = [0.0] * len(data.state_names)
+                    noise[data.state_names.index(GRIPPER_OPENING_NAME)] = GRIPPER_OPENING_NOISE
+                    base.setdefault("flow_state_noise", tuple(noise))
     return PolicyConfig(**base)
 
 
@@ -160,6 +167,13 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
         (cfg.out / TRAIN_CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
     log = MetricsLog(cfg.out, resume_step=start)
     horizon = policy.config.action_horizon
+    # With flow pointing and latched points the pointing head acts on each episode's first frame (gripper parked out of
+    # view): a quarter of every batch is episode starts, and the pointing loss is taken on those only.
+    pointed = policy.config.head == "flow" and policy.config.uses_pointing and data.points is not None
+    last = data.last_index
+    is_start = torch.ones(len(data), dtype=torch.bool)
+    is_start[1:] = last[:-1] == torch.arange(len(data) - 1)
+    starts = torch.nonzero(is_start).flatten()
     began = time.perf_counter()
     loss_value, last_saved = float("nan"), start
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {policy.config.head}", unit="step", disable=not progress)
@@ -167,9 +181,13 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
         for step in range(start + 1, cfg.steps + 1):
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate(step)
-            batch = data.batch(
-                torch.randint(len(data), (cfg.batch_size,), generator=sampler), horizon, policy.tokenizer
-            )
+            indices = torch.randint(len(data), (cfg.batch_size,), generator=sampler)
+            if pointed and policy.config.latch_points:
+                first = max(1, cfg.batch_size // 4)
+                indices[:first] = starts[torch.randint(len(starts), (first,), generator=sampler)]
+            batch = data.batch(indices, horizon, policy.tokenizer)
+            if pointed and policy.config.latch_points:
+                batch[EPISODE_START] = is_start[indices]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss, logs = policy(batch)
             optimizer.zero_grad(set_to_none=True)

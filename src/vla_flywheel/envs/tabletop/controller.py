@@ -45,11 +45,21 @@ def pick_place_waypoints(pick_xyz: np.ndarray, yaw: float, place_xyz: np.ndarray
 
 
 class WaypointFollower:
-    """Turns a waypoint list into ee_delta actions, one control step at a time."""
+    """Turns a waypoint list into ee_delta actions, one control step at a time.
 
-    def __init__(self, waypoints: list[Waypoint], reach_tol: float = 0.008):
+    gain: proportional gain on the remaining xyz distance, in units of a full step. 1 (the primitive interface) is
+    deadbeat: a waypoint within one step's reach is hit in a single step. Below 1 the setpoint decelerates geometrically
+    over the last `MAX_DXYZ / gain` metres (the scripted experts use this: their demonstrations then show several small
+    corrective steps near every waypoint, and the action is a smooth function of the offset, which a learned policy
+    can reproduce precisely).
+    """
+
+    def __init__(self, waypoints: list[Waypoint], reach_tol: float = 0.008, gain: float = 1.0):
+        if not 0 < gain <= 1:
+            raise ValueError(f"WaypointFollower: gain={gain} must be in (0, 1]")
         self.waypoints = waypoints
         self.reach_tol = reach_tol
+        self.gain = gain
         self.index = 0
         self._held = 0
 
@@ -70,7 +80,7 @@ class WaypointFollower:
             if at_setpoint:
                 self._held += 1
             action = np.empty(5)
-            action[:3] = np.clip((wp.xyz - setpoint[:3]) / MAX_DXYZ, -1, 1)
+            action[:3] = np.clip(self.gain * (wp.xyz - setpoint[:3]) / MAX_DXYZ, -1, 1)
             action[3] = np.clip((wp.yaw - setpoint[3]) / MAX_DYAW, -1, 1)
             action[4] = wp.grip
             return action

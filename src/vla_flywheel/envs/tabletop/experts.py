@@ -24,6 +24,7 @@ from vla_flywheel.envs.tabletop.tasks import wrong_goal
 from vla_flywheel.errors import ConfigError
 
 CARRY_WAYPOINT = 4  # index of the "carry" waypoint in controller.pick_place_waypoints
+APPROACH_GAIN = 0.5  # the ee_delta expert's proportional gain: it slows down over the last 10 cm to each waypoint
 
 
 @dataclass
@@ -48,8 +49,9 @@ class ScriptedExpert:
     It reads the simulator, not the observation: `obs` is accepted so experts and policies share one agent API.
     """
 
-    def __init__(self, noise: ExpertNoise | None = None):
+    def __init__(self, noise: ExpertNoise | None = None, gain: float = APPROACH_GAIN):
         self.noise = noise or ExpertNoise()
+        self.gain = gain
         self.rng = np.random.default_rng(0)
         self._follower: ctl.WaypointFollower | None = None
         self._release_at: int | None = None
@@ -71,7 +73,7 @@ class ScriptedExpert:
         self.yaw = ctl.aligned_yaw(scene.block_yaw[task.block], avoid)
         place_z = BLOCK_HALF + 0.004 + (2 * BLOCK_HALF if task.family == "stack" else 0.0)
         waypoints = ctl.pick_place_waypoints(np.array([*pick, BLOCK_HALF]), self.yaw, np.array([*goal, place_z]))
-        self._follower = ctl.WaypointFollower(waypoints)
+        self._follower = ctl.WaypointFollower(waypoints, gain=self.gain)
         self._release_at = None
         if self.rng.random() < n.early_release:
             carry_steps = max(1, math.ceil(np.abs(goal - pick).max() / ctl.MAX_DXYZ))
@@ -99,7 +101,8 @@ class ScriptedExpert:
                     [
                         ctl.Waypoint(here[:3], float(here[3]), ctl.OPEN, hold=2),
                         ctl.Waypoint(up, float(here[3]), ctl.OPEN),
-                    ]
+                    ],
+                    gain=self.gain,
                 )
                 self._release_at = None
         a = self._follower.act(env.setpoint, env.tcp)

@@ -29,7 +29,7 @@ class PolicyConfig:
     channels: conv encoder widths at 1/2 and 1/4 resolution.
     pooled_grid: image tokens per side (the 1/4-resolution map is average-pooled to pooled_grid^2 tokens).
     keypoints: spatial-softmax keypoints summarised into one token.
-    flow_hidden: width of the velocity MLP.
+    flow_hidden: width of the velocity MLP (256 was too small to fit the servo law precisely from 100 demos).
     primitive_param: "heatmap" (a pixel heatmap mapped to the table by `workspace_homography`) or "bins"
         (classification over coordinate bins from a readout token).
     coordinate_bins / yaw_bins: resolution of the bins parameterization and of the pick yaw.
@@ -40,9 +40,27 @@ class PolicyConfig:
         translation-equivariant, which a global readout is not, and that is what makes few-demo ee_delta work.
         Needs workspace_homography; ignored without it.
     teacher_point_noise: with flow pointing, training conditions the velocity on the true pick/place points plus
-        Gaussian noise of this std (normalized table units; 0.04 = 1 cm, about the pointing head's error).
+        Gaussian noise of this std (normalized table units; 0.04 = 1 cm). Default 0: the demonstrations go to the true
+        point, so noisy points teach the velocity that a centimetre of offset needs no correction (a dead band that
+        left the tool 1.5-3 cm off the block); with exact points it servos to wherever the head points.
     state_table_xy: indices of the tool's table x, y (metres) in the state; with flow pointing the velocity then
         also sees target-minus-tool offsets. table_half_extent: metres per normalized table unit.
+    flow_readout: the velocity is conditioned on the transformer's act readout (image + instruction features). Off (the
+        default) and with flow pointing, the velocity sees only the pointed pick/place points, their offsets from the
+        tool and the state, so it cannot memorize the demonstrations' scenes from image features and generalizes to
+        new scenes as well as the pointing head does (100 pick_place demos: the readout-conditioned velocity drove
+        the tool into wrong phases on unseen scenes). Without flow pointing the readout is always used.
+    flow_translation_invariant: with flow pointing and state_table_xy, the velocity sees the points only relative to
+        the tool (plus the pick yaw) and the state without the tool's table x, y: nothing that tells where on the table
+        things are, so with few demonstrations it cannot memorize each episode by its absolute coordinates and has to
+        learn the servo law, which is the same everywhere.
+    flow_state_noise: per state dimension, the std (state units) of Gaussian noise added to the state the velocity
+        sees in training (empty = none). Noise on the finger opening teaches the velocity not to read a slightly
+        closed gripper (its own imprecise gripper command) as a later phase of the task.
+    latch_points: with flow pointing, `select_action` points once per episode, at the first observation after
+        `reset()` (the gripper is parked out of the camera's view then), and keeps those pick/place points: training
+        conditions on one pair of points per episode too, and later images show the gripper over (or holding) the
+        block.
     flow_samples: (noise, time) draws per observation in a training batch. The velocity MLP costs little next to
         the image encoder, so several draws per encoded image lower the variance of the flow gradient almost free.
     augment_shift: during training, images are translated by up to this many pixels (replicating the border) and
@@ -69,7 +87,7 @@ class PolicyConfig:
     channels: tuple[int, int] = (32, 64)
     pooled_grid: int = 4
     keypoints: int = 16
-    flow_hidden: int = 256
+    flow_hidden: int = 512
     primitive_param: str = "heatmap"
     coordinate_bins: int = 64
     yaw_bins: int = 36
@@ -77,7 +95,11 @@ class PolicyConfig:
     max_text_length: int = 16
     flow_pointing: bool = True
     flow_samples: int = 8
-    teacher_point_noise: float = 0.04
+    flow_readout: bool = False
+    flow_translation_invariant: bool = True
+    flow_state_noise: tuple[float, ...] = ()
+    latch_points: bool = True
+    teacher_point_noise: float = 0.0
     state_table_xy: tuple[int, int] | None = None
     table_half_extent: float = 0.25
     augment_shift: int = 4
@@ -96,6 +118,11 @@ class PolicyConfig:
                     f"policy: state_table_xy={self.state_table_xy} must be two indices into the "
                     f"{self.state_dim}-d state"
                 )
+        self.flow_state_noise = tuple(float(v) for v in self.flow_state_noise)
+        if self.flow_state_noise and (
+            len(self.flow_state_noise) != self.state_dim or not all(v >= 0 for v in self.flow_state_noise)
+        ):
+            raise ConfigError(f"policy: flow_state_noise needs {self.state_dim} stds >= 0, got {self.flow_state_noise}")
         if self.workspace_homography is not None:
             self.workspace_homography = tuple(tuple(float(v) for v in row) for row in self.workspace_homography)
         if self.head not in HEADS:
@@ -140,6 +167,11 @@ class PolicyConfig:
         """Whether the model has the heatmap pick/place head (the primitive policy, or flow with pointing)."""
         heatmap = self.primitive_param == "heatmap" and self.workspace_homography is not None
         return heatmap and (self.head == "primitive" or self.flow_pointing)
+
+    @property
+    def flow_uses_readout(self) -> bool:
+        """Whether the velocity sees the act readout: always, unless flow pointing supplies points and it is off."""
+        return self.flow_readout or not (self.head == "flow" and self.uses_pointing)
 
     @property
     def action_horizon(self) -> int:

@@ -47,8 +47,10 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.safetensors"
 ACTION_IS_PAD = "action_is_pad"
+EPISODE_START = "episode_start"  # optional [B] bool: frames that open an episode (pointing loss only on those)
 NUM_READOUTS = 3  # act, pick, place
 RELATIVE_TARGET_SCALE = 0.1  # metres: tool-to-target offsets enter the velocity MLP in units of 10 cm
+# (the scripted expert's gain of 0.5 makes its Δxy action exactly the offset in these units, saturated at ±1)
 
 
 class Encoding(NamedTuple):
@@ -82,11 +84,15 @@ class FlywheelPolicy(nn.Module):
         elif c.head == "primitive":
             self.primitive = BinsPrimitiveHead(c.dim, c.coordinate_bins, c.yaw_bins)
         if c.head == "flow":
-            # context: act readout [D] + pick/place [5] and relative targets [4] when pointing + state [state_dim]
-            relative = 4 if c.state_table_xy is not None else 0
-            context = c.dim + (5 + relative if c.uses_pointing else 0) + c.state_dim
+            # context: act readout [D] + pick/place [5] and relative targets [4 + 4 clipped] when pointing + state
+            relative = 8 if c.state_table_xy is not None else 0
+            invariant = self._translation_invariant
+            points = (1 if invariant else 5) + relative if c.uses_pointing else 0
+            state = c.state_dim - (2 if invariant else 0)
+            context = (c.dim if c.flow_uses_readout else 0) + points + state
             self.velocity = VelocityField(context, c.chunk_size, c.action_dim, c.flow_hidden)
         self._queue: deque[torch.Tensor] = deque()
+        self._latched: torch.Tensor | None = None  # [B, 5] pick/place points held for the episode (latch_points)
 
     # ------------------------------------------------------------------ encoding
     @property
@@ -147,29 +153,46 @@ class FlywheelPolicy(nn.Module):
         return Encoding(tuple(out[:, i] for i in range(NUM_READOUTS)), pooled, maps, shift)
 
     def _flow_context(self, batch: dict, encoding: Encoding, pointing) -> torch.Tensor:
-        """[B, D (+5 +4) + state_dim]: what the velocity field is conditioned on; `pointing` = primitive head outputs.
+        """What the velocity field is conditioned on; `pointing` = primitive head outputs.
 
-        With pointing, the velocity also sees the pick/place points (normalized table units) and, when the state
-        holds the tool's table position, where they lie relative to the tool: a servo target that does not depend
-        on where the scene put the blocks. Training feeds the episode's true points plus noise (teacher forcing,
-        about the head's own error), so the velocity learns to rely on them; acting uses the head's predictions.
+        [act readout (D) if `flow_uses_readout`] + with pointing: the pick/place points (normalized table units) and,
+        when the state holds the tool's table position, where they lie relative to the tool, raw and saturated (a
+        servo target that does not depend on where the scene put the blocks) + the normalized state. Translation
+        invariant (the default with tool xy): of the points only the pick yaw, and the state without the tool's x, y.
+        Training feeds the episode's true points (plus `teacher_point_noise`), so the velocity learns to go exactly
+        where the points are; acting uses the head's predictions (latched at the episode's first observation by
+        `select_action` with `latch_points`). Training may also perturb the state (`flow_state_noise`).
         """
         c = self.config
-        parts = [encoding.readouts[0].float()]
+        parts = [encoding.readouts[0].float()] if c.flow_uses_readout else []
         state = batch[OBS_STATE].to(self.device).float()
+        if self.training and c.flow_state_noise:
+            state = state + torch.randn_like(state) * state.new_tensor(c.flow_state_noise)
         if pointing is not None:
             if self.training and PRIMITIVE_PICK in batch:
                 truth = self._true_points(batch)
                 points = truth + c.teacher_point_noise * torch.randn_like(truth)
+            elif self._latched is not None:
+                points = self._latched
             else:
                 points = self.primitive.predict(pointing, encoding.shift)  # [B, 5]
-            parts.append(points)
+            parts.append(points[:, 2:3] if self._translation_invariant else points)
             if c.state_table_xy is not None:
                 tool = state[:, list(c.state_table_xy)].repeat(1, 2)  # [B, 4] metres, as (pick, place) pairs
                 targets = points[:, [0, 1, 3, 4]] * c.table_half_extent  # [B, 4] metres
-                parts.append((targets - tool) / RELATIVE_TARGET_SCALE)
-        parts.append(self.normalizer.normalize(OBS_STATE, state))
+                relative = (targets - tool) / RELATIVE_TARGET_SCALE
+                # also saturated at one unit: in action units, what a servo toward each point would command
+                parts += [relative, relative.clamp(-1.0, 1.0)]
+        state = self.normalizer.normalize(OBS_STATE, state)
+        if self._translation_invariant:
+            state = state[:, [i for i in range(c.state_dim) if i not in c.state_table_xy]]
+        parts.append(state)
         return torch.cat(parts, dim=-1)
+
+    @property
+    def _translation_invariant(self) -> bool:
+        c = self.config
+        return c.flow_translation_invariant and c.uses_pointing and c.state_table_xy is not None
 
     def _true_points(self, batch: dict) -> torch.Tensor:
         """[B, 5] the episode's recorded pick (x, y, yaw) and place (x, y), normalized."""
@@ -203,7 +226,11 @@ class FlywheelPolicy(nn.Module):
             )
             logs = {"flow_loss": loss.item()}
             if pointing is not None:
-                pointing_loss, pointing_logs = self.primitive.loss(pointing, self._true_points(batch), encoding.shift)
+                truth, shift = self._true_points(batch), encoding.shift
+                if EPISODE_START in batch and bool(batch[EPISODE_START].any()):
+                    keep = batch[EPISODE_START].to(self.device)
+                    pointing, truth, shift = tuple(o[keep] for o in pointing), truth[keep], shift[keep]
+                pointing_loss, pointing_logs = self.primitive.loss(pointing, truth, shift)
                 loss = loss + pointing_loss
                 logs.update(pointing_logs)
         return loss, logs
@@ -224,14 +251,21 @@ class FlywheelPolicy(nn.Module):
     def select_action(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """-> [B, A]: the next queued action, predicting a new chunk when the queue is empty."""
         if not self._queue:
+            if self.config.latch_points and self.config.head == "flow" and hasattr(self, "primitive"):
+                if self._latched is None:  # first call since reset(): point once for the whole episode
+                    encoding = self.encode(batch)
+                    self._latched = self.primitive.predict(self._pointing(encoding), encoding.shift)
+                elif self._latched.shape[0] != batch[OBS_STATE].shape[0]:
+                    raise ConfigError("policy: the batch size changed within an episode; call reset() between episodes")
             chunk = self.predict_action_chunk(batch, generator)
             steps = min(self.config.n_action_steps, chunk.shape[1])
             self._queue.extend(chunk[:, :steps].transpose(0, 1))
         return self._queue.popleft()
 
     def reset(self) -> None:
-        """Forget queued actions; call at every env reset."""
+        """Forget queued actions (and latched points); call at every env reset."""
         self._queue.clear()
+        self._latched = None
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:
