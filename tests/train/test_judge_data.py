@@ -69,4 +69,5 @@ def test_verifier_pairs_hold_recorded_positives_and_near_misses(primitive_demos)
     batch = VerifierExamples(episodes).sample(np.random.default_rng(0), 64)
     kinds = set(batch["kind"])
     assert "positive" in kinds and kinds & {"wrong colour", "wrong relation", "wrong reference"}
+    assert 0.3 < batch["consistent"].mean() < 0.7
     assert torch.all((batch["consistent"] == 1) == torch.tensor([k == "positive" for k in batch["kind"]]))

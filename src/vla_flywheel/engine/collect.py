@@ -76,7 +76,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
     start = time.perf_counter()
     agent, source = ScriptedExpert(cfg.noise), "expert"
     if cfg.policy is not None:
-        agent, source = _policy_agent(cfg.policy, cfg.env.interface), "policy"
+        agent, source = _policy_agent(cfg.policy, cfg.env), "policy"
     env = make_env(cfg.env)
     try:
         if cfg.append:
@@ -122,11 +122,13 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
     )
 
 
-def _policy_agent(path: Path, interface: str):
+def _policy_agent(path: Path, env: TabletopConfig):
     import torch
 
     from vla_flywheel.engine.policy_agent import policy_agent
     from vla_flywheel.models.policy import FlywheelPolicy
 
     torch.set_num_threads(1)  # rendering and a small policy at batch 1: one thread each is fastest
-    return policy_agent(FlywheelPolicy.from_pretrained(path), interface)
+    # an episode that is not cut at success gets one pick/place: a retry could undo what succeeded
+    attempts = 3 if env.terminate_on_success else 1
+    return policy_agent(FlywheelPolicy.from_pretrained(path), env.interface, attempts)

@@ -79,13 +79,13 @@ class PrimitiveOnEeDelta:
         return self._follower.act(env.unwrapped.setpoint, env.unwrapped.tcp).astype(np.float32)
 
 
-def policy_agent(policy, interface: str):
+def policy_agent(policy, interface: str, attempts: int = 3):
     """The agent that runs `policy` on an env of `interface`: its own interface, or a primitive policy on ee_delta."""
     head = policy.config.head
     if (head == "flow") == (interface == "ee_delta"):
         return PolicyAgent(policy)
     if head == "primitive" and interface == "ee_delta":
-        return PrimitiveOnEeDelta(policy)
+        return PrimitiveOnEeDelta(policy, attempts)
     raise ConfigError(
         f"a {head} policy cannot act on the {interface} interface; run it on an ee_delta env or use a primitive policy"
     )

@@ -32,6 +32,7 @@ from vla_flywheel.train.judge_data import (
     load_episodes,
     same_task,
     subsample,
+    until_success,
 )
 
 JUDGE_EVAL_FILE = "judge_eval.json"
@@ -158,7 +159,9 @@ def evaluate_verifier(judge, primitive: list[Episode], pairs: int, seed: int) ->
     correct = (scores_arr > 0.5) == labels
     kinds = np.asarray(examples["kind"])
     per_kind = {k: {"n": int((kinds == k).sum()), "accuracy": float(correct[kinds == k].mean())} for k in set(kinds)}
-    return {"pairs": pairs, "accuracy": float(correct.mean()), "auroc": auroc(scores_arr, labels), "per_kind": per_kind}
+    balanced = 0.5 * (correct[labels].mean() + correct[~labels].mean())
+    return {"pairs": pairs, "accuracy": float(correct.mean()), "balanced_accuracy": float(balanced),
+            "auroc": auroc(scores_arr, labels), "per_kind": per_kind}  # fmt: skip
 
 
 def evaluate_judge(cfg: JudgeEvalConfig, progress: bool = True) -> dict:
@@ -170,7 +173,7 @@ def evaluate_judge(cfg: JudgeEvalConfig, progress: bool = True) -> dict:
     roles = [r for r in judge.config.roles if not cfg.roles or r in cfg.roles]
     for role in tqdm(roles, desc="eval-judge", unit="role", disable=not progress):
         if role == "critic":
-            expert = [e for e in data.get(EXPERT, []) if e.success]
+            expert = [until_success(e) for e in data.get(EXPERT, []) if e.success]
             results[role] = evaluate_critic(judge, expert, data.get(ROLLOUTS, []), stride)
         elif role == "success" and ROLLOUTS in data:
             results[role] = evaluate_success(judge, data[ROLLOUTS], cfg.alpha)
@@ -210,5 +213,8 @@ def summary_lines(results: dict) -> list[str]:
                      f"on {e['rows']} actions")  # fmt: skip
     if v := results.get("verifier"):
         kinds = ", ".join(f"{k} {d['accuracy']:.2f} (n={d['n']})" for k, d in sorted(v["per_kind"].items()))
-        lines.append(f"verifier  accuracy {v['accuracy']:.3f}, AUROC {v['auroc']:.3f} on {v['pairs']} pairs: {kinds}")
+        lines.append(
+            f"verifier  accuracy {v['accuracy']:.3f} (balanced {v['balanced_accuracy']:.3f}), "
+            f"AUROC {v['auroc']:.3f} on {v['pairs']} pairs: {kinds}"
+        )
     return lines

@@ -9,8 +9,9 @@
 - success (VLAW): labelled successes and failures, classes balanced per batch, each trajectory subsampled to F frames
   evenly spread from the first to the last (the last always included), with a little jitter.
 - explainer (LACY A2L): every primitive row: (frame before, pick/place action) -> the environment's description.
-- verifier (LACY L2C): rows as (frame, instruction, description of what was done, executed successfully?); half the
-  positives are turned into hard near misses (wrong colour, wrong relation or reference, neighbouring region).
+- verifier (LACY L2C): (frame, instruction, description of what was done) -> consistent? Half the pairs are recorded
+  successes; the other half are recorded failures and hard near misses made from successes (wrong colour, wrong
+  relation or reference, neighbouring region).
 
 The simulator's dense progress is never read: the critic learns from what a user would have, demonstrations.
 """
@@ -66,6 +67,16 @@ def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
     return episodes
 
 
+def until_success(episode: Episode) -> Episode:
+    """The episode cut at its first successful frame: the "successful and efficient" trajectory VLAC's labels assume
+    (an episode that goes on after success, e.g. parking the gripper, would otherwise count that as progress)."""
+    if True not in episode.row_success:
+        return episode
+    end = episode.row_success.index(True) + 1
+    return Episode(episode.images[:end], episode.task, episode.success, episode.actions[:end],
+                   episode.row_success[:end], episode.explanations[:end])  # fmt: skip
+
+
 def progress_label(i: int, j: int, last: int) -> float:
     """VLAC's c = Δt / (T - i) for frames i -> j of a successful episode whose last frame is `last`."""
     return float(np.clip((j - i) / max(last - i, 1), -1.0, 1.0))
@@ -85,7 +96,8 @@ class CriticExamples:
     """Progress pairs in four-sample groups and balanced done pairs, from successful episodes."""
 
     def __init__(self, episodes: list[Episode], fps: int, mismatch: float = MISMATCH_PROBABILITY):
-        self.episodes = [e for e in episodes if e.success and len(e.images) >= 3]
+        self.episodes = [until_success(e) for e in episodes if e.success]
+        self.episodes = [e for e in self.episodes if len(e.images) >= 3]
         if not self.episodes:
             raise DatasetError("critic data: no successful episode of 3+ frames; the critic learns from successes")
         self.fine = max(1, round(FINE_STEP_SECONDS * fps))
@@ -186,16 +198,22 @@ class VerifierExamples:
     def __init__(self, episodes: list[Episode]):
         self.rows = [(e, t) for e in episodes for t in range(len(e.images)) if e.explanations[t]]
         self.positives = [(e, t) for e, t in self.rows if e.row_success[t]]
+        self.failures = [(e, t) for e, t in self.rows if not e.row_success[t]]
         if not self.positives:
             raise DatasetError("verifier data: needs primitive-interface episodes with successful, explained rows")
 
     def sample(self, rng: np.random.Generator, batch: int) -> dict:
+        """Half positives; the negatives are recorded failures and made near misses, half each."""
         frames, instructions, descriptions, labels, kinds = [], [], [], [], []
         while len(labels) < batch:
-            if rng.random() < 0.5:  # an execution as recorded: consistent when it succeeded
-                e, t = self.rows[rng.integers(len(self.rows))]
-                text, label, kind = e.explanations[t], float(e.row_success[t]), "recorded"
-            else:  # a near miss of a success
+            draw = rng.random()
+            if draw < 0.5:  # a success as recorded
+                e, t = self.positives[rng.integers(len(self.positives))]
+                text, label, kind = e.explanations[t], 1.0, "positive"
+            elif draw < 0.75 and self.failures:  # a failure as recorded (a near-miss goal, a miss, ...)
+                e, t = self.failures[rng.integers(len(self.failures))]
+                text, label, kind = e.explanations[t], 0.0, "recorded failure"
+            else:  # a near miss made from a success
                 e, t = self.positives[rng.integers(len(self.positives))]
                 misses = near_misses(e.explanations[t], list(COLOURS), rng)
                 if not misses:
@@ -206,6 +224,6 @@ class VerifierExamples:
             instructions.append(e.task)
             descriptions.append(text)
             labels.append(label)
-            kinds.append(kind if label == 0.0 else "positive")
+            kinds.append(kind)
         return {"frame": torch.stack(frames), TASK: instructions, "description": descriptions,
                 "consistent": torch.tensor(labels), "kind": kinds}  # fmt: skip

@@ -73,7 +73,7 @@ class ScriptedExpert:
         self.yaw = ctl.aligned_yaw(scene.block_yaw[task.block], avoid)
         place_z = BLOCK_HALF + 0.004 + (2 * BLOCK_HALF if task.family == "stack" else 0.0)
         waypoints = ctl.pick_place_waypoints(np.array([*pick, BLOCK_HALF]), self.yaw, np.array([*goal, place_z]))
-        self._follower = ctl.WaypointFollower(waypoints, gain=self.gain)
+        self._follower = ctl.WaypointFollower([*waypoints, _home()], gain=self.gain)
         self._release_at = None
         if self.rng.random() < n.early_release:
             carry_steps = max(1, math.ceil(np.abs(goal - pick).max() / ctl.MAX_DXYZ))
@@ -101,6 +101,7 @@ class ScriptedExpert:
                     [
                         ctl.Waypoint(here[:3], float(here[3]), ctl.OPEN, hold=2),
                         ctl.Waypoint(up, float(here[3]), ctl.OPEN),
+                        _home(),
                     ],
                     gain=self.gain,
                 )
@@ -109,3 +110,11 @@ class ScriptedExpert:
         if self.noise.action_std:
             a[:4] += self.rng.normal(0.0, self.noise.action_std, size=4)
         return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+def _home() -> ctl.Waypoint:
+    """Back to the parked pose after placing, as the primitive interface does: an episode that goes on after its
+    outcome (no termination on success) then ends the same way whoever acted, expert or policy."""
+    from vla_flywheel.envs.tabletop.env import HOME
+
+    return ctl.Waypoint(HOME[:3].copy(), float(HOME[3]), ctl.RELEASE)

@@ -34,11 +34,11 @@ class JudgeConfig:
     image_key: str = "observation.images.front"
     image_size: int = 64
     frames: int = 8
-    dim: int = 128
+    dim: int = 64
     depth: int = 2
     num_heads: int = 4
     ff_mult: int = 2
-    channels: tuple[int, int] = (32, 64)
+    channels: tuple[int, int] = (16, 32)
     pooled_grid: int = 4
     max_text_length: int = 16
     max_explanation_length: int = 16

@@ -1,0 +1,109 @@
+"""Judge quality study: train every judge from scratch and measure it against the simulator on held-out seeds.
+
+Data (all collected here, resumable: finished parts are skipped on a rerun):
+- expert ee_delta pick_place demos (the critic's training data: successes only) and held-out expert episodes (VOC);
+- a weak policy: a primitive policy trained on 20 demos, run on the ee_delta interface (it points, the controller
+  moves), so its successes and failures are full videos; labelled rollouts on training seeds (with noise-injected
+  expert episodes) train the success classifier, rollouts on held-out seeds measure critic and classifier AUROC;
+- noise-injected primitive episodes over all families (near-miss goals) for the explainer and the verifier.
+
+Judges: the critic (VLAC labels, 5% mismatched instructions) and its ablation without mismatched negatives, the
+success classifier, and the explainer + verifier (one unified model with two roles). Results go to --out as
+judges.json and judges.md.
+
+Run: .venv/bin/python bench/judges.py [--out runs/judges] [--steps 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vla_flywheel.engine.collect import CollectConfig, collect
+from vla_flywheel.envs.tabletop.config import TabletopConfig
+from vla_flywheel.envs.tabletop.experts import ExpertNoise
+from vla_flywheel.eval.judge_eval import JUDGE_EVAL_FILE, JudgeEvalConfig, evaluate_judge, summary_lines
+from vla_flywheel.train.config import TrainConfig
+from vla_flywheel.train.judge_loop import JudgeTrainConfig, train_judge
+from vla_flywheel.train.loop import SUMMARY_FILE, train
+
+# every video runs the full 10 s (no cut at success) and ends with the gripper parked, whoever acted: how long an
+# episode lasted or where the gripper stopped must not give its outcome away to a judge
+EE = TabletopConfig(family="pick_place", terminate_on_success=False)
+HELDOUT_SEED = 50_000
+
+
+def dataset(out: Path, name: str, **kwargs) -> Path:
+    path = out / "data" / name
+    if not (path / "meta" / "episodes").exists():
+        collect(CollectConfig(out=path, **kwargs))
+    return path
+
+
+def weak_policy(out: Path, demos: int) -> Path:
+    env = TabletopConfig(family="pick_place", interface="primitive")
+    prim = dataset(out, "primitive_demos", env=env, episodes=demos)
+    run = out / "weak_policy"
+    if not (run / SUMMARY_FILE).exists():
+        train(TrainConfig(datasets=(prim,), out=run, steps=1000, save_every=1000))
+    return run
+
+
+def judge(out: Path, name: str, data: dict, steps: int, **kwargs) -> Path:
+    run = out / name
+    if not (run / SUMMARY_FILE).exists():
+        train_judge(JudgeTrainConfig(data=data, out=run, steps=steps, **kwargs))
+    return run
+
+
+def measure(run: Path, data: dict) -> dict:
+    if not (run / "eval" / JUDGE_EVAL_FILE).exists():
+        evaluate_judge(JudgeEvalConfig(judge=run, data=data))
+    results = json.loads((run / "eval" / JUDGE_EVAL_FILE).read_text())
+    results["train_seconds"] = json.loads((run / SUMMARY_FILE).read_text())["seconds"]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/judges"))
+    parser.add_argument("--steps", type=int, default=2000, help="gradient steps per judge")
+    parser.add_argument("--weak-demos", type=int, default=20, help="demos of the weak primitive policy")
+    args = parser.parse_args()
+    out = args.out
+    expert = dataset(out, "expert", env=EE, episodes=100)
+    expert_eval = dataset(out, "expert_heldout", env=EE, episodes=50, seed=HELDOUT_SEED + 10_000)
+    noisy = dataset(out, "expert_noisy", env=EE, episodes=200, seed=2000, noise=ExpertNoise(early_release=0.25,
+                    wrong_target=0.35))  # fmt: skip
+    policy = weak_policy(out, args.weak_demos)
+    rollouts = dataset(out, "weak_rollouts", env=EE, episodes=300, seed=1000, policy=policy)
+    rollouts_eval = dataset(out, "weak_rollouts_heldout", env=EE, episodes=200, seed=HELDOUT_SEED, policy=policy)
+    near_miss = ExpertNoise(action_std=0.03, wrong_target=0.5)
+    primitive = dataset(out, "primitive_noisy", env=TabletopConfig(family="all", interface="primitive"),
+                        episodes=1500, seed=3000, noise=near_miss)  # fmt: skip
+    primitive_eval = dataset(out, "primitive_noisy_heldout", episodes=400, seed=HELDOUT_SEED + 30_000, noise=near_miss,
+                             env=TabletopConfig(family="all", interface="primitive", split="heldout"))  # fmt: skip
+    video_eval = {"expert": (expert_eval,), "rollouts": (rollouts_eval,)}
+    results = {
+        "critic": measure(judge(out, "critic", {"critic": (expert,)}, args.steps), video_eval),
+        "critic_without_mismatch": measure(
+            judge(out, "critic_without_mismatch", {"critic": (expert,)}, args.steps, mismatch=0.0), video_eval
+        ),
+        "success": measure(judge(out, "success", {"success": (noisy, rollouts)}, args.steps), video_eval),
+        "explainer_verifier": measure(
+            judge(out, "explainer_verifier", {"explainer": (primitive,), "verifier": (primitive,)}, 2 * args.steps),
+            {"primitive": (primitive_eval,)},
+        ),
+    }
+    (out / "judges.json").write_text(json.dumps(results, indent=2))
+    lines = []
+    for name, r in results.items():
+        lines.append(f"## {name} (trained in {r['train_seconds'] / 60:.1f} min)")
+        lines += [f"    {line}" for line in summary_lines(r)]
+    (out / "judges.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
