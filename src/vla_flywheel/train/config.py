@@ -11,6 +11,15 @@ from vla_flywheel.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def warmup_cosine(step: int, lr: float, warmup_steps: int, steps: int, min_lr_ratio: float) -> float:
+    """lr at 1-based `step`: linear warmup, then cosine to lr * min_lr_ratio at `steps`."""
+    if step <= warmup_steps:
+        return lr * step / max(warmup_steps, 1)
+    progress = (step - warmup_steps) / max(steps - warmup_steps, 1)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * cosine)
+
+
 @dataclass
 class TrainConfig:
     """Training settings. Defaults train a 100-demo tabletop policy on a 2-core CPU in a few minutes.
@@ -78,11 +87,7 @@ class TrainConfig:
 
     def learning_rate(self, step: int) -> float:
         """lr at 1-based `step`: linear warmup, then cosine to lr * min_lr_ratio at `steps`."""
-        if step <= self.warmup_steps:
-            return self.lr * step / max(self.warmup_steps, 1)
-        progress = (step - self.warmup_steps) / max(self.steps - self.warmup_steps, 1)
-        cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine)
+        return warmup_cosine(step, self.lr, self.warmup_steps, self.steps, self.min_lr_ratio)
 
     def to_dict(self) -> dict:
         data = asdict(self)

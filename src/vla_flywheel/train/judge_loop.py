@@ -22,6 +22,7 @@ from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
 from vla_flywheel.models.judges.config import ROLES
 from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE, save_checkpoint
+from vla_flywheel.train.config import warmup_cosine
 from vla_flywheel.train.judge_data import (
     CriticExamples,
     ExplainerExamples,
@@ -77,10 +78,7 @@ class JudgeTrainConfig:
             raise ConfigError(f"train-judge: mismatch={self.mismatch} is a probability; use a value in [0, 1]")
 
     def learning_rate(self, step: int) -> float:
-        if step <= self.warmup_steps:
-            return self.lr * step / max(self.warmup_steps, 1)
-        progress = (step - self.warmup_steps) / max(self.steps - self.warmup_steps, 1)
-        return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+        return warmup_cosine(step, self.lr, self.warmup_steps, self.steps, 0.05)
 
     def to_dict(self) -> dict:
         d = asdict(self)
