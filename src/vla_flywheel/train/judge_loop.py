@@ -84,7 +84,7 @@ class JudgeTrainConfig:
         d = asdict(self)
         d["out"] = str(self.out)
         d["data"] = {role: [str(p) for p in dirs] for role, dirs in self.data.items()}
-        d["batch_size"] = BATCH  # recorded with the checkpoint
+        d["batch_size"] = {role: BATCH[role] for role in self.data}  # examples per step, per role
         return d
 
 
@@ -162,8 +162,7 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
         bar.close()
         log.close()
     rng_state = {"torch": torch.get_rng_state()}
-    train_dict = {**cfg.to_dict(), "batch_size": sum(BATCH[r] for r in roles), "warmup_steps": cfg.warmup_steps}
-    save_checkpoint(cfg.out, cfg.steps, judge.eval(), train_dict, optimizer, rng_state)
+    save_checkpoint(cfg.out, cfg.steps, judge.eval(), cfg.to_dict(), optimizer, rng_state)
     summary = {"roles": list(roles), "steps": cfg.steps, "seconds": time.perf_counter() - began,
                "final_loss": loss_value}  # fmt: skip
     (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))

@@ -39,22 +39,22 @@ def describe_placement(
 ) -> str:
     """One sentence for moving `block` to `place_xy` (metres); other blocks at `block_xy` (defaults to the scene's)."""
     xy = scene.block_xy if block_xy is None else block_xy
+    region = Meaning(None if block is None else scene.block_colours[block], "region", region_of(place_xy))
     if block is None:
-        return f"pick up nothing and move to the {region_of(place_xy)} of the table"
-    name = f"the {scene.block_colours[block]} block"
-    others = [(f"the {scene.block_colours[i]} block", xy[i], "block") for i in range(len(xy)) if i != block]
-    others += [(f"the {c} pad", p, "pad") for c, p in zip(scene.pad_colours, scene.pad_xy, strict=True)]
+        return render_description(region)
+    others = [(f"{scene.block_colours[i]} block", xy[i], "stack") for i in range(len(xy)) if i != block]
+    others += [(f"{c} pad", p, "on") for c, p in zip(scene.pad_colours, scene.pad_xy, strict=True)]
     if others:
         dist = [np.linalg.norm(place_xy - p) / WORKSPACE_HALF for _, p, _ in others]
         k = int(np.argmin(dist))
-        other, where, kind = others[k]
+        other, where, on = others[k]
         if dist[k] < D_ON:
-            return f"put {name} on {other}" if kind == "pad" else f"stack {name} on {other}"
+            return render_description(region._replace(relation=on, reference=other))
         if dist[k] < D_REL:
             dx, dy = place_xy - where
             relation = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("behind" if dy > 0 else "front")
-            return f"put {name} {RELATIONS[relation][0]} {other}"
-    return f"put {name} in the {region_of(place_xy)} of the table"
+            return render_description(region._replace(relation=relation, reference=other))
+    return render_description(region)
 
 
 class Meaning(NamedTuple):

@@ -28,10 +28,9 @@ from vla_flywheel.constants import EXPLANATION, TASK
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
 from vla_flywheel.models.judges.config import JudgeConfig
+from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.tokenizer import WordTokenizer
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 TASKS = ("progress", "done", "success", "explain", "verify")  # task tokens; the critic role uses the first two
 COARSE_GRID = 2  # context frames and the pick glimpse: 2x2 + 1 tokens each
 
@@ -243,14 +242,8 @@ class FlywheelJudge(nn.Module):
 
 def resolve_judge_dir(path: str | Path) -> Path:
     """Accept a pretrained_model/ dir, a checkpoint dir or a judge training run dir (uses `last`)."""
-    path = Path(path)
-    for candidate in (path, path / "pretrained_model", path / "checkpoints" / "last" / "pretrained_model"):
-        config = candidate / CONFIG_FILE
-        if config.is_file() and (candidate / WEIGHTS_FILE).is_file():
-            if json.loads(config.read_text()).get("type") != "flywheel_judge":
-                raise ConfigError(f"{candidate} holds a {json.loads(config.read_text()).get('type')}, not a judge")
-            return candidate
-    raise ConfigError(
-        f"{path} holds no saved judge (config.json + model.safetensors); pass a train-judge run directory, "
-        "a checkpoints/<step> directory or a pretrained_model directory"
-    )
+    directory = resolve_pretrained_dir(path, "judge")
+    kind = json.loads((directory / CONFIG_FILE).read_text()).get("type")
+    if kind != "flywheel_judge":
+        raise ConfigError(f"{directory} holds a {kind}, not a judge; pass a train-judge run")
+    return directory

@@ -289,13 +289,13 @@ class FlywheelPolicy(nn.Module):
         return policy.to(device).eval()
 
 
-def resolve_pretrained_dir(path: str | Path) -> Path:
+def resolve_pretrained_dir(path: str | Path, what: str = "policy") -> Path:
     """Accept a pretrained_model/ dir, a checkpoint dir (…/checkpoints/<step>) or a training run dir (uses `last`)."""
     path = Path(path)
     for candidate in (path, path / "pretrained_model", path / "checkpoints" / "last" / "pretrained_model"):
         if (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
             return candidate
     raise ConfigError(
-        f"{path} holds no saved policy (config.json + model.safetensors); pass a training run directory, "
+        f"{path} holds no saved {what} (config.json + model.safetensors); pass a training run directory, "
         "a checkpoints/<step> directory or a pretrained_model directory"
     )
