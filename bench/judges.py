@@ -11,7 +11,7 @@ Judges: the critic (VLAC labels, 5% mismatched instructions) and its ablation wi
 success classifier, and the explainer + verifier (one unified model with two roles). Results go to --out as
 judges.json and judges.md.
 
-Run: .venv/bin/python bench/judges.py [--out runs/judges] [--steps 2000]
+Run: .venv/bin/python bench/judges.py [--out runs/judges] [--steps N]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from vla_flywheel.train.loop import SUMMARY_FILE, train
 # episode lasted or where the gripper stopped must not give its outcome away to a judge
 EE = TabletopConfig(family="pick_place", terminate_on_success=False)
 HELDOUT_SEED = 50_000
+STEPS = {"critic": 3000, "success": 5000, "explainer_verifier": 4000}
 
 
 def dataset(out: Path, name: str, **kwargs) -> Path:
@@ -42,11 +43,12 @@ def dataset(out: Path, name: str, **kwargs) -> Path:
 
 
 def weak_policy(out: Path, demos: int) -> Path:
+    """A primitive pick_place policy trained on the first `demos` of 100 expert demos."""
     env = TabletopConfig(family="pick_place", interface="primitive")
-    prim = dataset(out, "primitive_demos", env=env, episodes=demos)
-    run = out / "weak_policy"
+    prim = dataset(out, "primitive_demos", env=env, episodes=100)
+    run = out / f"weak_policy_{demos:03d}"
     if not (run / SUMMARY_FILE).exists():
-        train(TrainConfig(datasets=(prim,), out=run, steps=1000, save_every=1000))
+        train(TrainConfig(datasets=(prim,), out=run, steps=1000, save_every=1000, max_episodes=demos))
     return run
 
 
@@ -68,17 +70,18 @@ def measure(run: Path, data: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/judges"))
-    parser.add_argument("--steps", type=int, default=2000, help="gradient steps per judge")
-    parser.add_argument("--weak-demos", type=int, default=20, help="demos of the weak primitive policy")
+    parser.add_argument("--steps", type=int, default=None, help="gradient steps for every judge (default: STEPS)")
     args = parser.parse_args()
+    steps = {name: args.steps or n for name, n in STEPS.items()}
     out = args.out
     expert = dataset(out, "expert", env=EE, episodes=100)
     expert_eval = dataset(out, "expert_heldout", env=EE, episodes=50, seed=HELDOUT_SEED + 10_000)
-    noisy = dataset(out, "expert_noisy", env=EE, episodes=200, seed=2000, noise=ExpertNoise(early_release=0.25,
+    noisy = dataset(out, "expert_noisy", env=EE, episodes=800, seed=2000, noise=ExpertNoise(early_release=0.25,
                     wrong_target=0.35))  # fmt: skip
-    policy = weak_policy(out, args.weak_demos)
-    rollouts = dataset(out, "weak_rollouts", env=EE, episodes=300, seed=1000, policy=policy)
-    rollouts_eval = dataset(out, "weak_rollouts_heldout", env=EE, episodes=200, seed=HELDOUT_SEED, policy=policy)
+    weak = {demos: weak_policy(out, demos) for demos in (10, 20)}
+    rollouts = [dataset(out, f"weak{demos}_rollouts", env=EE, episodes=300, seed=1000 + 500 * i, policy=policy)
+                for i, (demos, policy) in enumerate(weak.items())]  # fmt: skip
+    rollouts_eval = dataset(out, "weak20_rollouts_heldout", env=EE, episodes=200, seed=HELDOUT_SEED, policy=weak[20])
     near_miss = ExpertNoise(action_std=0.03, wrong_target=0.5)
     primitive = dataset(out, "primitive_noisy", env=TabletopConfig(family="all", interface="primitive"),
                         episodes=1500, seed=3000, noise=near_miss)  # fmt: skip
@@ -86,13 +89,15 @@ def main() -> None:
                              env=TabletopConfig(family="all", interface="primitive", split="heldout"))  # fmt: skip
     video_eval = {"expert": (expert_eval,), "rollouts": (rollouts_eval,)}
     results = {
-        "critic": measure(judge(out, "critic", {"critic": (expert,)}, args.steps), video_eval),
+        "critic": measure(judge(out, "critic", {"critic": (expert,)}, steps["critic"]), video_eval),
         "critic_without_mismatch": measure(
-            judge(out, "critic_without_mismatch", {"critic": (expert,)}, args.steps, mismatch=0.0), video_eval
+            judge(out, "critic_without_mismatch", {"critic": (expert,)}, steps["critic"], mismatch=0.0), video_eval
         ),
-        "success": measure(judge(out, "success", {"success": (noisy, rollouts)}, args.steps), video_eval),
+        "success": measure(
+            judge(out, "success", {"success": (noisy, *rollouts, expert)}, steps["success"]), video_eval
+        ),
         "explainer_verifier": measure(
-            judge(out, "explainer_verifier", {"explainer": (primitive,), "verifier": (primitive,)}, 2 * args.steps),
+            judge(out, "lacy", {"explainer": (primitive,), "verifier": (primitive,)}, steps["explainer_verifier"]),
             {"primitive": (primitive_eval,)},
         ),
     }

@@ -6,7 +6,7 @@ training and held-out instruction splits (`--episodes` per number, 95% Wilson CI
 finished parts are skipped on a rerun, so an interrupted study continues where it stopped.
 
 Run: .venv/bin/python bench/learning_curve.py [--families pick_place place_relative] [--interfaces primitive ee_delta]
-     [--demos 10 20 50 100] [--episodes 200] [--workers 2] [--out runs/learning_curve]
+     [--demos 10 20 50 100] [--episodes 200] [--workers 2] [--threads 2] [--out runs/learning_curve]
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def run_point(out: Path, family: str, interface: str, demos: int, args) -> dict:
     run = out / "runs" / f"{family}_{interface}_{demos:03d}"
     if not (run / SUMMARY_FILE).exists():
         steps = args.steps or STEPS[interface]
-        train(TrainConfig(datasets=(data,), out=run, steps=steps, max_episodes=demos, save_every=steps, log_every=50))
+        train(TrainConfig(datasets=(data,), out=run, steps=steps, max_episodes=demos, save_every=steps, log_every=50,
+                          threads=args.threads))  # fmt: skip
     if not (run / "eval" / EVAL_INFO_FILE).exists():
         cfg = EvalConfig(policy=run, out=run / "eval", families=(family,), episodes=args.episodes, workers=args.workers,
                          videos=2)  # fmt: skip
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--steps", type=int, default=None, help="override the per-interface step counts")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training (1 when sharing the CPU)")
     parser.add_argument("--out", type=Path, default=Path("runs/learning_curve"))
     args = parser.parse_args()
     rows = []

@@ -50,6 +50,29 @@ def test_identical_frames_and_mismatched_instructions_are_labelled_no_progress(e
     batch = CriticExamples(episodes + others, fps=10, mismatch=1.0).sample(np.random.default_rng(1), groups=8)
     assert (batch["progress"] == 0).all()
     assert any(not same_task(t, "put the cyan block on the orange pad") for t in batch["task"])
+    # the done head gets them too: a finished frame under another instruction is not done
+    assert batch["done"].tolist() == [0.0] * 16
+
+
+def test_success_classifier_failures_made_from_a_success(ee_delta_demos):
+    success = load_episodes([ee_delta_demos], FRONT)[0]
+    other_task = "put the cyan block on the orange pad"
+    assert not same_task(success.task, other_task)
+    failed = Episode(success.images[:1].repeat(5, 1, 1, 1), other_task, False, success.actions[:5], [False] * 5,
+                     [""] * 5)  # fmt: skip
+    batch = SuccessExamples([success, failed], frames=4, made_failures=1.0).sample(np.random.default_rng(0), 40)
+    first_success = success.row_success.index(True)
+    kinds = set()
+    for frames, text, label, kind in zip(batch["frames"], batch["task"], batch["success"], batch["kind"], strict=True):
+        kinds.add(kind)
+        if kind == "other instruction":  # the whole success, asked for something else
+            assert label == 0 and text == other_task and torch.equal(frames[-1], success.images[-1])
+        elif kind == "stopped short":  # the right instruction, cut before the step that succeeded
+            last = [t for t in range(len(success.images)) if torch.equal(success.images[t], frames[-1])]
+            assert label == 0 and text == success.task and min(last) < first_success
+        else:
+            assert kind == "success" and label == 1
+    assert kinds == {"success", "other instruction", "stopped short"}
 
 
 def test_success_examples_need_both_classes_and_keep_the_last_frame(ee_delta_demos):

@@ -104,10 +104,12 @@ def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], strid
         out["done_accuracy"] = float(np.mean([p < 0.5 for p in done_early] + [p >= 0.5 for p in done_late]))
     if rollouts:
         final = [float(value_curve(judge, e, stride)[-1]) for e in rollouts]
+        done = [float(torch.sigmoid(judge.done_logit(e.images[-1:], [e.task]))[0]) for e in rollouts]
         labels = [e.success for e in rollouts]
         out["rollouts"] = len(rollouts)
         out["rollout_successes"] = int(sum(labels))
         out["final_value_auroc"] = auroc(final, labels)
+        out["final_done_auroc"] = auroc(done, labels)  # the done head on the last frame
     return out
 
 
@@ -198,8 +200,9 @@ def summary_lines(results: dict) -> list[str]:
                          f"{c['mismatch_ratio']:.3f}; "
                          f"done accuracy {c['done_accuracy']:.3f}")  # fmt: skip
         if "final_value_auroc" in c:
-            lines.append(f"critic    final-value AUROC {c['final_value_auroc']:.3f} on {c['rollouts']} rollouts "
-                         f"({c['rollout_successes']} successes)")  # fmt: skip
+            lines.append(f"critic    final-value AUROC {c['final_value_auroc']:.3f}, last-frame done AUROC "
+                         f"{c['final_done_auroc']:.3f} on {c['rollouts']} rollouts ({c['rollout_successes']} "
+                         "successes)")  # fmt: skip
     if s := results.get("success"):
         a, m = s[f"at_alpha_{s['alpha']}"], s["argmax_0.5"]
         lines.append(

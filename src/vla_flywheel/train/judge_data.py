@@ -5,9 +5,10 @@
   in under 1% of their pixels. Pairs come in VLAC's four-sample groups (o_i, o_i+1), (o_i+1, o_i), (o_i, o_i+Δ),
   (o_i+Δ, o_i) (fine and global, forward and backward; "+1" is 0.2 s), and with 5% probability a group gets another
   episode's instruction and label 0. Done frames come in balanced pairs: one before 0.8 T (label 0), one after
-  0.95 T (label 1).
+  0.95 T (label 1, or 0 when the pair got another episode's instruction, with the same probability).
 - success (VLAW): labelled successes and failures, classes balanced per batch, each trajectory subsampled to F frames
-  evenly spread from the first to the last (the last always included), with a little jitter.
+  evenly spread from the first to the last (the last always included), with a little jitter. Half the failures are
+  made from successes: paired with another instruction, or cut before the step that succeeded.
 - explainer (LACY A2L): every primitive row: (frame before, pick/place action) -> the environment's description.
 - verifier (LACY L2C): (frame, instruction, description of what was done) -> consistent? Half the pairs are recorded
   successes; the other half are recorded failures and hard near misses made from successes (wrong colour, wrong
@@ -34,6 +35,7 @@ FINE_STEP_SECONDS = 0.2  # VLAC's fine pair spacing
 PIXEL_CHANGE = 0.01  # pairs differing in fewer pixels than this fraction are labelled "no progress"
 PIXEL_TOLERANCE = 8  # a pixel counts as changed when a channel moves by more than this (of 255)
 MISMATCH_PROBABILITY = 0.05
+MADE_FAILURES = 0.5  # share of the success classifier's failures made from successes
 DONE_BEFORE, DONE_AFTER = 0.8, 0.95
 
 
@@ -104,6 +106,11 @@ class CriticExamples:
         self.mismatch = mismatch
         self.tasks = sorted({e.task for e in self.episodes})
 
+    def _other_task(self, rng: np.random.Generator, task: str) -> str | None:
+        """An instruction asking for something else (None when every instruction asks for the same)."""
+        others = [t for t in self.tasks if not same_task(t, task)]
+        return others[rng.integers(len(others))] if others else None
+
     def sample(self, rng: np.random.Generator, groups: int) -> dict:
         first, second, texts, labels = [], [], [], []
         for _ in range(groups):
@@ -114,11 +121,8 @@ class CriticExamples:
             while k == i:
                 k = int(rng.integers(0, last + 1))
             task = e.task
-            mismatched = rng.random() < self.mismatch
-            if mismatched:
-                others = [t for t in self.tasks if not same_task(t, e.task)]
-                task = others[rng.integers(len(others))] if others else task
-                mismatched = bool(others)
+            other = self._other_task(rng, e.task) if rng.random() < self.mismatch else None
+            task, mismatched = other or task, other is not None
             for a, b in ((i, i + self.fine), (i + self.fine, i), (i, k), (k, i)):
                 label = progress_label(a, b, last)
                 if mismatched or changed_fraction(e.images[a], e.images[b]) < PIXEL_CHANGE:
@@ -133,9 +137,10 @@ class CriticExamples:
             last = len(e.images) - 1
             early = int(rng.integers(0, max(1, int(DONE_BEFORE * last))))
             late = int(rng.integers(min(last, int(np.ceil(DONE_AFTER * last))), last + 1))
+            other = self._other_task(rng, e.task) if rng.random() < self.mismatch else None
             done_frames += [e.images[early], e.images[late]]
-            done_texts += [e.task, e.task]
-            done_labels += [0.0, 1.0]
+            done_texts += [e.task, other or e.task]
+            done_labels += [0.0, 0.0 if other else 1.0]
         return {
             "first": torch.stack(first), "second": torch.stack(second), TASK: texts,
             "progress": torch.tensor(labels), "done_frame": torch.stack(done_frames), "done_task": done_texts,
@@ -152,9 +157,15 @@ def subsample(length: int, frames: int, rng: np.random.Generator | None) -> np.n
 
 
 class SuccessExamples:
-    """Balanced labelled trajectories, subsampled to F frames."""
+    """Balanced labelled trajectories, subsampled to F frames.
 
-    def __init__(self, episodes: list[Episode], frames: int):
+    Half the batch is successes. The other half is recorded failures, and failures made from successes the way a
+    user could label them without a simulator: a success paired with another instruction (it did not do what that
+    one asked, as the critic's mismatched negatives) or cut before the step that succeeded (it stopped short). Both
+    make the classifier read the instruction and the end state instead of remembering the few hundred videos.
+    """
+
+    def __init__(self, episodes: list[Episode], frames: int, made_failures: float = MADE_FAILURES):
         self.positive = [e for e in episodes if e.success]
         self.negative = [e for e in episodes if not e.success]
         if not self.positive or not self.negative:
@@ -162,17 +173,35 @@ class SuccessExamples:
                 f"success data: {len(self.positive)} successes and {len(self.negative)} failures; the classifier "
                 "needs both (collect failures with the expert's noise knobs or a weak policy's rollouts)"
             )
-        self.frames = frames
+        self.frames, self.made_failures = frames, made_failures
+        self.tasks = sorted({e.task for e in episodes})
+
+    def _made_failure(self, rng: np.random.Generator) -> tuple[torch.Tensor, str, str] | None:
+        """(frames, instruction, kind) of a failure made from a recorded success; None when this one cannot be."""
+        e = self.positive[rng.integers(len(self.positive))]
+        if rng.random() < 0.5:
+            others = [t for t in self.tasks if not same_task(t, e.task)]
+            return (e.images, others[rng.integers(len(others))], "other instruction") if others else None
+        first_success = e.row_success.index(True) if True in e.row_success else len(e.images)
+        if first_success < 2:
+            return None
+        return e.images[: int(rng.integers(1, first_success)) + 1], e.task, "stopped short"
 
     def sample(self, rng: np.random.Generator, batch: int) -> dict:
-        clips, texts, labels = [], [], []
-        for n in range(batch):
-            pool = self.positive if n % 2 == 0 else self.negative
-            e = pool[rng.integers(len(pool))]
-            clips.append(e.images[subsample(len(e.images), self.frames, rng)])
-            texts.append(e.task)
-            labels.append(float(n % 2 == 0))
-        return {"frames": torch.stack(clips), TASK: texts, "success": torch.tensor(labels)}
+        clips, texts, labels, kinds = [], [], [], []
+        while len(labels) < batch:
+            positive = len(labels) % 2 == 0
+            made = None if positive or rng.random() >= self.made_failures else self._made_failure(rng)
+            if made is None:
+                pool = self.positive if positive else self.negative
+                e = pool[rng.integers(len(pool))]
+                made = e.images, e.task, "success" if positive else "recorded failure"
+            images, task, kind = made
+            clips.append(images[subsample(len(images), self.frames, rng)])
+            texts.append(task)
+            labels.append(float(positive))
+            kinds.append(kind)
+        return {"frames": torch.stack(clips), TASK: texts, "success": torch.tensor(labels), "kind": kinds}
 
 
 class ExplainerExamples:

@@ -5,6 +5,10 @@ LACY's explainer (A2L) and consistency verifier (L2C). Every input is a short to
 
     [task token | image tokens (per frame or glimpse, + frame embedding) | extra tokens | text tokens]
 
+An image's tokens are an average-pooled grid, a keypoint token and a max-pooled token: the grid says where things
+are, the max token whether the instruction-conditioned features fire anywhere (the block is on its pad somewhere),
+which a 4x4 average dilutes for a 3-pixel block.
+
 read by one small transformer; the task token's output feeds the head. Images are encoded by the policy's FiLM CNN,
 conditioned on a query vector: the instruction (critic, success, verifier) or the action (explainer), so the
 features already know what to look for. The explainer looks through glimpses cut around its pick and place points
@@ -57,9 +61,13 @@ class FlywheelJudge(nn.Module):
         self.image = ImageEncoder(c.channels, c.dim)
         self.tokens_fine = ImageTokens(c.channels[1], c.dim, c.pooled_grid, 8)
         self.tokens_coarse = ImageTokens(c.channels[1], c.dim, COARSE_GRID, 8)
+        self.max_token = nn.Linear(c.channels[1], c.dim)  # "is it anywhere?": max over the map, per channel
         self.task_tokens = nn.Parameter(torch.randn(len(TASKS), c.dim) * 0.02)
+        self.role_queries = nn.Parameter(torch.randn(2, c.dim) * 0.02)  # what to look for: object, goal
+        self.look_for = nn.Linear(2 * c.dim, c.dim)
         self.frame_embedding = nn.Parameter(torch.zeros(max(c.frames, 3), 1, c.dim))
         self.segment_embedding = nn.Parameter(torch.zeros(2, 1, c.dim))  # text a / text b (verifier)
+        self.centre_embedding = nn.Parameter(torch.zeros(1, c.dim))  # a glimpse's centre token
         layer = nn.TransformerEncoderLayer(
             c.dim, c.num_heads, c.ff_mult * c.dim, 0.0, "gelu", batch_first=True, norm_first=True
         )
@@ -87,18 +95,39 @@ class FlywheelJudge(nn.Module):
     def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         tokens, mask = self.tokenizer(texts)
         tokens, mask = tokens.to(self.device), mask.to(self.device)
-        embedded, pooled = self.text(tokens, mask)  # [B, L, D], [B, D]
-        return embedded, pooled, mask
+        embedded, _ = self.text(tokens, mask)  # [B, L, D]
+        return embedded, self._look_for(embedded, mask), mask
 
-    def _frame_tokens(self, images: torch.Tensor, query: torch.Tensor, fine_last: bool) -> torch.Tensor:
-        """images [B, N, 3, S, S] -> [B, N * tokens, D]; only the last frame gets the fine grid when `fine_last`."""
+    def _look_for(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Text tokens [B, L, D] -> the vector the image encoder is FiLM-conditioned on [B, D].
+
+        Two learned queries attend over the words, one free to pick the object and one the goal ("the red block",
+        "the blue pad"); a mean over the words would blur which colour plays which part.
+        """
+        scores = torch.einsum("qd,bld->bql", self.role_queries, words) / words.shape[-1] ** 0.5  # [B, 2, L]
+        weights = scores.masked_fill(~mask[:, None], float("-inf")).softmax(-1)
+        return self.look_for(torch.einsum("bql,bld->bqd", weights, words).flatten(1))  # [B, 2D] -> [B, D]
+
+    def _frame_tokens(self, images: torch.Tensor, query: torch.Tensor, fine_last: bool, centre: bool = False
+                      ) -> torch.Tensor:  # fmt: skip
+        """images [B, N, 3, S, S] -> [B, N * tokens, D]; only the last frame gets the fine grid when `fine_last`.
+
+        `centre` adds a token for the middle 2x2 cells of the map: a glimpse's subject (the block under the pick, the
+        pad or block at the place point) sits there, and averaging it with its neighbours loses its colour.
+        """
         b, n = images.shape[:2]
         _, quarter = self.image(images.flatten(0, 1), query.repeat_interleave(n, 0))  # [B*N, C, S/4, S/4]
         quarter = quarter.unflatten(0, (b, n))
         parts = []
         for i in range(n):
             fine = not fine_last or i == n - 1
-            tokens = (self.tokens_fine if fine else self.tokens_coarse)(quarter[:, i])
+            tokens = (self.tokens_fine if fine else self.tokens_coarse)(quarter[:, i])  # [B, G*G + 1, D]
+            anywhere = self.max_token(quarter[:, i].amax(dim=(-2, -1)))[:, None]  # [B, 1, D]
+            tokens = torch.cat([tokens, anywhere], dim=1)
+            if centre:
+                h, w = quarter.shape[-2:]
+                middle = quarter[:, i, :, h // 2 - 1 : h // 2 + 1, w // 2 - 1 : w // 2 + 1].mean(dim=(-2, -1))
+                tokens = torch.cat([tokens, self.max_token(middle)[:, None] + self.centre_embedding], dim=1)
             parts.append(tokens + self.frame_embedding[min(i, len(self.frame_embedding) - 1)])
         return torch.cat(parts, dim=1)
 
@@ -115,8 +144,8 @@ class FlywheelJudge(nn.Module):
 
     def _watch(self, task: str, images: torch.Tensor, texts: list[str], fine_last: bool = False) -> torch.Tensor:
         """(frames [B, N, S, S, 3], instruction) -> [B, D] for the critic, done and success tasks."""
-        text, pooled, mask = self._texts(texts)
-        frames = self._frame_tokens(to_float_images(images).to(self.device), pooled, fine_last)
+        text, query, mask = self._texts(texts)
+        frames = self._frame_tokens(to_float_images(images).to(self.device), query, fine_last)
         return self._read(task, [frames, text], mask)
 
     # ------------------------------------------------------------------ roles
@@ -140,9 +169,9 @@ class FlywheelJudge(nn.Module):
 
     def verify_logit(self, frame: torch.Tensor, texts_a: list[str], texts_b: list[str]) -> torch.Tensor:
         """(frame, instruction, description) -> [B] logit of their consistency given the scene (LACY's L2C)."""
-        a, pooled, mask_a = self._texts(texts_a)
+        a, query, mask_a = self._texts(texts_a)
         b, _, mask_b = self._texts(texts_b)
-        image = self._frame_tokens(to_float_images(frame[:, None]).to(self.device), pooled, False)
+        image = self._frame_tokens(to_float_images(frame[:, None]).to(self.device), query, False)
         parts = [image, a + self.segment_embedding[0], b + self.segment_embedding[1]]
         return self.verify_head(self._read("verify", parts, torch.cat([mask_a, mask_b], dim=1)))[:, 0]
 
@@ -152,8 +181,8 @@ class FlywheelJudge(nn.Module):
         query = self.action_proj(action)  # [B, D]
         image = to_float_images(frame).to(self.device)
         g = self.config.glimpse_pixels
-        pick = self._frame_tokens(self._glimpse(image, action[:, :2], g // 2)[:, None], query, True)
-        place = self._frame_tokens(self._glimpse(image, action[:, 3:5], g)[:, None], query, False)
+        pick = self._frame_tokens(self._glimpse(image, action[:, :2], g // 2)[:, None], query, True, centre=True)
+        place = self._frame_tokens(self._glimpse(image, action[:, 3:5], g)[:, None], query, False, centre=True)
         whole = self._frame_tokens(image[:, None], query, False)
         parts = [whole, pick + self.segment_embedding[0], place + self.segment_embedding[1], query[:, None]]
         return self._read("explain", parts, None)
