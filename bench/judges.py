@@ -2,14 +2,15 @@
 
 Data (all collected here, resumable: finished parts are skipped on a rerun):
 - expert ee_delta pick_place demos (the critic's training data: successes only) and held-out expert episodes (VOC);
-- a weak policy: a primitive policy trained on 20 demos, run on the ee_delta interface (it points, the controller
-  moves), so its successes and failures are full videos; labelled rollouts on training seeds (with noise-injected
-  expert episodes) train the success classifier, rollouts on held-out seeds measure critic and classifier AUROC;
+- weak policies: primitive policies trained on 10 and 20 demos, run on the ee_delta interface (they point, the
+  controller moves), so their successes and failures are full videos; labelled rollouts on training seeds, with
+  noise-injected expert episodes and the expert demos, train the success classifier; the 20-demo policy's rollouts
+  on held-out seeds measure the critic's and the classifier's AUROC;
 - noise-injected primitive episodes over all families (near-miss goals) for the explainer and the verifier.
 
 Judges: the critic (VLAC labels, 5% mismatched instructions) and its ablation without mismatched negatives, the
 success classifier, and the explainer + verifier (one unified model with two roles). Results go to --out as
-judges.json and judges.md.
+judges.json and judges.md. About an hour on 2 CPU cores.
 
 Run: .venv/bin/python bench/judges.py [--out runs/judges] [--steps N]
 """
