@@ -5,16 +5,16 @@ LACY's explainer (A2L) and consistency verifier (L2C). Every input is a short to
 
     [task token | image tokens (per frame or glimpse, + frame embedding) | extra tokens | text tokens]
 
-An image's tokens are an average-pooled grid, a keypoint token and a max-pooled token: the grid says where things
-are, the max token whether the instruction-conditioned features fire anywhere (the block is on its pad somewhere),
-which a 4x4 average dilutes for a 3-pixel block.
-
 read by one small transformer; the task token's output feeds the head. Images are encoded by the policy's FiLM CNN,
 conditioned on a query vector: the instruction (critic, success, verifier) or the action (explainer), so the
 features already know what to look for. The explainer looks through glimpses cut around its pick and place points
 (it must name the block under the pick and what lies near the place) and decodes words autoregressively with a GRU.
 
-Batches are dicts of tensors made by `vla_flywheel.judges.samples`; images are uint8 [B, (N,) S, S, 3] as datasets
+An image's tokens are an average-pooled grid, a keypoint token and a max-pooled token: the grid says where things
+are, the max token whether the instruction-conditioned features fire anywhere (the block is on its pad somewhere),
+which a 4x4 average dilutes for a 3-pixel block.
+
+Batches are dicts of tensors made by `vla_flywheel.train.judge_data`; images are uint8 [B, (N,) S, S, 3] as datasets
 hold them. Saving writes config.json + model.safetensors + tokenizer.json, like the policy.
 """
 
