@@ -94,6 +94,12 @@ def same_task(a: str, b: str) -> bool:
     return sorted(w for w in a.split() if w in COLOURS) == sorted(w for w in b.split() if w in COLOURS)
 
 
+def other_instruction(tasks: list[str], task: str, rng: np.random.Generator) -> str | None:
+    """One of `tasks` asking for something other than `task` (None when every one asks for the same)."""
+    others = [t for t in tasks if not same_task(t, task)]
+    return others[rng.integers(len(others))] if others else None
+
+
 class CriticExamples:
     """Progress pairs in four-sample groups and balanced done pairs, from successful episodes."""
 
@@ -106,11 +112,6 @@ class CriticExamples:
         self.mismatch = mismatch
         self.tasks = sorted({e.task for e in self.episodes})
 
-    def _other_task(self, rng: np.random.Generator, task: str) -> str | None:
-        """An instruction asking for something else (None when every instruction asks for the same)."""
-        others = [t for t in self.tasks if not same_task(t, task)]
-        return others[rng.integers(len(others))] if others else None
-
     def sample(self, rng: np.random.Generator, groups: int) -> dict:
         first, second, texts, labels = [], [], [], []
         for _ in range(groups):
@@ -121,7 +122,7 @@ class CriticExamples:
             while k == i:
                 k = int(rng.integers(0, last + 1))
             task = e.task
-            other = self._other_task(rng, e.task) if rng.random() < self.mismatch else None
+            other = other_instruction(self.tasks, e.task, rng) if rng.random() < self.mismatch else None
             task, mismatched = other or task, other is not None
             for a, b in ((i, i + self.fine), (i + self.fine, i), (i, k), (k, i)):
                 label = progress_label(a, b, last)
@@ -137,7 +138,7 @@ class CriticExamples:
             last = len(e.images) - 1
             early = int(rng.integers(0, max(1, int(DONE_BEFORE * last))))
             late = int(rng.integers(min(last, int(np.ceil(DONE_AFTER * last))), last + 1))
-            other = self._other_task(rng, e.task) if rng.random() < self.mismatch else None
+            other = other_instruction(self.tasks, e.task, rng) if rng.random() < self.mismatch else None
             done_frames += [e.images[early], e.images[late]]
             done_texts += [e.task, other or e.task]
             done_labels += [0.0, 0.0 if other else 1.0]
@@ -180,8 +181,8 @@ class SuccessExamples:
         """(frames, instruction, kind) of a failure made from a recorded success; None when this one cannot be."""
         e = self.positive[rng.integers(len(self.positive))]
         if rng.random() < 0.5:
-            others = [t for t in self.tasks if not same_task(t, e.task)]
-            return (e.images, others[rng.integers(len(others))], "other instruction") if others else None
+            other = other_instruction(self.tasks, e.task, rng)
+            return (e.images, other, "other instruction") if other else None
         first_success = e.row_success.index(True) if True in e.row_success else len(e.images)
         if first_success < 2:
             return None

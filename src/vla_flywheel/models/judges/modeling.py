@@ -61,7 +61,7 @@ class FlywheelJudge(nn.Module):
         self.image = ImageEncoder(c.channels, c.dim)
         self.tokens_fine = ImageTokens(c.channels[1], c.dim, c.pooled_grid, 8)
         self.tokens_coarse = ImageTokens(c.channels[1], c.dim, COARSE_GRID, 8)
-        self.max_token = nn.Linear(c.channels[1], c.dim)  # "is it anywhere?": max over the map, per channel
+        self.pooled_proj = nn.Linear(c.channels[1], c.dim)  # a map pooled to one vector (max, or the centre) -> token
         self.task_tokens = nn.Parameter(torch.randn(len(TASKS), c.dim) * 0.02)
         self.role_queries = nn.Parameter(torch.randn(2, c.dim) * 0.02)  # what to look for: object, goal
         self.look_for = nn.Linear(2 * c.dim, c.dim)
@@ -122,12 +122,12 @@ class FlywheelJudge(nn.Module):
         for i in range(n):
             fine = not fine_last or i == n - 1
             tokens = (self.tokens_fine if fine else self.tokens_coarse)(quarter[:, i])  # [B, G*G + 1, D]
-            anywhere = self.max_token(quarter[:, i].amax(dim=(-2, -1)))[:, None]  # [B, 1, D]
+            anywhere = self.pooled_proj(quarter[:, i].amax(dim=(-2, -1)))[:, None]  # [B, 1, D]
             tokens = torch.cat([tokens, anywhere], dim=1)
             if centre:
                 h, w = quarter.shape[-2:]
                 middle = quarter[:, i, :, h // 2 - 1 : h // 2 + 1, w // 2 - 1 : w // 2 + 1].mean(dim=(-2, -1))
-                tokens = torch.cat([tokens, self.max_token(middle)[:, None] + self.centre_embedding], dim=1)
+                tokens = torch.cat([tokens, self.pooled_proj(middle)[:, None] + self.centre_embedding], dim=1)
             parts.append(tokens + self.frame_embedding[min(i, len(self.frame_embedding) - 1)])
         return torch.cat(parts, dim=1)
 
