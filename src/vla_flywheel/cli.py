@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_eval(sub)
     _add_judges(sub)
+    from vla_flywheel.flywheel.cli import add_commands
+
+    add_commands(sub)
     envs = sub.add_parser("envs", help="list the registered environment ids")
     envs.set_defaults(run=lambda _: print("\n".join(__import__("vla_flywheel.envs").envs.ENV_IDS)))
     return parser

@@ -25,6 +25,12 @@ EXPLANATION = "explanation"  # words saying what the episode's pick/place did (A
 PRIMITIVE_PICK = "primitive.pick"  # (x, y, yaw) of the pick, normalized table coordinates
 PRIMITIVE_PLACE = "primitive.place"  # (x, y) of the place, normalized table coordinates
 
+EPISODE_SEED = "episode.seed"  # the env.reset seed the episode started from (flywheel rounds: no scene twice)
+JUDGE_SCORE = "judge.score"  # the round's judge: its score of the episode (P(success), final value, consistency)
+JUDGE_KEEP = "judge.keep"  # whether the judge kept the episode for training
+JUDGE_EXPLANATION = "judge.explanation"  # the explainer's words for the action (LACY), trained on when kept
+JUDGE_WEIGHT = "judge.weight"  # per-frame training weight (0 = not trained on; progress-weighted for VLAC)
+
 SOURCES = ("expert", "policy", "residual", "world_model", "human")
 
 # Pre-tokenized instructions (LeRobot's key names); policies tokenize `task` themselves when these are absent.

@@ -30,6 +30,7 @@ class EpisodeRecord:
     length: int
     seed: int
     failure_reason: str | None = None
+    final_images: dict[str, np.ndarray] | None = None  # camera key -> the frame after the last action (not a row)
 
 
 def dataset_features(env) -> dict[str, dict]:
@@ -87,7 +88,8 @@ def rollout(env, agent: Agent, seed: int, source: str = "expert", round_index: i
             k.PRIMITIVE_PLACE: np.repeat(place[None], t, axis=0),
         }
     )
-    return EpisodeRecord(frames, env.task.instruction, bool(successes[-1]), t, seed, info.get("failure_reason"))
+    final = {key: obs[key] for key in obs if key.startswith(k.OBS_IMAGES_PREFIX)}
+    return EpisodeRecord(frames, env.task.instruction, bool(successes[-1]), t, seed, info.get("failure_reason"), final)
 
 
 def _episode_primitive(env, actions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

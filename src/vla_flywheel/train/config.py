@@ -36,6 +36,8 @@ class TrainConfig:
     seed: seeds weights, batches and flow-matching noise; same seed, same run.
     save_every / log_every: checkpoint and metrics intervals in steps (a checkpoint is always written at the end).
     policy: PolicyConfig field overrides (e.g. {"chunk_size": 8, "primitive_param": "bins"}).
+    init_from: fine-tune: start from this trained policy (its weights, tokenizer and normalization) instead of
+        fresh weights; `policy` overrides do not apply.
     """
 
     datasets: tuple[Path, ...]
@@ -57,9 +59,11 @@ class TrainConfig:
     save_every: int = 1000
     log_every: int = 25
     policy: dict = field(default_factory=dict)
+    init_from: Path | None = None
 
     def __post_init__(self):
         self.datasets = tuple(Path(d) for d in self.datasets)
+        self.init_from = None if self.init_from is None else Path(self.init_from)
         self.out = Path(self.out)
         self.betas = tuple(self.betas)
         if not self.datasets:
@@ -93,6 +97,7 @@ class TrainConfig:
         data = asdict(self)
         data["datasets"] = [str(d) for d in self.datasets]
         data["out"] = str(self.out)
+        data["init_from"] = None if self.init_from is None else str(self.init_from)
         return data
 
     @classmethod

@@ -3,6 +3,10 @@
 At 64 px a frame is ~12 KB, so 100 demos (~2k frames) is ~25 MB: keeping them in memory avoids a dataloader and
 makes sampling a tensor index. Chunks follow LeRobot: frame t's target is actions t .. t+H-1 of its episode;
 steps past the episode's end repeat the last action and are flagged in `action_is_pad` so the loss ignores them.
+
+Flywheel round datasets carry a per-frame `judge.weight`: frames of weight 0 (what the judge rejected) are not
+loaded, and batches draw the rest in proportion to their weight (filtered BC is binary weights; VLAC's data
+refinement weights frames by their progress).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 
 from vla_flywheel.constants import (
     ACTION,
+    JUDGE_WEIGHT,
     OBS_IMAGES_PREFIX,
     OBS_LANG_MASK,
     OBS_LANG_TOKENS,
@@ -36,6 +41,7 @@ class TrainingData:
     points: torch.Tensor | None  # [N, 5] the episode's pick (x, y, yaw) and place (x, y), when recorded
     last_index: torch.Tensor  # [N] index of the last frame of each frame's episode
     task_index: torch.Tensor  # [N] row of `tasks`
+    weight: torch.Tensor | None  # [N] sampling weight of each frame; None = uniform
     tasks: list[str]
     action_names: tuple[str, ...]
     state_names: tuple[str, ...]
@@ -47,7 +53,7 @@ class TrainingData:
     def load(cls, roots: list[Path], max_episodes: int | None = None) -> TrainingData:
         """Read the first `max_episodes` episodes of each dataset (all when None); the datasets must agree."""
         images: dict[str, list[np.ndarray]] = {}
-        state, action, points, last, task_index, tasks = [], [], [], [], [], []
+        state, action, points, last, task_index, tasks, weights = [], [], [], [], [], [], []
         first: DatasetReader | None = None
         count = offset = 0
         for root in roots:
@@ -58,6 +64,9 @@ class TrainingData:
             for i in range(n):
                 episode = reader.episode(i)
                 length = len(episode[ACTION])
+                weight = np.asarray(episode.get(JUDGE_WEIGHT, np.ones((length, 1))), np.float32).reshape(-1)
+                if not (weight > 0).any():
+                    continue  # the judge rejected the whole episode
                 for key in first.features:
                     if key.startswith(OBS_IMAGES_PREFIX):
                         images.setdefault(key, []).append(episode[key])
@@ -70,11 +79,13 @@ class TrainingData:
                 if task not in tasks:
                     tasks.append(task)
                 task_index.append(np.full(length, tasks.index(task)))
+                weights.append(weight)
                 offset += length
                 count += 1
         if first is None or count == 0:
             raise DatasetError(f"training data: no episodes in {', '.join(map(str, roots)) or 'no dataset given'}")
         features = first.features
+        weight = np.concatenate(weights)
         return cls(
             images={k: torch.from_numpy(np.concatenate(v)) for k, v in images.items()},
             state=torch.from_numpy(np.concatenate(state)).float(),
@@ -82,6 +93,7 @@ class TrainingData:
             points=torch.from_numpy(np.concatenate(points)).float() if len(points) == count else None,
             last_index=torch.from_numpy(np.concatenate(last)).long(),
             task_index=torch.from_numpy(np.concatenate(task_index)).long(),
+            weight=None if (weight == 1).all() else torch.from_numpy(weight),
             tasks=tasks,
             action_names=tuple(features[ACTION].get("names") or ()),
             state_names=tuple(features[OBS_STATE].get("names") or ()),
@@ -92,6 +104,12 @@ class TrainingData:
 
     def __len__(self) -> int:
         return len(self.state)
+
+    def sample_indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """[batch_size] frame indices: uniform, or in proportion to `weight` when the data is weighted."""
+        if self.weight is None:
+            return torch.randint(len(self), (batch_size,), generator=generator)
+        return torch.multinomial(self.weight, batch_size, replacement=True, generator=generator)
 
     @property
     def image_size(self) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vla_flywheel.constants import ACTION, EXPLANATION, NEXT_SUCCESS, TASK
+from vla_flywheel.constants import ACTION, EXPLANATION, JUDGE_EXPLANATION, JUDGE_KEEP, NEXT_SUCCESS, TASK
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.envs.tabletop.describe import near_misses
 from vla_flywheel.envs.tabletop.scene import COLOURS
@@ -50,7 +50,11 @@ class Episode:
 
 
 def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
-    """Every episode of the datasets, in memory (64 px frames are ~12 KB)."""
+    """Every episode of the datasets, in memory (64 px frames are ~12 KB).
+
+    Flywheel round datasets hold the judge's verdicts: from those only kept episodes load, as successes with the
+    explainer's words, since a judge retrained on the flywheel's data may learn only what the flywheel believed.
+    """
     episodes = []
     for root in roots:
         reader = DatasetReader(root)
@@ -60,6 +64,12 @@ def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
             e = reader.episode(i)
             success = np.asarray(e[NEXT_SUCCESS]).reshape(-1).astype(bool)
             explanations = list(e[EXPLANATION]) if EXPLANATION in e else [""] * len(success)
+            if JUDGE_KEEP in e:  # flywheel round data: only what the judge kept, labelled as the judge saw it
+                if not bool(np.asarray(e[JUDGE_KEEP]).reshape(-1)[0]):
+                    continue
+                success = np.ones_like(success)
+                judged = list(e.get(JUDGE_EXPLANATION, []))
+                explanations = judged if any(judged) else explanations
             episodes.append(
                 Episode(torch.from_numpy(np.array(e[image_key])), e[TASK][0], bool(success[-1]),
                         torch.from_numpy(np.array(e[ACTION])).float(), success.tolist(), explanations)

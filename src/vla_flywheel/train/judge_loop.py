@@ -43,6 +43,7 @@ class JudgeTrainConfig:
 
     mismatch: probability that a critic group gets a wrong instruction with label 0 (VLAC: 5%; 0 for the ablation).
     judge: JudgeConfig field overrides (roles are taken from `data`).
+    init_from: continue from this trained judge (its weights and tokenizer; `judge` overrides do not apply).
     """
 
     data: dict[str, tuple[Path, ...]]
@@ -57,9 +58,11 @@ class JudgeTrainConfig:
     threads: int = 2
     log_every: int = 25
     judge: dict = field(default_factory=dict)
+    init_from: Path | None = None
 
     def __post_init__(self):
         self.out = Path(self.out)
+        self.init_from = None if self.init_from is None else Path(self.init_from)
         self.data = {role: tuple(Path(d) for d in dirs) for role, dirs in self.data.items()}
         if not self.data:
             raise ConfigError("train-judge: no data; pass --data ROLE=DIR (roles: " + ", ".join(ROLES) + ")")
@@ -83,6 +86,7 @@ class JudgeTrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["out"] = str(self.out)
+        d["init_from"] = None if self.init_from is None else str(self.init_from)
         d["data"] = {role: [str(p) for p in dirs] for role, dirs in self.data.items()}
         d["batch_size"] = {role: BATCH[role] for role in self.data}  # examples per step, per role
         return d
@@ -123,18 +127,25 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     from vla_flywheel.envs.tabletop.describe import explanation_corpus
     from vla_flywheel.envs.tabletop.language import corpus
 
-    judge_config = judge_config_for(cfg)
-    examples, tasks = _examples(cfg, judge_config)
-    tokenizer = WordTokenizer.from_corpus([*corpus(), *explanation_corpus(), *tasks], judge_config.max_text_length)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    judge = FlywheelJudge(judge_config, tokenizer).train()
+    if cfg.init_from is not None:
+        judge = FlywheelJudge.from_pretrained(cfg.init_from).train()
+        missing = sorted(set(cfg.data) - set(judge.config.roles))
+        if missing:
+            raise ConfigError(f"train-judge: {cfg.init_from} serves {list(judge.config.roles)}, not {missing}")
+        examples, _ = _examples(cfg, judge.config)
+    else:
+        judge_config = judge_config_for(cfg)
+        examples, tasks = _examples(cfg, judge_config)
+        tokenizer = WordTokenizer.from_corpus([*corpus(), *explanation_corpus(), *tasks], judge_config.max_text_length)
+        judge = FlywheelJudge(judge_config, tokenizer).train()
     optimizer = torch.optim.AdamW(judge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
     rng = np.random.default_rng(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / TRAIN_CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
     log = MetricsLog(cfg.out, resume_step=0)
-    roles = judge_config.roles
+    roles = tuple(r for r in judge.config.roles if r in cfg.data)
     began, loss_value = time.perf_counter(), float("nan")
     bar = tqdm(total=cfg.steps, desc=f"train-judge {'+'.join(roles)}", unit="step", disable=not progress)
     try:

@@ -114,6 +114,11 @@ def _start(cfg: TrainConfig) -> tuple[TrainConfig, TrainingData, FlywheelPolicy,
     if cfg.out.joinpath("checkpoints").exists():
         raise ConfigError(f"train: {cfg.out} already holds a run; pass --resume to continue it or choose another --out")
     data = TrainingData.load(list(cfg.datasets), cfg.max_episodes)
+    if cfg.init_from is not None:
+        from vla_flywheel.models.policy.modeling import resolve_pretrained_dir
+
+        torch.manual_seed(cfg.seed)
+        return cfg, data, FlywheelPolicy.from_pretrained(resolve_pretrained_dir(cfg.init_from)).train(), None
     from vla_flywheel.envs.tabletop.language import corpus
 
     tokenizer = WordTokenizer.from_corpus([*corpus(), *data.tasks])
@@ -181,7 +186,7 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
         for step in range(start + 1, cfg.steps + 1):
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate(step)
-            indices = torch.randint(len(data), (cfg.batch_size,), generator=sampler)
+            indices = data.sample_indices(cfg.batch_size, sampler)
             if pointed and policy.config.latch_points:
                 first = max(1, cfg.batch_size // 4)
                 indices[:first] = starts[torch.randint(len(starts), (first,), generator=sampler)]

@@ -248,6 +248,14 @@ class FlywheelPolicy(nn.Module):
         return self.normalizer.unnormalize(ACTION, chunk)
 
     @torch.no_grad()
+    def sample_primitives(self, batch: dict, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+        """-> [B, 5] pick/place actions drawn from the primitive head's heatmaps instead of their argmax."""
+        if self.config.head != "primitive" or self.config.primitive_param != "heatmap":
+            raise ConfigError("policy: sampling pick/place candidates needs the heatmap primitive head")
+        encoding = self.encode(batch)
+        return self.primitive.predict(self._pointing(encoding), encoding.shift, temperature, generator)
+
+    @torch.no_grad()
     def select_action(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """-> [B, A]: the next queued action, predicting a new chunk when the queue is empty."""
         if not self._queue:

@@ -55,6 +55,14 @@ def soft_argmax_2d(logits: torch.Tensor) -> torch.Tensor:
     return torch.stack([u, v], dim=-1)
 
 
+def sample_cell(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """[B, H, W] -> [B, 2] (u, v) in cell units: a cell drawn from softmax(logits / temperature), at its centre."""
+    b, h, w = logits.shape
+    probs = (logits.flatten(1).float() / temperature).softmax(dim=-1)  # [B, H*W]
+    flat = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(logits.device)
+    return torch.stack([flat % w, flat // w], dim=-1).float() + 0.5
+
+
 def unit_to_bin(yaw: torch.Tensor, bins: int) -> torch.Tensor:
     """A value in [-1, 1] (coordinate or yaw) -> continuous bin position in [0, bins]."""
     return (yaw.clamp(-1, 1) + 1) / 2 * bins
@@ -132,11 +140,19 @@ class HeatmapPrimitiveHead(nn.Module):
         losses["yaw"] = _soft_ce(yaw_logits, soft_targets(unit_to_bin(action[:, 2], self.yaw_bins), self.yaw_bins))
         return sum(losses.values()), {f"{k}_loss": v.item() for k, v in losses.items()}
 
-    def predict(self, outputs, shift: torch.Tensor) -> torch.Tensor:
-        """-> [B, 5] pick x, y, yaw, place x, y; `shift` [B, 2] undoes a training-time image translation."""
+    def predict(self, outputs, shift: torch.Tensor, temperature: float = 0.0, generator=None) -> torch.Tensor:
+        """-> [B, 5] pick x, y, yaw, place x, y; `shift` [B, 2] undoes a training-time image translation.
+
+        temperature 0 takes the refined argmax of each heatmap; above 0 it draws the pick and place cells from the
+        heatmaps (LACY samples several L2A candidates and lets them vote).
+        """
         features, pick_logits, place_logits, pick = outputs
-        pick_cells = soft_argmax_2d(pick_logits.float())  # in the (possibly shifted) image
-        place_cells = soft_argmax_2d(place_logits.float())
+        if temperature > 0:
+            pick_cells = sample_cell(pick_logits, temperature, generator)
+            place_cells = sample_cell(place_logits, temperature, generator)
+        else:
+            pick_cells = soft_argmax_2d(pick_logits.float())  # in the (possibly shifted) image
+            place_cells = soft_argmax_2d(place_logits.float())
         yaw = bin_to_unit(soft_argmax_1d(self._yaw_logits(features, pick_cells, pick).float()), self.yaw_bins)
         pick_xy = self._to_table(pick_cells - shift / self.cell)
         place_xy = self._to_table(place_cells - shift / self.cell)

@@ -1,0 +1,89 @@
+"""The flywheel's commands: `flywheel run`, `flywheel report RUN`, `flywheel compare RUN...`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from vla_flywheel.flywheel.config import JUDGES, RECIPES, UPDATES, RunConfig
+
+
+def add_commands(sub) -> None:
+    from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
+
+    d = RunConfig  # defaults shown in --help come from the dataclass
+    p = sub.add_parser("run", help="run the flywheel: seed demos, base policy, rounds of act-judge-filter-train-eval")
+    p.add_argument("--recipe", choices=list(RECIPES), default="lacy")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/flywheel/<recipe>-<time>)")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue a killed or stopped run")
+    p.add_argument("--family", nargs="+", default=list(d.families), choices=FAMILIES)
+    p.add_argument("--interface", choices=["primitive", "ee_delta"], default=None, help="default: the recipe's")
+    p.add_argument("--judge", choices=JUDGES, default=None, help="default: the recipe's (oracle for ablations)")
+    p.add_argument("--judge-model", type=Path, default=None, help="a trained judge (default: train on the demos)")
+    p.add_argument("--seed-demos", type=int, default=d.seed_demos, help="expert demos per family")
+    p.add_argument("--rounds", type=int, default=d.rounds)
+    p.add_argument("--episodes-per-round", type=int, default=d.episodes_per_round)
+    p.add_argument("--base-steps", type=int, default=d.base_steps)
+    p.add_argument("--round-steps", type=int, default=d.round_steps)
+    p.add_argument("--update", choices=UPDATES, default=d.update)
+    p.add_argument("--threshold", type=float, default=d.threshold, help="learned judges keep scores above this")
+    p.add_argument("--judge-steps", type=int, default=d.judge_steps)
+    p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
+    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="per (family, split)")
+    p.add_argument("--eval-split", nargs="+", default=list(d.eval_splits), choices=SPLITS)
+    p.add_argument("--eval-workers", type=int, default=d.eval_workers)
+    p.add_argument("--budget-env-episodes", type=int, default=None)
+    p.add_argument("--budget-gradient-steps", type=int, default=None)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(run=_run)
+    p = sub.add_parser("report", help="write a run's self-contained report.html")
+    p.add_argument("run_dir", type=Path, metavar="RUN")
+    p.set_defaults(run=_report)
+    p = sub.add_parser("compare", help="compare flywheel runs side by side")
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN")
+    p.set_defaults(run=_compare)
+
+
+def _run(args) -> None:
+    from vla_flywheel.envs.rendering import check_rendering_libraries
+    from vla_flywheel.flywheel.compare import compare_lines
+    from vla_flywheel.flywheel.engine import run_flywheel
+
+    check_rendering_libraries()
+    if args.resume is not None:
+        rounds = run_flywheel(resume=args.resume, progress=not args.no_progress)
+        out = args.resume
+    else:
+        out = args.out or Path("runs/flywheel") / f"{args.recipe}-{datetime.now():%Y%m%d-%H%M%S}"
+        cfg = RunConfig(
+            out=out, recipe=args.recipe, interface=args.interface, judge=args.judge, judge_model=args.judge_model,
+            families=tuple(args.family), seed_demos=args.seed_demos, rounds=args.rounds,
+            episodes_per_round=args.episodes_per_round, base_steps=args.base_steps, round_steps=args.round_steps,
+            update=args.update, threshold=args.threshold, judge_steps=args.judge_steps,
+            judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
+            eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers,
+            budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,
+            threads=args.threads, seed=args.seed,
+        )  # fmt: skip
+        rounds = run_flywheel(cfg, progress=not args.no_progress)
+    print("\n".join(compare_lines([out])))
+    print(f"rounds    {out / 'rounds.jsonl'} ({len(rounds)} lines)")
+    print(f"report    {out / 'report.html'}")
+
+
+def _report(args) -> None:
+    from vla_flywheel.errors import ConfigError
+    from vla_flywheel.flywheel.config import CONFIG_FILE
+    from vla_flywheel.report.run_report import write_report
+
+    if not (args.run_dir / CONFIG_FILE).exists():
+        raise ConfigError(f"report: {args.run_dir} is not a flywheel run (no {CONFIG_FILE})")
+    print(f"wrote {write_report(args.run_dir)}")
+
+
+def _compare(args) -> None:
+    from vla_flywheel.flywheel.compare import compare_lines
+
+    print("\n".join(compare_lines(args.runs)))

@@ -1,0 +1,41 @@
+"""`flywheel compare RUN...`: recipes side by side, success per round with CI, budgets and wall time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.flywheel.config import CONFIG_FILE
+from vla_flywheel.flywheel.layout import RunLayout
+from vla_flywheel.flywheel.records import read_rounds
+
+
+def compare_lines(runs: list[Path]) -> list[str]:
+    rows = []
+    for path in runs:
+        run = RunLayout(Path(path))
+        if not (run.root / CONFIG_FILE).exists():
+            raise ConfigError(f"compare: {path} is not a flywheel run (no {CONFIG_FILE}); pass run directories")
+        config = json.loads((run.root / CONFIG_FILE).read_text())
+        rounds = read_rounds(run.rounds)
+        if not rounds:
+            raise ConfigError(f"compare: {path} has no finished round yet; run or --resume it first")
+        cells = []
+        for r in rounds:
+            s = r["success"]["overall"]
+            cells.append(f"{100 * s['rate']:.1f} [{100 * s['ci95'][0]:.0f},{100 * s['ci95'][1]:.0f}]")
+        last = rounds[-1]
+        spent = last["budgets"]["spent"]
+        seconds = sum(sum(r["seconds"].values()) for r in rounds)
+        precision = [r["judge_quality"].get("precision") for r in rounds[1:] if r.get("judge_quality")]
+        gain = 100 * (last["success"]["overall"]["rate"] - rounds[0]["success"]["overall"]["rate"])
+        rows.append((run.root.name, config["recipe"], config["judge"], spent["seed_demos"], spent["env_episodes"],
+                     spent["gradient_steps"], " | ".join(cells), f"{gain:+.1f}",
+                     " ".join("–" if p is None else f"{100 * p:.0f}" for p in precision) or "–",
+                     f"{seconds / 60:.1f}"))  # fmt: skip
+    header = ("run", "recipe", "judge", "demos", "env eps", "grad steps",
+              "success % per round [95% CI] (round 0 = base)", "gain pts", "judge precision %", "min")  # fmt: skip
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*header), fmt.format(*("-" * w for w in widths)), *(fmt.format(*row) for row in rows)]

@@ -1,0 +1,169 @@
+"""Every value that shapes a flywheel run, validated up front and saved as the run's `config.json`.
+
+A recipe is a choice per stage, not a program: `RECIPES` gives each named recipe's defaults (interface, judge, how
+new experience is proposed), and any field can be overridden, e.g. `lacy` with `judge="oracle"` for the ablation
+that swaps the learned verifier for the simulator's truth.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
+from vla_flywheel.errors import ConfigError
+
+CONFIG_FILE = "config.json"
+
+# recipe -> defaults. propose: "rollouts" (the policy acts, episodes are judged whole) or "lacy" (L2A candidates
+# voted by A2L explanations, gated by L2C). judge: who decides what is kept (see flywheel.judging.JUDGES).
+RECIPES: dict[str, dict] = {
+    "filtered-bc": {"interface": "primitive", "propose": "rollouts", "judge": "oracle"},
+    "self-train": {"interface": "primitive", "propose": "rollouts", "judge": "keep-all"},
+    "lacy": {"interface": "primitive", "propose": "lacy", "judge": "verifier"},
+    "vlac": {"interface": "ee_delta", "propose": "rollouts", "judge": "critic"},
+}
+JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
+UPDATES = ("finetune", "retrain")
+JUDGE_ROLES = {"success": ("success",), "critic": ("critic",), "verifier": ("explainer", "verifier")}
+
+
+@dataclass
+class RunConfig:
+    """A flywheel run.
+
+    out: run directory (config.json, data/, checkpoints/, eval/, rounds.jsonl, report.html).
+    recipe: one of RECIPES; interface / judge / propose default to the recipe's and may be overridden.
+    families: task families; seed demos, rollouts and evaluation cycle through them.
+    seed_demos: scripted-expert demonstrations per family (the only human-like labels of the run).
+    rounds: flywheel rounds after the base policy.
+    episodes_per_round: autonomous env episodes per round (LACY: the candidates it executes).
+    lacy_pool: LACY observes lacy_pool x episodes_per_round scenes and acts on the least confident ones.
+    lacy_samples: L2A candidates sampled per scene, voted by the meaning of their A2L explanations.
+    base_steps / round_steps: gradient steps of the base policy and of each round's update.
+    update: "finetune" continues from the last policy, "retrain" trains a fresh one on all data kept so far.
+    judge_model: a trained judge (train-judge run) for learned judges; None trains one on the seed demos.
+    judge_steps / judge_round_steps: gradient steps for that judge, and for refreshing it each round (LACY: its
+        explainer and verifier learn from the triplets they kept; 0 = never).
+    threshold: a learned judge keeps an episode when its score exceeds this (VLAW's alpha = 0.8).
+    eval_episodes / eval_splits: evaluation episodes per (family, split) on the fixed evaluation seeds.
+    budget_env_episodes / budget_gradient_steps: hard limits; None = exactly what the plan needs. A plan that
+        exceeds its budget is refused before anything runs.
+    seed / threads / eval_workers: randomness, torch threads, evaluation processes.
+    """
+
+    out: Path
+    recipe: str = "filtered-bc"
+    interface: str | None = None
+    judge: str | None = None
+    propose: str | None = None
+    families: tuple[str, ...] = ("pick_place",)
+    seed_demos: int = 10
+    rounds: int = 3
+    episodes_per_round: int = 200
+    lacy_pool: int = 3
+    lacy_samples: int = 8
+    base_steps: int = 1000
+    round_steps: int = 600
+    update: str = "finetune"
+    judge_model: Path | None = None
+    judge_steps: int = 1500
+    judge_round_steps: int = 300
+    threshold: float = 0.8
+    eval_episodes: int = 200
+    eval_splits: tuple[str, ...] = ("train",)
+    budget_env_episodes: int | None = None
+    budget_gradient_steps: int | None = None
+    seed: int = 0
+    threads: int = 2
+    eval_workers: int = 1
+    videos: int = 4
+    policy: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        self.families, self.eval_splits = tuple(self.families), tuple(self.eval_splits)
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"run: unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
+        for key, value in RECIPES[self.recipe].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        if self.interface not in ("primitive", "ee_delta"):
+            raise ConfigError(f"run: interface={self.interface!r} must be primitive or ee_delta")
+        if self.judge not in JUDGES:
+            raise ConfigError(f"run: judge={self.judge!r} is not one of {', '.join(JUDGES)}")
+        if self.propose == "lacy" and (self.interface != "primitive" or self.judge not in ("verifier", "oracle")):
+            raise ConfigError("run: LACY proposals need interface=primitive and judge=verifier (or oracle)")
+        if self.judge == "verifier" and self.propose != "lacy":
+            raise ConfigError("run: the verifier judges LACY's explained proposals; use recipe lacy")
+        if self.judge in ("critic", "success") and self.interface != "ee_delta":
+            raise ConfigError(f"run: the {self.judge} judge watches ee_delta videos; use interface=ee_delta")
+        for family in self.families:
+            if family not in FAMILIES:
+                raise ConfigError(f"run: unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+        for split in self.eval_splits:
+            if split not in SPLITS:
+                raise ConfigError(f"run: unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        if self.update not in UPDATES:
+            raise ConfigError(f"run: update={self.update!r} must be finetune or retrain")
+        for name in ("seed_demos", "episodes_per_round", "lacy_pool", "lacy_samples", "base_steps", "round_steps",
+                     "judge_steps", "eval_episodes", "threads", "eval_workers"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"run: {name}={value!r} must be a positive integer")
+        for name in ("rounds", "judge_round_steps", "seed", "videos"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"run: {name}={value!r} must be an integer >= 0")
+        if not 0 < self.threshold < 1:
+            raise ConfigError(f"run: threshold={self.threshold} must be in (0, 1)")
+        if self.judge_model is not None:
+            self.judge_model = Path(self.judge_model)
+        planned = self.planned()
+        for name, need in planned.items():
+            limit = getattr(self, f"budget_{name}")
+            if limit is not None and need > limit:
+                raise ConfigError(
+                    f"run: the plan needs {need} {name.replace('_', ' ')} but the budget is {limit}; "
+                    f"lower --rounds / --episodes-per-round / --round-steps or raise --budget-{name.replace('_', '-')}"
+                )
+
+    @property
+    def learned_judge(self) -> bool:
+        return self.judge in JUDGE_ROLES
+
+    def planned(self) -> dict[str, int]:
+        """What the plan spends: autonomous env episodes and policy gradient steps (judge steps are listed apart)."""
+        return {
+            "env_episodes": self.rounds * self.episodes_per_round,
+            "gradient_steps": self.base_steps + self.rounds * self.round_steps,
+        }
+
+    def budgets(self) -> dict[str, int]:
+        planned = self.planned()
+        return {
+            "seed_demos": self.seed_demos * len(self.families),
+            **{name: getattr(self, f"budget_{name}") or need for name, need in planned.items()},
+        }
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["judge_model"] = None if self.judge_model is None else str(self.judge_model)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"run config: unknown field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, run: Path) -> RunConfig:
+        path = Path(run) / CONFIG_FILE
+        if not path.exists():
+            raise ConfigError(f"run: {run} has no {CONFIG_FILE}; is it a flywheel run directory?")
+        return cls.from_dict(json.loads(path.read_text()))

@@ -1,0 +1,80 @@
+"""What a round adds up to: one `rounds.jsonl` line with success per family (n, 95% Wilson CI), budgets spent,
+data added by source, the judge's confusion against the simulator's truth, and wall time per stage."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from vla_flywheel import constants as k
+from vla_flywheel.data import DatasetReader
+from vla_flywheel.eval.judge_metrics import confusion
+
+
+def round_verdicts(path: Path) -> list[dict]:
+    """Per episode of a round dataset: source, the judge's score and keep, and the truth (simulator success)."""
+    if not (path / "meta" / "info.json").exists():
+        return []
+    out = []
+    for e in DatasetReader(path).iter_episodes():
+        out.append({
+            "source": e[k.SOURCE][0],
+            "seed": int(np.asarray(e[k.EPISODE_SEED]).reshape(-1)[0]),
+            "score": float(np.asarray(e[k.JUDGE_SCORE]).reshape(-1)[0]),
+            "keep": bool(np.asarray(e[k.JUDGE_KEEP]).reshape(-1)[0]),
+            "success": bool(np.asarray(e[k.NEXT_SUCCESS]).reshape(-1)[-1]),
+            "frames": len(e[k.ACTION]),
+            "kept_frames": int((np.asarray(e[k.JUDGE_WEIGHT]).reshape(-1) > 0).sum()),
+        })  # fmt: skip
+    return out
+
+
+def judge_quality(verdicts: list[dict]) -> dict:
+    """The judge's keep decisions against the truth: counts, precision and recall (NaN when undefined)."""
+    if not verdicts:
+        return {}
+    counts = confusion([v["keep"] for v in verdicts], [v["success"] for v in verdicts])
+    return {key: (None if value != value else value) for key, value in counts.items()}  # NaN -> null (valid JSON)
+
+
+def success_table(eval_info: dict) -> dict:
+    """eval_info.json -> {"family/split": {n, successes, rate, ci95}, ..., "overall": {...}}."""
+    out = {}
+    for g in eval_info["groups"]:
+        out[f"{g['family']}/{g['split']}"] = _stats(g)
+    out["overall"] = _stats(eval_info["overall"])
+    return out
+
+
+def _stats(g: dict) -> dict:
+    return {"n": g["n"], "successes": g["successes"], "rate": g["success_rate"], "ci95": g["ci95"]}
+
+
+def data_added(verdicts: list[dict]) -> dict:
+    kept = [v for v in verdicts if v["keep"]]
+    return {
+        "generated": len(verdicts),
+        "kept": len(kept),
+        "kept_by_source": dict(Counter(v["source"] for v in kept)),
+        "kept_frames": sum(v["kept_frames"] for v in kept),
+        "true_success_of_generated": float(np.mean([v["success"] for v in verdicts])) if verdicts else None,
+    }
+
+
+def read_rounds(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_round(path: Path, record: dict) -> None:
+    """Append one line, flushed and synced: a line is written once, whole (the engine checks before appending)."""
+    import os
+
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,259 @@
+"""The stages of a flywheel round, each resumable: it looks at what is already on disk and does only the rest.
+
+- seed demos: scripted-expert episodes, appended until the planned count is there.
+- generate + judge: episodes are judged as they are collected and written whole with their verdict (an episode is
+  in the dataset completely or not at all), so a killed run continues from the next seed: nothing lost, nothing
+  counted twice.
+- train: a policy (or judge) training run per round; a killed one continues from its last checkpoint.
+- evaluate: fixed seeds; rerun from scratch if it did not finish (its result depends only on the policy).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vla_flywheel import constants as k
+from vla_flywheel.data import DatasetReader, DatasetWriter, feature
+from vla_flywheel.data.layout import write_json_atomic
+from vla_flywheel.engine.policy_agent import policy_agent
+from vla_flywheel.engine.rollout import EpisodeRecord, dataset_features, rollout
+from vla_flywheel.envs import make_env
+from vla_flywheel.envs.tabletop.experts import ExpertNoise, ScriptedExpert
+from vla_flywheel.flywheel.config import JUDGE_ROLES, RunConfig
+from vla_flywheel.flywheel.judging import Verdict, make_judge
+from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
+from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
+from vla_flywheel.report.episode_view import write_gif
+from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR
+from vla_flywheel.train.loop import SUMMARY_FILE
+
+ROBOT = "vla_flywheel_tabletop_gripper"
+PREVIEW_DIR = "preview"
+
+
+def round_features(env) -> dict:
+    """A round dataset's features: the usual ones plus the episode's seed and the judge's verdict."""
+    return {
+        **dataset_features(env),
+        k.EPISODE_SEED: feature("int64", [1]),
+        k.JUDGE_SCORE: feature("float32", [1]),
+        k.JUDGE_KEEP: feature("bool", [1]),
+        k.JUDGE_WEIGHT: feature("float32", [1]),
+        k.JUDGE_EXPLANATION: feature("string", [1]),
+    }
+
+
+def _frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "") -> dict:
+    t = record.length
+    return {
+        **record.frames,
+        k.EPISODE_SEED: np.full((t, 1), record.seed, np.int64),
+        k.JUDGE_SCORE: np.full((t, 1), verdict.score, np.float32),
+        k.JUDGE_KEEP: np.full((t, 1), verdict.keep),
+        k.JUDGE_WEIGHT: np.asarray(verdict.weights, np.float32).reshape(t, 1),
+        k.JUDGE_EXPLANATION: [explanation] * t,
+    }
+
+
+class Envs:
+    """One env per family, made on first use: rounds act once per episode (a primitive episode is one pick/place)."""
+
+    def __init__(self, cfg: RunConfig, one_attempt: bool):
+        self.cfg, self.one_attempt, self._envs = cfg, one_attempt, {}
+
+    def __call__(self, family: str):
+        if family not in self._envs:
+            extra = {"max_steps": 1} if self.one_attempt and self.cfg.interface == "primitive" else {}
+            self._envs[family] = make_env(family=family, interface=self.cfg.interface, **extra)
+        return self._envs[family]
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+
+
+def _writer(path: Path, env) -> DatasetWriter:
+    if (path / "meta" / "info.json").exists():
+        return DatasetWriter.open(path)
+    return DatasetWriter.create(path, fps=env.config.control_hz, features=round_features(env), robot_type=ROBOT)
+
+
+def _preview(path: Path, index: int, record: EpisodeRecord, verdict: Verdict, explanation: str) -> None:
+    """A GIF of the episode (plus the frame after its last action) and what the judge said, for the report."""
+    key = next(key for key in record.frames if key.startswith(k.OBS_IMAGES_PREFIX))
+    frames = np.asarray(record.frames[key])
+    if record.final_images:
+        frames = np.concatenate([frames, record.final_images[key][None]])
+    out = path / PREVIEW_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    write_gif(frames, record.task, out / f"episode_{index:06d}.gif")
+    info = {"episode": index, "seed": record.seed, "task": record.task, "success": record.success,
+            "judge_score": verdict.score, "judge_keep": verdict.keep, "explanation": explanation,
+            "env_explanation": record.frames[k.EXPLANATION][-1], "values": verdict.values}  # fmt: skip
+    write_json_atomic(out / f"episode_{index:06d}.json", info)
+
+
+def collect_demos(cfg: RunConfig, run: RunLayout, progress: bool) -> int:
+    """Seed demos: `seed_demos` scripted-expert episodes per family (seeds 0, 1, ... per family)."""
+    plan = [(family, j) for family in cfg.families for j in range(cfg.seed_demos)]
+    envs = Envs(cfg, one_attempt=False)
+    expert = ScriptedExpert(ExpertNoise())
+    try:
+        writer = _writer(run.demos, envs(cfg.families[0]))
+        with writer:
+            for family, j in tqdm(plan[writer.num_episodes :], desc="seed demos", unit="ep", disable=not progress):
+                record = rollout(envs(family), expert, cfg.seed * 1000 + j, source="expert")
+                writer.add_episode(_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
+    finally:
+        envs.close()
+    return len(plan)
+
+
+def _load_policy(policy_dir: Path):
+    from vla_flywheel.models.policy import FlywheelPolicy
+
+    return FlywheelPolicy.from_pretrained(policy_dir / CHECKPOINTS_DIR / "last" / PRETRAINED_DIR)
+
+
+def load_judge(judge_dir: Path | None):
+    if judge_dir is None:
+        return None
+    from vla_flywheel.models.judges import FlywheelJudge
+
+    return FlywheelJudge.from_pretrained(judge_dir)
+
+
+def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None,
+                      progress: bool) -> dict[str, float]:  # fmt: skip
+    """Round r's autonomous episodes: the last policy acts, the judge gives each a verdict, all are written."""
+    timing = {"generate": 0.0, "judge": 0.0}
+    torch.set_num_threads(1)  # batch-1 inference next to rendering: one thread is fastest
+    policy = _load_policy(policy_dir)
+    judge = make_judge(cfg.judge, load_judge(judge_dir), cfg.threshold)
+    envs = Envs(cfg, one_attempt=True)
+    agent = policy_agent(policy, cfg.interface, attempts=1)
+    path = run.round_data(r)
+    try:
+        writer = _writer(path, envs(cfg.families[0]))
+        with writer:
+            start = writer.num_episodes
+            bar = tqdm(total=cfg.episodes_per_round, initial=start, desc=f"round {r} act+judge", unit="ep",
+                       disable=not progress)  # fmt: skip
+            for i in range(start, cfg.episodes_per_round):
+                family = cfg.families[i % len(cfg.families)]
+                began = time.perf_counter()
+                record = rollout(envs(family), agent, rollout_seed(r, i), source="policy", round_index=r)
+                judged = time.perf_counter()
+                verdict = judge(record)
+                timing["generate"] += judged - began
+                timing["judge"] += time.perf_counter() - judged
+                writer.add_episode(_frames(record, verdict), record.task)
+                if i < cfg.videos:
+                    _preview(path, i, record, verdict, "")
+                bar.update()
+            bar.close()
+    finally:
+        envs.close()
+    return timing
+
+
+def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None,
+                  progress: bool) -> dict[str, float]:  # fmt: skip
+    """Round r of LACY: propose on a pool of scenes, act on the least confident, keep what L2C finds consistent.
+
+    The proposals are saved before anything is executed, so a resumed round acts on the same scenes.
+    """
+    timing = {"propose": 0.0, "generate": 0.0, "judge": 0.0}
+    torch.set_num_threads(1)
+    policy, model = _load_policy(policy_dir), load_judge(judge_dir)
+    envs = Envs(cfg, one_attempt=True)
+    try:
+        if run.proposals(r).exists():
+            chosen = [Proposal(**p) for p in json.loads(run.proposals(r).read_text())]
+        else:
+            began, pool = time.perf_counter(), []
+            for i in tqdm(range(cfg.lacy_pool * cfg.episodes_per_round), desc=f"round {r} propose", unit="scene",
+                          disable=not progress):  # fmt: skip
+                family = cfg.families[i % len(cfg.families)]
+                pool.append(propose(policy, model, envs(family), family, rollout_seed(r, i), cfg.lacy_samples))
+            chosen = least_confident(pool, cfg.episodes_per_round)
+            write_json_atomic(run.proposals(r), [p.to_dict() for p in chosen])
+            timing["propose"] = time.perf_counter() - began
+        path = run.round_data(r)
+        writer = _writer(path, envs(cfg.families[0]))
+        with writer:
+            start = writer.num_episodes
+            for i in tqdm(range(start, len(chosen)), desc=f"round {r} act", unit="ep", disable=not progress):
+                p = chosen[i]
+                began = time.perf_counter()
+                record = rollout(envs(p.family), FixedAction(p.action), p.seed, source="policy", round_index=r)
+                timing["generate"] += time.perf_counter() - began
+                if cfg.judge == "oracle":
+                    verdict = make_judge("oracle", None, cfg.threshold)(record)
+                else:  # the verifier decided before acting; acting only measures it
+                    keep = p.consistency > cfg.threshold
+                    verdict = Verdict(p.consistency, keep, np.full(record.length, float(keep)))
+                writer.add_episode(_frames(record, verdict, p.explanation), record.task)
+                if i < cfg.videos:
+                    _preview(path, i, record, verdict, p.explanation)
+    finally:
+        envs.close()
+    return timing
+
+
+def trained(run_dir: Path) -> bool:
+    return (run_dir / SUMMARY_FILE).exists()
+
+
+def train_policy(cfg: RunConfig, run_dir: Path, datasets: list[Path], steps: int, init: Path | None,
+                 progress: bool) -> None:  # fmt: skip
+    """A policy training run in `run_dir`; continues from its last checkpoint when one is there."""
+    from vla_flywheel.train.config import TrainConfig
+    from vla_flywheel.train.loop import train
+
+    if (run_dir / CHECKPOINTS_DIR).exists():
+        train(resume=run_dir, progress=progress)
+        return
+    init_from = None if init is None else init / CHECKPOINTS_DIR / "last" / PRETRAINED_DIR
+    lr = 3e-4 if init is not None else 1e-3  # fine-tuning continues gently from where the last round ended
+    train(TrainConfig(datasets=tuple(datasets), out=run_dir, steps=steps, lr=lr, warmup_steps=min(100, steps // 10),
+                      seed=cfg.seed, threads=cfg.threads, save_every=max(steps // 4, 50), init_from=init_from,
+                      policy=dict(cfg.policy)), progress=progress)  # fmt: skip
+
+
+def train_judge(cfg: RunConfig, run_dir: Path, datasets: list[Path], steps: int, init: Path | None,
+                progress: bool) -> None:  # fmt: skip
+    """A judge for the run's learned judge, on the seed demos (and, when refreshed, what it kept since)."""
+    from vla_flywheel.train.judge_loop import JudgeTrainConfig
+    from vla_flywheel.train.judge_loop import train_judge as fit
+
+    if trained(run_dir):
+        return
+    if (run_dir / CHECKPOINTS_DIR).exists():  # judge runs are short: a killed one starts over
+        import shutil
+
+        shutil.rmtree(run_dir)
+    roles = JUDGE_ROLES[cfg.judge]
+    init_from = None if init is None else init
+    fit(JudgeTrainConfig(data={role: tuple(datasets) for role in roles}, out=run_dir, steps=steps, seed=cfg.seed,
+                         threads=cfg.threads, init_from=init_from), progress=progress)  # fmt: skip
+
+
+def evaluate_policy(cfg: RunConfig, policy_dir: Path, out: Path, progress: bool) -> dict:
+    from vla_flywheel.eval.evaluate import EVAL_INFO_FILE, EvalConfig, evaluate
+
+    if (out / EVAL_INFO_FILE).exists():
+        return json.loads((out / EVAL_INFO_FILE).read_text())
+    return evaluate(EvalConfig(policy=policy_dir, out=out, families=cfg.families, splits=cfg.eval_splits,
+                               episodes=cfg.eval_episodes, workers=cfg.eval_workers, threads=1,
+                               videos=min(cfg.videos, 2)), progress=progress)  # fmt: skip
+
+
+def dataset_episodes(path: Path) -> int:
+    return DatasetReader(path).num_episodes if (path / "meta" / "info.json").exists() else 0

@@ -1,0 +1,189 @@
+"""`flywheel report RUN`: one self-contained report.html (inline SVG plots, GIFs as data URIs; opens offline).
+
+Sections: success per round with 95% CI bands per (family, split); budgets spent per round; the judge's confusion
+against the simulator's truth per round; sample rollouts of every round with their instruction, the explainer's
+words, the judge's score, the critic's value curve when there is one, and the true outcome.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from vla_flywheel.flywheel.config import CONFIG_FILE
+from vla_flywheel.flywheel.layout import RunLayout
+from vla_flywheel.flywheel.records import read_rounds
+
+W, H, PAD = 520, 240, 40
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}figure{display:inline-block;margin:6px;vertical-align:top;width:200px;font-size:12px}
+figure img{width:192px;image-rendering:pixelated}.ok{color:#2a7a2a}.bad{color:#b22}svg{background:#fff}
+.plot{border:1px solid #ddd;margin:6px 0}"""
+
+
+def _esc(value) -> str:
+    return html.escape(str(value))
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _axes(x_max: int, y_label: str, y_max: float = 1.0) -> tuple[list[str], callable, callable]:
+    sx = lambda x: PAD + (W - 2 * PAD) * (x / max(x_max, 1))  # noqa: E731
+    sy = lambda y: H - PAD + (2 * PAD - H) * (y / y_max)  # noqa: E731
+    parts = [f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="#444"/>',
+             f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{H - PAD}" stroke="#444"/>',
+             f'<text x="6" y="{PAD - 10}" font-size="11">{_esc(y_label)}</text>',
+             f'<text x="{W - PAD - 30}" y="{H - 8}" font-size="11">round</text>']  # fmt: skip
+    for i in range(x_max + 1):
+        parts.append(f'<text x="{sx(i) - 3:.1f}" y="{H - PAD + 14}" font-size="10">{i}</text>')
+    for frac in (0, 0.25, 0.5, 0.75, 1.0):
+        y = y_max * frac
+        label = f"{100 * y:.0f}%" if y_max == 1.0 else f"{y:.0f}"
+        parts.append(f'<text x="4" y="{sy(y) + 3:.1f}" font-size="10">{label}</text>')
+        parts.append(f'<line x1="{PAD}" y1="{sy(y):.1f}" x2="{W - PAD}" y2="{sy(y):.1f}" stroke="#eee"/>')
+    return parts, sx, sy
+
+
+def success_plot(rounds: list[dict]) -> str:
+    """Success per round per group, with the 95% Wilson interval as a band."""
+    groups = [g for g in rounds[0]["success"] if g != "overall"] if rounds else []
+    parts, sx, sy = _axes(max(r["round"] for r in rounds) if rounds else 1, "success (95% CI)")
+    for n, group in enumerate(groups):
+        colour = COLOURS[n % len(COLOURS)]
+        points = [(r["round"], r["success"][group]) for r in rounds if group in r["success"]]
+        band = [f"{sx(x):.1f},{sy(s['ci95'][1]):.1f}" for x, s in points]
+        band += [f"{sx(x):.1f},{sy(s['ci95'][0]):.1f}" for x, s in reversed(points)]
+        parts.append(f'<polygon points="{" ".join(band)}" fill="{colour}" opacity="0.15"/>')
+        line = " ".join(f"{sx(x):.1f},{sy(s['rate']):.1f}" for x, s in points)
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, s in points:
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(s["rate"]):.1f}" r="3" fill="{colour}"/>')
+        parts.append(
+            f'<text x="{W - PAD - 150}" y="{PAD + 14 * n}" font-size="11" fill="{colour}">{_esc(group)}</text>'
+        )
+    return _svg("success-plot", parts)
+
+
+def budget_plot(rounds: list[dict]) -> str:
+    """Cumulative autonomous env episodes and policy gradient steps, as bars per round."""
+    keys = ("env_episodes", "gradient_steps")
+    top = max([1] + [r["budgets"]["spent"][k] for r in rounds for k in keys])
+    parts, sx, sy = _axes(max(r["round"] for r in rounds) if rounds else 1, "spent (cumulative)", top)
+    for r in rounds:
+        for n, key in enumerate(keys):
+            value = r["budgets"]["spent"][key]
+            x = sx(r["round"]) - 8 + 9 * n
+            parts.append(f'<rect x="{x:.1f}" y="{sy(value):.1f}" width="8" height="{sy(0) - sy(value):.1f}" '
+                         f'fill="{COLOURS[n]}"><title>{key}: {value}</title></rect>')  # fmt: skip
+    for n, key in enumerate(keys):
+        parts.append(f'<text x="{W - PAD - 150}" y="{PAD + 14 * n}" font-size="11" fill="{COLOURS[n]}">{key}</text>')
+    return _svg("budget-plot", parts)
+
+
+def value_sparkline(values: list[float]) -> str:
+    """The critic's value curve over an episode, 180 x 50."""
+    w, h = 180, 50
+    top, bottom = max(1.0, max(values)), min(0.0, min(values))
+    pts = " ".join(
+        f"{4 + (w - 8) * i / max(len(values) - 1, 1):.1f},{h - 4 - (h - 8) * (v - bottom) / (top - bottom):.1f}"
+        for i, v in enumerate(values)
+    )
+    return (f'<svg class="value-curve" width="{w}" height="{h}"><polyline points="{pts}" fill="none" '
+            f'stroke="#1f77b4" stroke-width="1.5"/></svg>')  # fmt: skip
+
+
+def _svg(cls: str, parts: list[str]) -> str:
+    return f'<svg class="plot {cls}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
+
+
+def _gif(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img class="rollout-video" alt="{_esc(path.name)}" src="data:image/gif;base64,{data}">'
+
+
+def _rollouts(run: RunLayout, rounds: list[dict]) -> str:
+    out = []
+    for r in rounds:
+        i = r["round"]
+        figures = []
+        for meta in sorted((run.round_data(i) / "preview").glob("episode_*.json")) if i else []:
+            info = json.loads(meta.read_text())
+            truth = '<span class="ok">success</span>' if info["success"] else '<span class="bad">failure</span>'
+            kept = "kept" if info["judge_keep"] else "rejected"
+            lines = [f"<b>{_esc(info['task'])}</b>"]
+            if info.get("explanation"):
+                lines.append(f"A2L: <i>{_esc(info['explanation'])}</i>")
+            lines.append(f"judge {info['judge_score']:.2f} → {kept}; truth: {truth}")
+            curve = value_sparkline(info["values"]) if info.get("values") else ""
+            figures.append(f"<figure>{_gif(meta.with_suffix('.gif'))}<figcaption>{'<br>'.join(lines)}{curve}"
+                           "</figcaption></figure>")  # fmt: skip
+        for gif in sorted((run.eval(i) / "videos").glob("*.gif")):
+            figures.append(f"<figure>{_gif(gif)}<figcaption>evaluation: {_esc(gif.stem)}</figcaption></figure>")
+        if figures:
+            title = "base policy" if i == 0 else f"round {i}"
+            out.append(f"<h3>{title}</h3>{''.join(figures)}")
+    return "".join(out)
+
+
+def _round_table(rounds: list[dict]) -> str:
+    groups = [g for g in rounds[0]["success"]] if rounds else []
+    head = "".join(f"<th>{_esc(g)}</th>" for g in groups)
+    rows = []
+    for r in rounds:
+        cells = "".join(
+            f"<td>{_pct(r['success'][g]['rate'])} [{_pct(r['success'][g]['ci95'][0])}, "
+            f"{_pct(r['success'][g]['ci95'][1])}] n={r['success'][g]['n']}</td>"
+            for g in groups
+        )
+        spent, added = r["budgets"]["spent"], r["data_added"]
+        kept = f"{added['kept']}/{added['generated']}" if added else "–"
+        secs = ", ".join(f"{k} {v:.0f}s" for k, v in r["seconds"].items())
+        rows.append(f"<tr><td>{r['round']}</td>{cells}<td>{spent['env_episodes']}</td><td>{spent['gradient_steps']}"
+                    f"</td><td>{kept}</td><td style='text-align:left'>{_esc(secs)}</td></tr>")  # fmt: skip
+    return (f"<table class='rounds'><tr><th>round</th>{head}<th>env episodes</th><th>grad steps</th><th>kept</th>"
+            f"<th>wall time</th></tr>{''.join(rows)}</table>")  # fmt: skip
+
+
+def _judge_table(rounds: list[dict]) -> str:
+    rows = []
+    for r in rounds:
+        q = r.get("judge_quality") or {}
+        if not q:
+            continue
+        rows.append(f"<tr><td>{r['round']}</td><td>{q['tp']}</td><td>{q['fp']}</td><td>{q['fn']}</td><td>{q['tn']}"
+                    f"</td><td>{_pct(q['precision'])}</td><td>{_pct(q['recall'])}</td></tr>")  # fmt: skip
+    return ("<table class='judge-confusion'><tr><th>round</th><th>kept & success (TP)</th><th>kept & failure (FP)</th>"
+            "<th>rejected & success (FN)</th><th>rejected & failure (TN)</th><th>precision</th><th>recall</th></tr>"
+            f"{''.join(rows)}</table>")  # fmt: skip
+
+
+def render(run_dir: Path) -> str:
+    run = RunLayout(Path(run_dir))
+    config = json.loads((run.root / CONFIG_FILE).read_text())
+    rounds = read_rounds(run.rounds)
+    settings = ", ".join(f"{k}={_esc(config[k])}" for k in ("recipe", "interface", "judge", "families", "seed_demos",
+                                                              "rounds", "episodes_per_round", "update"))  # fmt: skip
+    body = [f"<h1>Flywheel run: {_esc(run.root.name)}</h1><p>{settings}</p>"]
+    if not rounds:
+        body.append("<p>No round has finished yet.</p>")
+    else:
+        body += ["<h2>Success per round</h2>", success_plot(rounds), _round_table(rounds),
+                 "<h2>Budgets</h2>", budget_plot(rounds),
+                 "<h2>Judge against the simulator's truth</h2>", _judge_table(rounds),
+                 "<h2>Sample rollouts</h2>", _rollouts(run, rounds)]  # fmt: skip
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(run.root.name)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
+
+
+def write_report(run_dir: Path) -> Path:
+    run = RunLayout(Path(run_dir))
+    tmp = run.report.with_name(f".{run.report.name}.tmp")
+    tmp.write_text(render(run.root), encoding="utf-8")
+    tmp.replace(run.report)
+    return run.report
