@@ -25,16 +25,15 @@ class BudgetExceeded(FlywheelError):
 
 
 class Clock:
-    """Stage headers with round, elapsed time and an ETA from the rounds done so far; stage times to stages.jsonl."""
+    """Stage headers (always printed, also without progress bars) with round, elapsed time and an ETA from the rounds
+    done so far; stage times go to stages.jsonl."""
 
-    def __init__(self, cfg: RunConfig, run: RunLayout, progress: bool):
-        self.cfg, self.run, self.progress = cfg, run, progress
+    def __init__(self, cfg: RunConfig, run: RunLayout):
+        self.cfg, self.run = cfg, run
         self.began = time.perf_counter()
         self.round_seconds: list[float] = []
 
     def stage(self, r: int, name: str) -> None:
-        if not self.progress:
-            return
         elapsed = time.perf_counter() - self.began
         eta = ""
         if self.round_seconds:
@@ -97,7 +96,7 @@ def run_flywheel(cfg: RunConfig | None = None, *, resume: Path | None = None, pr
     """Run (or continue) a flywheel; -> the rounds.jsonl records, base first."""
     cfg = _start(cfg, resume)
     run = RunLayout(cfg.out)
-    clock = Clock(cfg, run, progress)
+    clock = Clock(cfg, run)
     done = {rec["round"] for rec in records.read_rounds(run.rounds)}
     judge_dir = cfg.judge_model
 
