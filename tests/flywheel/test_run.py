@@ -85,3 +85,15 @@ def test_training_data_reads_only_what_the_judge_kept_in_proportion_to_weight(fi
     drawn = both.sample_indices(4000, torch.Generator().manual_seed(0))
     assert 0 not in drawn.tolist()
     assert (drawn >= len(both) // 2).float().mean() > 0.6
+
+
+def test_a_run_can_start_from_another_runs_base(filtered_bc_run, tmp_path):
+    from vla_flywheel.flywheel.engine import run_flywheel
+
+    settings = {**TINY, "rounds": 0}
+    rounds = run_flywheel(RunConfig(out=tmp_path / "st", recipe="self-train", base_from=filtered_bc_run, **settings),
+                          progress=False)  # fmt: skip
+    source = json.loads((filtered_bc_run / "rounds.jsonl").read_text().splitlines()[0])
+    assert rounds[0]["success"] == source["success"] and rounds[0]["recipe"] == "self-train"
+    with pytest.raises(ConfigError, match="differs in seed_demos"):
+        run_flywheel(RunConfig(out=tmp_path / "x", base_from=filtered_bc_run, **{**settings, "seed_demos": 5}))

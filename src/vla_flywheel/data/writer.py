@@ -46,6 +46,9 @@ class DatasetWriter:
         )
         self._tasks = list(tasks)
         self._ep_stats = [stats.unflatten(row) for row in episodes]
+        # dataset stats kept up to date one episode at a time: merging by counts is what aggregating all would give,
+        # without re-reading every episode's stats at every write (which made long collections quadratic)
+        self._stats = stats.aggregate(self._ep_stats) if self._ep_stats else {}
         self._num_frames = episodes[-1]["dataset_to_index"] if episodes else 0
         self._data_pos = (0, 0)
         self._data_table: pa.Table | None = None
@@ -199,6 +202,7 @@ class DatasetWriter:
         self._data_pos, self._data_table = data_pos, data_table
         self._meta_pos, self._meta_rows = meta_pos, [*meta_rows, row]
         self._ep_stats.append(ep_stats)
+        self._stats = stats.aggregate([self._stats, ep_stats] if self._stats else [ep_stats])
         self._write_derived()
         self._broken = False
         return ep_index
@@ -227,7 +231,7 @@ class DatasetWriter:
         )
         layout.write_json_atomic(self.root / layout.INFO_PATH, self.info)
         if n:
-            layout.write_json_atomic(self.root / layout.STATS_PATH, stats.to_json(stats.aggregate(self._ep_stats)))
+            layout.write_json_atomic(self.root / layout.STATS_PATH, stats.to_json(self._stats))
 
     def close(self) -> None:
         """Finalize info.json and stats.json; idempotent. A writer left broken by a failed write skips

@@ -34,6 +34,7 @@ def add_commands(sub) -> None:
     p.add_argument("--eval-workers", type=int, default=d.eval_workers)
     p.add_argument("--budget-env-episodes", type=int, default=None)
     p.add_argument("--budget-gradient-steps", type=int, default=None)
+    p.add_argument("--base-from", type=Path, default=None, metavar="RUN", help="share this run's base policy")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -65,7 +66,7 @@ def _run(args) -> None:
             judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,
-            threads=args.threads, seed=args.seed,
+            threads=args.threads, seed=args.seed, base_from=args.base_from,
         )  # fmt: skip
         rounds = run_flywheel(cfg, progress=not args.no_progress)
     print("\n".join(compare_lines([out])))

@@ -50,6 +50,8 @@ class RunConfig:
     eval_episodes / eval_splits: evaluation episodes per (family, split) on the fixed evaluation seeds.
     budget_env_episodes / budget_gradient_steps: hard limits; None = exactly what the plan needs. A plan that
         exceeds its budget is refused before anything runs.
+    base_from: start from this run's seed demos, base policy and base evaluation (recipes compared at equal
+        budget share one base; the settings that shape the base must agree).
     seed / threads / eval_workers: randomness, torch threads, evaluation processes.
     """
 
@@ -80,9 +82,11 @@ class RunConfig:
     eval_workers: int = 1
     videos: int = 4
     policy: dict = field(default_factory=dict)
+    base_from: Path | None = None
 
     def __post_init__(self):
         self.out = Path(self.out)
+        self.base_from = None if self.base_from is None else Path(self.base_from)
         self.families, self.eval_splits = tuple(self.families), tuple(self.eval_splits)
         if self.recipe not in RECIPES:
             raise ConfigError(f"run: unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
@@ -150,7 +154,8 @@ class RunConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["out"] = str(self.out)
-        data["judge_model"] = None if self.judge_model is None else str(self.judge_model)
+        for name in ("judge_model", "base_from"):
+            data[name] = None if data[name] is None else str(data[name])
         return data
 
     @classmethod

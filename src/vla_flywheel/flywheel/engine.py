@@ -88,6 +88,10 @@ def _start(cfg: RunConfig | None, resume: Path | None) -> RunConfig:
     if (cfg.out / CONFIG_FILE).exists():
         raise ConfigError(f"run: {cfg.out} already holds a flywheel run; pass --resume to continue it or pick --out")
     cfg.out.mkdir(parents=True, exist_ok=True)
+    if cfg.base_from is not None:
+        from vla_flywheel.flywheel.base import share_base
+
+        share_base(cfg.base_from, cfg)
     write_json_atomic(cfg.out / CONFIG_FILE, cfg.to_dict())
     return cfg
 

@@ -67,7 +67,7 @@ def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
             if JUDGE_KEEP in e:  # flywheel round data: only what the judge kept, labelled as the judge saw it
                 if not bool(np.asarray(e[JUDGE_KEEP]).reshape(-1)[0]):
                     continue
-                success = np.ones_like(success)
+                success = np.arange(len(success)) == len(success) - 1  # believed to succeed with its last step
                 judged = list(e.get(JUDGE_EXPLANATION, []))
                 explanations = judged if any(judged) else explanations
             episodes.append(
