@@ -4,7 +4,7 @@ from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 
 TINY = dict(seed_demos=4, rounds=1, episodes_per_round=12, base_steps=60, round_steps=30, eval_episodes=10,
-            threads=1, videos=2)  # fmt: skip
+            threads=1, videos=2, eval_workers=1)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,8 @@ def test_a_run_killed_while_acting_resumes_without_losing_or_repeating_episodes(
     out = tmp_path / "run"
     command = [sys.executable, "-m", "vla_flywheel.cli", "run", "--recipe", "self-train", "--out", str(out),
                "--seed-demos", "3", "--rounds", "1", "--episodes-per-round", str(EPISODES), "--base-steps", "40",
-               "--round-steps", "20", "--eval-episodes", "5", "--threads", "1", "--no-progress"]  # fmt: skip
+               "--round-steps", "20", "--eval-episodes", "5", "--eval-workers", "1", "--threads", "1",
+               "--no-progress"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "MUJOCO_GL": "egl"})  # fmt: skip
     run = RunLayout(out)

@@ -13,7 +13,7 @@ def add_commands(sub) -> None:
 
     d = RunConfig  # defaults shown in --help come from the dataclass
     p = sub.add_parser("run", help="run the flywheel: seed demos, base policy, rounds of act-judge-filter-train-eval")
-    p.add_argument("--recipe", choices=list(RECIPES), default="lacy")
+    p.add_argument("--recipe", choices=list(RECIPES), default=d.recipe)
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/flywheel/<recipe>-<time>)")
     p.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue a killed or stopped run")
     p.add_argument("--family", nargs="+", default=list(d.families), choices=FAMILIES)

@@ -31,7 +31,8 @@ JUDGE_ROLES = {"success": ("success",), "critic": ("critic",), "verifier": ("exp
 
 @dataclass
 class RunConfig:
-    """A flywheel run.
+    """A flywheel run. The defaults are the README's main job: filtered BC on pick_place from 10 demos, three rounds
+    of 400 episodes, sized to finish within 15 minutes on 2 CPU cores.
 
     out: run directory (config.json, data/, checkpoints/, eval/, rounds.jsonl, report.html).
     recipe: one of RECIPES; interface / judge / propose default to the recipe's and may be overridden.
@@ -63,11 +64,11 @@ class RunConfig:
     families: tuple[str, ...] = ("pick_place",)
     seed_demos: int = 10
     rounds: int = 3
-    episodes_per_round: int = 200
+    episodes_per_round: int = 400
     lacy_pool: int = 3
     lacy_samples: int = 8
     base_steps: int = 1000
-    round_steps: int = 600
+    round_steps: int = 500
     update: str = "finetune"
     judge_model: Path | None = None
     judge_steps: int = 1500
@@ -79,7 +80,7 @@ class RunConfig:
     budget_gradient_steps: int | None = None
     seed: int = 0
     threads: int = 2
-    eval_workers: int = 1
+    eval_workers: int = 2
     videos: int = 4
     policy: dict = field(default_factory=dict)
     base_from: Path | None = None

@@ -151,11 +151,12 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                 record = rollout(envs(family), agent, rollout_seed(r, i), source="policy", round_index=r)
                 judged = time.perf_counter()
                 verdict = judge(record)
-                timing["generate"] += judged - began
-                timing["judge"] += time.perf_counter() - judged
+                judging = time.perf_counter() - judged
                 writer.add_episode(_frames(record, verdict), record.task)
                 if i < cfg.videos:
                     _preview(path, i, record, verdict, "")
+                timing["judge"] += judging
+                timing["generate"] += time.perf_counter() - began - judging  # acting and writing the episode
                 bar.update()
             bar.close()
     finally:
@@ -193,7 +194,6 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
                 p = chosen[i]
                 began = time.perf_counter()
                 record = rollout(envs(p.family), FixedAction(p.action), p.seed, source="policy", round_index=r)
-                timing["generate"] += time.perf_counter() - began
                 if cfg.judge == "oracle":
                     verdict = make_judge("oracle", None, cfg.threshold)(record)
                 else:  # the verifier decided before acting; acting only measures it
@@ -202,6 +202,7 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
                 writer.add_episode(_frames(record, verdict, p.explanation), record.task)
                 if i < cfg.videos:
                     _preview(path, i, record, verdict, p.explanation)
+                timing["generate"] += time.perf_counter() - began  # acting and writing the episode
     finally:
         envs.close()
     return timing
