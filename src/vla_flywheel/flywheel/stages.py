@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -237,13 +238,10 @@ def train_judge(cfg: RunConfig, run_dir: Path, datasets: list[Path], steps: int,
     if trained(run_dir):
         return
     if (run_dir / CHECKPOINTS_DIR).exists():  # judge runs are short: a killed one starts over
-        import shutil
-
         shutil.rmtree(run_dir)
     roles = JUDGE_ROLES[cfg.judge]
-    init_from = None if init is None else init
     fit(JudgeTrainConfig(data={role: tuple(datasets) for role in roles}, out=run_dir, steps=steps, seed=cfg.seed,
-                         threads=cfg.threads, init_from=init_from), progress=progress)  # fmt: skip
+                         threads=cfg.threads, init_from=init), progress=progress)  # fmt: skip
 
 
 def evaluate_policy(cfg: RunConfig, policy_dir: Path, out: Path, progress: bool) -> dict:
