@@ -54,6 +54,8 @@ class RunConfig:
     base_from: start from this run's seed demos, base policy and base evaluation (recipes compared at equal
         budget share one base; the settings that shape the base must agree).
     seed / threads / eval_workers: randomness, torch threads, evaluation processes.
+    videos: rollouts per round previewed as GIFs for the report (evaluation writes up to 2 per group).
+    policy: PolicyConfig field overrides for the base policy (e.g. {"chunk_size": 8}).
     """
 
     out: Path
