@@ -7,6 +7,8 @@ input print one line (what, where, how to fix) and exit with status 2; a traceba
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
 import json
 import sys
 from pathlib import Path
@@ -17,10 +19,25 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line instead of a usage dump."""
+    """argparse, but a usage error is one line instead of a usage dump, naming the nearest flag for a misspelt one."""
 
     def error(self, message: str):
+        if message.startswith("unrecognized arguments: "):
+            flags = [w for w in message.removeprefix("unrecognized arguments: ").split() if w.startswith("--")]
+            close = [m for flag in flags for m in difflib.get_close_matches(flag.split("=")[0], self._flags(), n=1)]
+            if close:
+                message += f"; did you mean {close[0]}?"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+    def _flags(self) -> list[str]:
+        """Every option string of this parser and its subcommands (an unknown flag is reported at the top)."""
+        out = []
+        for action in self._actions:
+            out += [s for s in action.option_strings if s.startswith("--")]
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    out += sub._flags()
+        return out
 
 
 def _add_collect(sub) -> None:
@@ -104,6 +121,13 @@ def _dataset_show(args) -> None:
     if key not in reader.features:
         cams = [k.removeprefix("observation.images.") for k in reader.features if k.startswith("observation.images.")]
         raise FlywheelError(f"dataset {args.dir}: no camera {args.camera!r}; it has {', '.join(cams) or 'none'}")
+    if not 0 <= args.episode < reader.num_episodes:
+        raise ConfigError(
+            f"dataset {args.dir}: --episode {args.episode} is out of range; it holds {reader.num_episodes} episodes "
+            f"(pass 0 to {reader.num_episodes - 1})"
+            if reader.num_episodes
+            else f"dataset {args.dir} holds no episodes yet; add some with `flywheel collect --append --out {args.dir}`"
+        )
     episode = reader.episode(args.episode)
     outcome = ""
     if "next.success" in episode:
@@ -122,6 +146,8 @@ def _add_train(sub) -> None:
     p.add_argument("--dataset", type=Path, action="append", default=[], help="dataset directory (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="run directory (or the run to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last")
+    p.add_argument("--init-from", type=Path, default=None, metavar="POLICY",
+                   help="fine-tune this trained policy (run, checkpoint or pretrained_model dir)")  # fmt: skip
     p.add_argument("--steps", type=int, default=None, help="total gradient steps (default 3000)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-episodes", type=int, default=None, help="use the first N episodes of each dataset")
@@ -131,6 +157,7 @@ def _add_train(sub) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--save-every", type=int, default=1000)
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--chunk-size", type=int, default=None, help="flow-matching action chunk length")
@@ -166,9 +193,11 @@ def _train(args) -> None:
             bf16=args.bf16,
             device=args.device,
             seed=args.seed,
+            threads=args.threads,
             save_every=args.save_every,
             log_every=args.log_every,
             policy={k: v for k, v in overrides.items() if v is not None},
+            init_from=args.init_from,
         )
         result = train(cfg, progress=not args.no_progress)
     print("\n".join(result.lines()))
@@ -230,6 +259,7 @@ def _add_judges(sub) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--mismatch", type=float, default=0.05, help="critic: P(wrong instruction, label 0)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=_train_judge)
     p = sub.add_parser("eval-judge", help="measure a judge against the simulator's truth on held-out episodes")
@@ -247,7 +277,7 @@ def _train_judge(args) -> None:
 
     cfg = JudgeTrainConfig(
         data=_role_dirs(args.data, "--data"), out=args.out, steps=args.steps, lr=args.lr, mismatch=args.mismatch,
-        seed=args.seed,
+        seed=args.seed, threads=args.threads,
     )  # fmt: skip
     summary = train_judge(cfg, progress=not args.no_progress)
     print(f"judge     {args.out / 'checkpoints' / 'last' / 'pretrained_model'}")
@@ -281,12 +311,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# what the machine, not the input or the code, got wrong: an OSError with one of these is a line, not a traceback
+_SYSTEM_ERRORS = {
+    errno.ENOSPC: "free disk space and run it again",
+    errno.EDQUOT: "free space within your disk quota and run it again",
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions of that path",
+    errno.EROFS: "write to a writable location",
+    errno.ENOTDIR: "a directory was expected at that path",
+    errno.EISDIR: "a file was expected at that path, not a directory",
+}
+
+
+def _one_line(text: str) -> str:
+    """Messages may quote library errors that span lines; the user gets exactly one."""
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except FlywheelError as e:
-        print(f"flywheel {args.command}: error: {e}", file=sys.stderr)
+        print(f"flywheel {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        if e.errno not in _SYSTEM_ERRORS:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"flywheel {args.command}: error: {_one_line(e.strerror)}{where}; {_SYSTEM_ERRORS[e.errno]}",
+              file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"flywheel {args.command}: interrupted; finished episodes and checkpoints are saved", file=sys.stderr)
