@@ -15,13 +15,14 @@ from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from .conftest import TINY
 
 
-def test_rounds_jsonl_has_every_round_with_ci_budgets_judge_and_times(filtered_bc_run):
+def test_rounds_jsonl_has_every_round_with_ci_budgets_judge_times_and_memory(filtered_bc_run):
     lines = [json.loads(x) for x in (filtered_bc_run / "rounds.jsonl").read_text().splitlines()]
     assert [r["round"] for r in lines] == [0, 1]
     for r in lines:
         s = r["success"]["pick_place/train"]
         assert s["n"] == TINY["eval_episodes"] and 0 <= s["ci95"][0] <= s["rate"] <= s["ci95"][1] <= 1
         assert {"train", "evaluate"} <= set(r["seconds"])
+        assert 100 < r["memory"]["peak_rss_mb"] < 8000 and r["memory"]["rss_mb"] <= r["memory"]["peak_rss_mb"]
     last = lines[-1]
     assert last["budgets"]["spent"] == {"seed_demos": 4, "env_episodes": 12, "gradient_steps": 90,
                                         "judge_gradient_steps": 0}  # fmt: skip

@@ -69,13 +69,22 @@ def _tmp_path(path: Path) -> Path:
 
 def _commit(tmp: Path, path: Path) -> None:
     """Flush `tmp` to disk and move it over `path` in one atomic step."""
-    fd = os.open(tmp, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # a full disk can surface only here, when the data is flushed
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_tmp(tmp: Path, write) -> None:
+    """Run `write(tmp)`; if it fails (a full disk mid-file), the partial temporary is removed, not left behind."""
+    try:
+        write(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -85,9 +94,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON (indent 4, UTF-8, like LeRobot's write_json) so readers never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=4, ensure_ascii=False)
-        f.write("\n")
+    _write_tmp(tmp, lambda t: t.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8"))
     _commit(tmp, path)
 
 
@@ -95,7 +102,7 @@ def write_parquet_atomic(path: Path, table: pa.Table) -> None:
     """Write a parquet file (snappy, as LeRobot writes) so readers never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
-    pq.write_table(table, tmp, compression="snappy")
+    _write_tmp(tmp, lambda t: pq.write_table(table, t, compression="snappy"))
     _commit(tmp, path)
 
 

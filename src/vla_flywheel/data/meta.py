@@ -9,6 +9,7 @@ other inconsistency raises DatasetError naming the file and the problem.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from vla_flywheel.data import layout
 from vla_flywheel.data.features import DTYPES, column_type_problem, default_features
 from vla_flywheel.errors import DatasetError
 
+DAMAGED = "restore the dataset from a copy or collect it again"
 EPISODE_COLUMNS = (
     "episode_index",
     "tasks",
@@ -38,24 +40,32 @@ def fail(root: Path, problem: str) -> DatasetError:
 def read_parquet(root: Path, rel: str, columns: list[str] | None = None) -> pa.Table:
     """Read a whole parquet file, turning any failure into a DatasetError that names it."""
     path = root / rel
-    if not path.is_file():
+    if not path.exists():
         raise fail(root, f"{rel} missing")
+    if not path.is_file():
+        raise fail(root, f"{rel} is not a file; {DAMAGED}")
     try:
         return pq.read_table(path, columns=columns)
     except (OSError, pa.ArrowException) as e:
-        raise fail(root, f"{rel} is not a readable parquet file (truncated or corrupted): {e}") from None
+        raise fail(root, f"{rel} is not a readable parquet file (truncated or corrupted): {e}; {DAMAGED}") from None
 
 
 def load_info(root: Path) -> dict[str, Any]:
     """Parse and check meta/info.json."""
     path = root / layout.INFO_PATH
-    if not path.is_file():
-        hint = "is this a LeRobot v3.0 dataset directory? (create one with `flywheel collect`)"
-        if not root.exists():
-            raise fail(root, f"directory does not exist — {hint}")
+    hint = "is this a LeRobot v3.0 dataset directory? (create one with `flywheel collect`)"
+    if not root.exists():
+        raise fail(root, f"directory does not exist — {hint}")
+    if not root.is_dir():
+        raise fail(root, f"is a file, not a dataset directory — {hint}")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise fail(root, "cannot be read (permission denied); fix its permissions, e.g. chmod -R u+rX on it")
+    if not path.exists():
         raise fail(root, f"{layout.INFO_PATH} missing — {hint}")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise fail(root, f"{layout.INFO_PATH} cannot be read ({e.strerror}); it must be a readable file") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise fail(root, f"{layout.INFO_PATH} is not valid JSON ({e}); the file is corrupted") from None
     if not isinstance(info, dict):
@@ -149,13 +159,15 @@ def data_file_ranges(info: dict[str, Any], episodes: list[dict[str, Any]]) -> di
 def check_data_file(root: Path, rel: str, features: dict[str, Any], committed: int) -> int:
     """Check a data file's footer and schema without reading its rows; return its row count."""
     path = root / rel
-    if not path.is_file():
+    if not path.exists():
         raise fail(root, f"{rel} missing (referenced by meta/episodes)")
+    if not path.is_file():
+        raise fail(root, f"{rel} is not a file; {DAMAGED}")
     try:
         meta = pq.read_metadata(path)
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as e:
-        raise fail(root, f"{rel} is not a readable parquet file (truncated or corrupted): {e}") from None
+        raise fail(root, f"{rel} is not a readable parquet file (truncated or corrupted): {e}; {DAMAGED}") from None
     for key, ft in features.items():
         if key not in schema.names:
             raise fail(root, f"feature '{key}' declared in {layout.INFO_PATH} is missing from {rel}")

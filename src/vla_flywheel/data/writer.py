@@ -12,6 +12,8 @@ are kept in memory, so each episode costs one rewrite of files capped at `data_f
 
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,6 +27,7 @@ from vla_flywheel.data.features import arrow_type, check_features, hf_schema_met
 from vla_flywheel.data.recovery import recover
 from vla_flywheel.data.validate import validate_episode
 from vla_flywheel.errors import DatasetError
+from vla_flywheel.failpoints import failpoint
 
 _MB = 1024 * 1024
 
@@ -108,7 +111,8 @@ class DatasetWriter:
             "features": check_features(features),
             "flywheel_schema_version": layout.FLYWHEEL_SCHEMA_VERSION,
         }
-        layout.write_json_atomic(root / layout.INFO_PATH, info)
+        with _disk_errors(root, "creating meta/info.json", 0):
+            layout.write_json_atomic(root / layout.INFO_PATH, info)
         return cls(root, info, [], [])
 
     @classmethod
@@ -117,8 +121,28 @@ class DatasetWriter:
         root = Path(root)
         info, tasks, episodes = recover(root)
         writer = cls(root, info, tasks, episodes)
-        writer._write_derived()
+        if not writer._derived_current():
+            writer._write_derived()
         return writer
+
+    def _derived_current(self) -> bool:
+        """Whether info.json and stats.json already describe the committed episodes, so opening writes nothing.
+
+        Rewriting them anyway would change stats.json's last digits (aggregating all episodes at once rounds
+        differently from adding them one by one) and would fail on a full disk before anything new is written.
+        """
+        try:
+            on_disk = json.loads((self.root / layout.INFO_PATH).read_text(encoding="utf-8"))
+            counts = {
+                int(s["count"][0])
+                for s in json.loads((self.root / layout.STATS_PATH).read_text(encoding="utf-8")).values()
+            } if self.num_episodes else {0}  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return False
+        n = self.num_episodes
+        totals = {"total_episodes": n, "total_frames": self._num_frames, "total_tasks": len(self._tasks),
+                  "splits": {"train": f"0:{n}"}}  # fmt: skip
+        return all(on_disk.get(k) == v for k, v in totals.items()) and counts == {self._num_frames}
 
     def _conform(self, table: pa.Table, rel: str) -> pa.Table:
         """An existing data file's table in our exact schema, so new episodes can be appended to it."""
@@ -191,12 +215,14 @@ class DatasetWriter:
         row.update(stats.flatten(ep_stats))
 
         self._broken = True  # until every file below is in place
-        layout.write_parquet_atomic(self.root / layout.data_file(*data_pos), data_table)
-        if new_task:
-            layout.write_parquet_atomic(self.root / layout.TASKS_PATH, meta.tasks_table(tasks))
-        layout.write_parquet_atomic(
-            self.root / layout.episodes_file(*meta_pos), pa.Table.from_pylist([*meta_rows, row])
-        )
+        with _disk_errors(self.root, f"writing episode {ep_index}", ep_index):
+            layout.write_parquet_atomic(self.root / layout.data_file(*data_pos), data_table)
+            failpoint("dataset.write")
+            if new_task:
+                layout.write_parquet_atomic(self.root / layout.TASKS_PATH, meta.tasks_table(tasks))
+            layout.write_parquet_atomic(
+                self.root / layout.episodes_file(*meta_pos), pa.Table.from_pylist([*meta_rows, row])
+            )
         # Committed: mirror it in memory, then refresh the derived files.
         self._tasks, self._num_frames = tasks, start + length
         self._data_pos, self._data_table = data_pos, data_table
@@ -229,14 +255,16 @@ class DatasetWriter:
             total_tasks=len(self._tasks),
             splits={"train": f"0:{n}"},
         )
-        layout.write_json_atomic(self.root / layout.INFO_PATH, self.info)
-        if n:
-            layout.write_json_atomic(self.root / layout.STATS_PATH, stats.to_json(self._stats))
+        with _disk_errors(self.root, "updating meta/info.json and meta/stats.json", n):
+            layout.write_json_atomic(self.root / layout.INFO_PATH, self.info)
+            if n:
+                layout.write_json_atomic(self.root / layout.STATS_PATH, stats.to_json(self._stats))
 
     def close(self) -> None:
         """Finalize info.json and stats.json; idempotent. A writer left broken by a failed write skips
-        this: the files on disk already describe exactly the committed episodes."""
-        if not self._closed and not self._broken:
+        this: the files on disk already describe exactly the committed episodes. Nor is anything rewritten
+        when they already do (a command that fails before adding an episode leaves the dataset byte-identical)."""
+        if not self._closed and not self._broken and not self._derived_current():
             self._write_derived()
         self._closed = True
         self._data_table = None
@@ -248,3 +276,20 @@ class DatasetWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+@contextmanager
+def _disk_errors(root: Path, what: str, committed: int):
+    """An OSError while writing (a full disk, lost permissions) becomes one line that says what is still safe.
+
+    Every file is replaced atomically, so whatever failed left the previous version in place: the committed
+    episodes are intact and a later `DatasetWriter.open` (or `flywheel collect --append`) continues after them.
+    """
+    try:
+        yield
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise DatasetError(
+            f"dataset {root}: {what} failed ({reason}); the {committed} episodes committed before are intact — "
+            "free disk space (or fix permissions), then append with `flywheel collect --append`"
+        ) from None

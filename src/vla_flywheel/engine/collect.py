@@ -131,4 +131,19 @@ def _policy_agent(path: Path, env: TabletopConfig):
     torch.set_num_threads(1)  # rendering and a small policy at batch 1: one thread each is fastest
     # an episode that is not cut at success gets one pick/place: a retry could undo what succeeded
     attempts = 3 if env.terminate_on_success else 1
-    return policy_agent(FlywheelPolicy.from_pretrained(path), env.interface, attempts)
+    policy = FlywheelPolicy.from_pretrained(path)
+    _check_policy_sees(policy.config, env, path)
+    return policy_agent(policy, env.interface, attempts)
+
+
+def _check_policy_sees(config, env: TabletopConfig, path: Path) -> None:
+    """The env must render what the policy was trained on (its cameras at its image size), checked before acting."""
+    cameras = [key.removeprefix("observation.images.") for key in config.image_keys]
+    if config.image_size != env.image_size:
+        raise ConfigError(
+            f"collect: the policy {path} takes {config.image_size} px images but --image-size is {env.image_size}; "
+            f"pass --image-size {config.image_size}"
+        )
+    missing = [c for c in cameras if c not in env.cameras]
+    if missing:
+        raise ConfigError(f"collect: the policy {path} watches camera(s) {missing}; pass --wrist-camera")

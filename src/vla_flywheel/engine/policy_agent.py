@@ -9,7 +9,7 @@ import torch
 
 from vla_flywheel.constants import OBS_IMAGES_PREFIX, OBS_STATE, TASK
 from vla_flywheel.envs.tabletop.controller import WaypointFollower
-from vla_flywheel.errors import ConfigError
+from vla_flywheel.errors import ConfigError, InvalidActionError
 
 
 def observation_batch(obs: dict[str, Any]) -> dict[str, Any]:
@@ -22,13 +22,28 @@ def observation_batch(obs: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
+def finite_action(policy, action: np.ndarray, obs: dict[str, Any]) -> np.ndarray:
+    """`action` if every entry is finite; else an InvalidActionError naming the policy, so NaN never reaches MuJoCo.
+
+    A policy that outputs NaN once (finite weights that overflow, a bad normalization) is broken for every episode;
+    stopping with its name beats recording a pile of failures that hide the cause.
+    """
+    if np.isfinite(action).all():
+        return action
+    raise InvalidActionError(
+        f"policy {getattr(policy, 'source', None) or type(policy).__name__} output a non-finite action "
+        f"{np.round(action, 4).tolist()} for {obs[TASK]!r}; its weights or normalization overflow — use an earlier "
+        "checkpoint or retrain with a lower --lr"
+    )
+
+
 class PolicyAgent:
     """Drives an env with `policy.select_action`.
 
     The sampling generator is re-seeded from the episode seed at every reset, so an episode's actions depend only on
     (policy, seed): evaluation is reproducible and independent of how episodes are spread over workers. Actions are
-    clipped to the env's [-1, 1] box (a flow sample can overshoot slightly); non-finite ones are passed through so
-    the env rejects them loudly instead of hiding a broken policy.
+    clipped to the env's [-1, 1] box (a flow sample can overshoot slightly); a non-finite one stops the rollout with
+    one line naming the policy (`finite_action`) instead of being clipped into something that looks valid.
     """
 
     def __init__(self, policy):
@@ -41,8 +56,8 @@ class PolicyAgent:
 
     def act(self, env, obs: dict[str, Any]) -> np.ndarray:
         action = self.policy.select_action(observation_batch(obs), generator=self.generator)[0]
-        action = action.detach().cpu().numpy().astype(np.float32)
-        return np.clip(action, -1.0, 1.0) if np.isfinite(action).all() else action
+        action = finite_action(self.policy, action.detach().cpu().numpy().astype(np.float32), obs)
+        return np.clip(action, -1.0, 1.0)
 
 
 class PrimitiveOnEeDelta:
@@ -73,7 +88,7 @@ class PrimitiveOnEeDelta:
             if self._tried >= self.attempts:
                 return self.HOLD.copy()
             primitive = self.policy.predict_action_chunk(observation_batch(obs), generator=self.generator)[0, 0]
-            primitive = np.clip(primitive.detach().cpu().numpy(), -1.0, 1.0)
+            primitive = np.clip(finite_action(self.policy, primitive.detach().cpu().numpy(), obs), -1.0, 1.0)
             self._follower = WaypointFollower(env.unwrapped.primitive_waypoints(primitive))
             self._tried += 1
         return self._follower.act(env.unwrapped.setpoint, env.unwrapped.tcp).astype(np.float32)

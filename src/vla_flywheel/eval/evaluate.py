@@ -23,6 +23,7 @@ from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.intervals import wilson_interval
 from vla_flywheel.eval.seeds import eval_seeds
 from vla_flywheel.eval.versions import library_versions
+from vla_flywheel.failpoints import failpoint
 
 EVAL_INFO_FILE = "eval_info.json"
 
@@ -109,6 +110,14 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     from vla_flywheel.report.episode_view import write_gif
 
     policy_dir = resolve_pretrained_dir(cfg.policy)
+    # loaded (and so checked) before any progress bar or worker: a bad checkpoint is one line, not workers dying in
+    # their initializer
+    if cfg.workers == 1:
+        _init_worker(str(policy_dir), cfg.threads)
+    else:
+        from vla_flywheel.models.policy import FlywheelPolicy
+
+        FlywheelPolicy.from_pretrained(policy_dir)
     jobs = [
         (family, split, seed, i < cfg.videos)
         for family in cfg.families
@@ -119,7 +128,6 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     results = []
     bar = tqdm(total=len(jobs), desc="eval", unit="ep", disable=not progress)
     if cfg.workers == 1:
-        _init_worker(str(policy_dir), cfg.threads)
         results = [_tick(bar, _run_episode(job)) for job in jobs]
     else:
         context = mp.get_context("spawn")
@@ -149,6 +157,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         "seconds": time.perf_counter() - start,
         "versions": library_versions(),
     }
+    failpoint("eval.write")
     tmp = cfg.out / f".{EVAL_INFO_FILE}.tmp"
     tmp.write_text(json.dumps(info, indent=1))
     tmp.replace(cfg.out / EVAL_INFO_FILE)
@@ -156,6 +165,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
 
 
 def _tick(bar, result: dict) -> dict:
+    failpoint("eval.episode")
     bar.update()
     bar.set_postfix(success=result["success"])
     return result

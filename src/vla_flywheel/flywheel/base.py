@@ -13,7 +13,7 @@ from pathlib import Path
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.layout import RunLayout
-from vla_flywheel.flywheel.records import append_round, read_rounds
+from vla_flywheel.flywheel.records import append_line, read_rounds
 
 MUST_AGREE = ("interface", "families", "seed_demos", "base_steps", "seed", "eval_episodes", "eval_splits", "policy")
 
@@ -30,7 +30,7 @@ def share_base(source: Path, cfg: RunConfig) -> None:
     shutil.copytree(src.demos, dst.demos)
     shutil.copytree(src.policy(0), dst.policy(0))
     shutil.copytree(src.eval(0), dst.eval(0))
-    append_round(dst.rounds, {**base[0], "recipe": cfg.recipe, "judge": cfg.judge, "policy": str(dst.policy(0)),
+    append_line(dst.rounds, {**base[0], "recipe": cfg.recipe, "judge": cfg.judge, "policy": str(dst.policy(0)),
                               "base_from": str(src.root)})  # fmt: skip
     seconds = base[0]["seconds"]
     dst.stages.write_text(json.dumps({"round": 0, **seconds}) + "\n")

@@ -80,7 +80,8 @@ def _report(args) -> None:
     from vla_flywheel.report.run_report import write_report
 
     if not (args.run_dir / CONFIG_FILE).exists():
-        raise ConfigError(f"report: {args.run_dir} is not a flywheel run (no {CONFIG_FILE})")
+        raise ConfigError(f"report: {args.run_dir} is not a flywheel run (no {CONFIG_FILE}); pass a run directory")
+    RunConfig.load(args.run_dir)  # checked before anything is rendered: a damaged config.json is one clear line
     print(f"wrote {write_report(args.run_dir)}")
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.flywheel.config import CONFIG_FILE
+from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import read_rounds
 
@@ -17,7 +16,7 @@ def compare_lines(runs: list[Path]) -> list[str]:
         run = RunLayout(Path(path))
         if not (run.root / CONFIG_FILE).exists():
             raise ConfigError(f"compare: {path} is not a flywheel run (no {CONFIG_FILE}); pass run directories")
-        config = json.loads((run.root / CONFIG_FILE).read_text())
+        config = RunConfig.load(run.root).to_dict()  # checked: a hand-edited config.json is one clear line
         rounds = read_rounds(run.rounds)
         if not rounds:
             raise ConfigError(f"compare: {path} has no finished round yet; run or --resume it first")

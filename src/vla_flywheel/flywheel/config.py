@@ -7,10 +7,10 @@ that swaps the learned verifier for the simulator's truth.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vla_flywheel.config_check import check_fields, read_json
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
 
@@ -162,16 +162,33 @@ class RunConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> RunConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"run config: unknown field(s) {', '.join(unknown)}")
+    def from_dict(cls, data: dict, where: str = "run config") -> RunConfig:
+        """A saved config.json back as a config; unknown keys and wrong types name `where`."""
+        check_fields(cls, data, where)
         return cls(**data)
 
     @classmethod
     def load(cls, run: Path) -> RunConfig:
+        """The config.json of a run directory, checked: a hand-edited or damaged file is one clear line."""
         path = Path(run) / CONFIG_FILE
-        if not path.exists():
+        if not path.is_file():
             raise ConfigError(f"run: {run} has no {CONFIG_FILE}; is it a flywheel run directory?")
-        return cls.from_dict(json.loads(path.read_text()))
+        data = read_json(path, f"restore it, or start a new run with `flywheel run --out` instead of {run}")
+        return cls.from_dict(data, where=str(path))
+
+
+def check_judge_model(cfg: RunConfig) -> None:
+    """A given --judge-model must be a judge serving the roles the run's judge needs; checked before the run starts,
+    not when round 1 first loads it (after the seed demos and the base policy)."""
+    if cfg.judge_model is None or not cfg.learned_judge:
+        return
+    from vla_flywheel.models.judges.modeling import resolve_judge_dir
+
+    directory = resolve_judge_dir(cfg.judge_model)
+    roles = read_json(directory / "config.json", "pass a `flywheel train-judge` run").get("roles", [])
+    missing = [role for role in JUDGE_ROLES[cfg.judge] if role not in roles]
+    if missing:
+        raise ConfigError(
+            f"run: --judge-model {cfg.judge_model} serves {roles}, but the {cfg.judge} judge needs {missing}; "
+            f"train one with `flywheel train-judge --data {missing[0]}=DIR`"
+        )

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError, FlywheelError
-from vla_flywheel.flywheel import records, stages
-from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig
+from vla_flywheel.failpoints import failpoint
+from vla_flywheel.flywheel import memory, records, stages
+from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig, check_judge_model
 from vla_flywheel.flywheel.layout import RunLayout
 
 
@@ -43,8 +44,7 @@ class Clock:
         print(f"[flywheel {self.cfg.recipe}] {where} · {name} (elapsed {elapsed / 60:.1f} min{eta})", flush=True)
 
     def record(self, r: int, seconds: dict[str, float]) -> None:
-        with open(self.run.stages, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"round": r, **seconds}) + "\n")
+        records.append_line(self.run.stages, {"round": r, **seconds})
 
 
 def _stage_seconds(run: RunLayout, r: int) -> dict[str, float]:
@@ -84,9 +84,12 @@ def _check_budget(cfg: RunConfig, spent: dict[str, int], name: str, more: int) -
 
 def _start(cfg: RunConfig | None, resume: Path | None) -> RunConfig:
     if resume is not None:
-        return RunConfig.load(resume)
+        cfg = RunConfig.load(resume)
+        check_judge_model(cfg)  # it may have been moved or damaged since the run began
+        return cfg
     if (cfg.out / CONFIG_FILE).exists():
         raise ConfigError(f"run: {cfg.out} already holds a flywheel run; pass --resume to continue it or pick --out")
+    check_judge_model(cfg)  # before anything is written: a wrong --judge-model is found now, not at round 1
     cfg.out.mkdir(parents=True, exist_ok=True)
     if cfg.base_from is not None:
         from vla_flywheel.flywheel.base import share_base
@@ -132,6 +135,7 @@ def run_flywheel(cfg: RunConfig | None = None, *, resume: Path | None = None, pr
         if r in done:
             judge_dir = run.judge(r) if stages.trained(run.judge(r)) else judge_dir
             continue
+        memory.reset_peak()
         seconds = {}
         expected = cfg.episodes_per_round
         if stages.dataset_episodes(run.round_data(r)) < expected:
@@ -185,6 +189,8 @@ def _finish_round(cfg: RunConfig, run: RunLayout, r: int, info: dict, verdicts: 
         "data_added": records.data_added(verdicts),
         "judge_quality": records.judge_quality(verdicts),
         "seconds": _stage_seconds(run, r),
+        "memory": memory.memory_record(),  # of this process, since the round (or the resumed part of it) began
         "policy": str(run.policy(r)),
     }
-    records.append_round(run.rounds, record)
+    failpoint("round.record")
+    records.append_line(run.rounds, record)

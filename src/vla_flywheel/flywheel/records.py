@@ -4,6 +4,7 @@ data added by source, the judge's confusion against the simulator's truth, and w
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
+from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.judge_metrics import confusion
 
 
@@ -65,16 +67,32 @@ def data_added(verdicts: list[dict]) -> dict:
 
 
 def read_rounds(path: Path) -> list[dict]:
+    """The round records of rounds.jsonl; a damaged line is one clear error (what, which line, how to redo it)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(
+                f"{path} line {number} is not valid JSON ({e.msg}); delete that line and `flywheel run --resume` "
+                "redoes the round"
+            ) from None
+        if not isinstance(record, dict) or "round" not in record:
+            raise ConfigError(f"{path} line {number} is not a round record; delete it and `flywheel run --resume`")
+        out.append(record)
+    return out
 
 
-def append_round(path: Path, record: dict) -> None:
-    """Append one line, flushed and synced: a line is written once, whole (the engine checks before appending)."""
-    import os
-
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+def append_line(path: Path, record: dict) -> None:
+    """Append one JSON line by replacing the file: a crash leaves the old file or the new one, never a torn line."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(old + json.dumps(record) + "\n")
         f.flush()
         os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -26,12 +26,13 @@ from vla_flywheel.engine.policy_agent import policy_agent
 from vla_flywheel.engine.rollout import EpisodeRecord, dataset_features, rollout
 from vla_flywheel.envs import make_env
 from vla_flywheel.envs.tabletop.experts import ExpertNoise, ScriptedExpert
+from vla_flywheel.failpoints import failpoint
 from vla_flywheel.flywheel.config import JUDGE_ROLES, RunConfig
 from vla_flywheel.flywheel.judging import Verdict, make_judge
 from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.report.episode_view import write_gif
-from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR
+from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
 
 ROBOT = "vla_flywheel_tabletop_gripper"
@@ -111,6 +112,7 @@ def collect_demos(cfg: RunConfig, run: RunLayout, progress: bool) -> int:
             for family, j in tqdm(plan[writer.num_episodes :], desc="seed demos", unit="ep", disable=not progress):
                 record = rollout(envs(family), expert, cfg.seed * 1000 + j, source="expert")
                 writer.add_episode(_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
+                failpoint("demos.episode")
     finally:
         envs.close()
     return len(plan)
@@ -150,9 +152,11 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                 family = cfg.families[i % len(cfg.families)]
                 began = time.perf_counter()
                 record = rollout(envs(family), agent, rollout_seed(r, i), source="policy", round_index=r)
+                failpoint("rollout.acted")
                 judged = time.perf_counter()
                 verdict = judge(record)
                 judging = time.perf_counter() - judged
+                failpoint("judge.verdict")
                 writer.add_episode(_frames(record, verdict), record.task)
                 if i < cfg.videos:
                     _preview(path, i, record, verdict, "")
@@ -186,6 +190,7 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
                 pool.append(propose(policy, model, envs(family), family, rollout_seed(r, i), cfg.lacy_samples))
             chosen = least_confident(pool, cfg.episodes_per_round)
             write_json_atomic(run.proposals(r), [p.to_dict() for p in chosen])
+            failpoint("lacy.proposed")
             timing["propose"] = time.perf_counter() - began
         path = run.round_data(r)
         writer = _writer(path, envs(cfg.families[0]))
@@ -219,9 +224,10 @@ def train_policy(cfg: RunConfig, run_dir: Path, datasets: list[Path], steps: int
     from vla_flywheel.train.config import TrainConfig
     from vla_flywheel.train.loop import train
 
-    if (run_dir / CHECKPOINTS_DIR).exists():
+    if has_checkpoint(run_dir):
         train(resume=run_dir, progress=progress)
         return
+    shutil.rmtree(run_dir, ignore_errors=True)  # killed before its first checkpoint: start over
     init_from = None if init is None else init / CHECKPOINTS_DIR / "last" / PRETRAINED_DIR
     lr = 3e-4 if init is not None else 1e-3  # fine-tuning continues gently from where the last round ended
     train(TrainConfig(datasets=tuple(datasets), out=run_dir, steps=steps, lr=lr, warmup_steps=min(100, steps // 10),

@@ -3,6 +3,8 @@
 Instructions are short and generated from templates, so a word vocabulary is exact and small (~60 words). Words the
 training corpus never had (held-out paraphrases, a user's own wording) become `[UNK]` rather than an error: the known
 words around them (colours, targets, relations) still carry the meaning, which is what held-out evaluation probes.
+That holds for acting only: fine-tuning a saved policy on instructions with words outside its vocabulary is refused
+(`train.loop.check_fits`), since its embedding table is fixed and it would learn to ignore what was written.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from vla_flywheel.config_check import read_json
 from vla_flywheel.errors import ConfigError
 
 PAD, UNK = "[PAD]", "[UNK]"
@@ -73,8 +76,14 @@ class WordTokenizer:
 
     @classmethod
     def load(cls, directory: str | Path) -> WordTokenizer:
+        """tokenizer.json, checked: a list of word strings and an integer max_length, else one clear line."""
         path = Path(directory) / TOKENIZER_FILE
         if not path.is_file():
             raise ConfigError(f"{path} is missing; a saved policy directory holds its tokenizer")
-        payload = json.loads(path.read_text())
-        return cls(payload["vocab"], payload["max_length"])
+        payload = read_json(path, "a saved model directory holds its tokenizer; retrain or use another checkpoint")
+        vocab, max_length = payload.get("vocab"), payload.get("max_length")
+        if not (isinstance(vocab, list) and all(isinstance(w, str) for w in vocab)):
+            raise ConfigError(f"{path}: 'vocab' must be a list of strings; the file is damaged, use another checkpoint")
+        if isinstance(max_length, bool) or not isinstance(max_length, int):
+            raise ConfigError(f"{path}: 'max_length' must be an integer, got {max_length!r}; use another checkpoint")
+        return cls(vocab, max_length)

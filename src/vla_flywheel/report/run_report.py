@@ -12,6 +12,7 @@ import html
 import json
 from pathlib import Path
 
+from vla_flywheel.failpoints import failpoint
 from vla_flywheel.flywheel.config import CONFIG_FILE
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import read_rounds
@@ -185,5 +186,6 @@ def write_report(run_dir: Path) -> Path:
     run = RunLayout(Path(run_dir))
     tmp = run.report.with_name(f".{run.report.name}.tmp")
     tmp.write_text(render(run.root), encoding="utf-8")
+    failpoint("report.write")
     tmp.replace(run.report)
     return run.report

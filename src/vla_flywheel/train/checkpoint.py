@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from vla_flywheel.config_check import read_json
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.failpoints import failpoint
+from vla_flywheel.models.loading import read_tensors
 
 CHECKPOINTS_DIR = "checkpoints"
 LAST = "last"
@@ -37,11 +40,35 @@ def checkpoint_dir(run: Path, step: int) -> Path:
 
 
 def last_checkpoint(run: Path) -> Path:
-    """The checkpoint `last` points to; a clear error when the run has none."""
+    """The checkpoint `last` points to; a clear error when the run has none.
+
+    A checkpoint is renamed into place before `last` is pointed at it, so a crash between the two leaves the newest
+    complete checkpoint unlinked: it is the last one then, and `last` is repaired to say so.
+    """
     link = run / CHECKPOINTS_DIR / LAST
-    if not link.exists():
+    if link.exists():
+        return link.resolve()
+    saved = sorted(p for p in (run / CHECKPOINTS_DIR).glob("[0-9]*") if p.name.isdigit())
+    if not saved:
         raise ConfigError(f"{run} has no checkpoint to resume from ({link} is missing); train without --resume")
-    return link.resolve()
+    _point_last(run, saved[-1])
+    return saved[-1]
+
+
+def has_checkpoint(run: Path) -> bool:
+    """Whether `run` holds a complete checkpoint (a run killed before its first one holds only temporary files)."""
+    try:
+        last_checkpoint(run)
+    except ConfigError:
+        return False
+    return True
+
+
+def _point_last(run: Path, final: Path) -> None:
+    link_tmp = run / CHECKPOINTS_DIR / f".{LAST}.tmp"
+    link_tmp.unlink(missing_ok=True)
+    link_tmp.symlink_to(final.name)
+    os.replace(link_tmp, run / CHECKPOINTS_DIR / LAST)
 
 
 @dataclass
@@ -57,6 +84,21 @@ def save_checkpoint(run: Path, step: int, policy, train_config: dict, optimizer,
     final = checkpoint_dir(run, step)
     tmp = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_checkpoint(tmp, step, policy, train_config, optimizer, rng, raw_weights)
+    except BaseException:  # a full disk mid-save: no half-written checkpoint is left to be mistaken for one
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():  # re-saving a step (resume that repeats it): replace whole
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    failpoint("checkpoint.link")
+    _point_last(run, final)
+    return final
+
+
+def _write_checkpoint(tmp: Path, step: int, policy, train_config: dict, optimizer, rng: dict, raw_weights) -> None:
+    """Every file of one checkpoint into `tmp`, flushed to disk."""
     pretrained, state = tmp / PRETRAINED_DIR, tmp / STATE_DIR
     policy.save_pretrained(pretrained)
     (pretrained / TRAIN_CONFIG_FILE).write_text(json.dumps(train_config, indent=2))
@@ -71,29 +113,27 @@ def save_checkpoint(run: Path, step: int, policy, train_config: dict, optimizer,
     if raw_weights is not None:
         save_file({k: v.detach().cpu().contiguous() for k, v in raw_weights.items()}, state / "train_model.safetensors")
     _fsync_tree(tmp)
-    if final.exists():  # re-saving a step (resume that repeats it): replace whole
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    link_tmp = run / CHECKPOINTS_DIR / f".{LAST}.tmp"
-    link_tmp.unlink(missing_ok=True)
-    link_tmp.symlink_to(final.name)
-    os.replace(link_tmp, run / CHECKPOINTS_DIR / LAST)
-    return final
+    failpoint("checkpoint.save")
 
 
 def load_training_state(checkpoint: Path) -> TrainingState:
+    """The optimizer, RNG and step of a checkpoint, from safetensors and JSON only; damage is one clear line."""
     state = checkpoint / STATE_DIR
+    fix = "point checkpoints/last at an earlier checkpoint, or train anew without --resume"
+    step = read_json(state / "training_step.json", fix).get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ConfigError(f"{state / 'training_step.json'}: step={step!r} must be a positive integer; {fix}")
+    tensors = read_tensors(state / "optimizer_state.safetensors", fix)
+    groups_path = state / "optimizer_param_groups.json"
     try:
-        step = json.loads((state / "training_step.json").read_text())["step"]
-        tensors = load_file(state / "optimizer_state.safetensors")
-        groups = json.loads((state / "optimizer_param_groups.json").read_text())
-        rng = load_file(state / "rng_state.safetensors")
-    except (OSError, KeyError, ValueError) as e:
-        raise ConfigError(
-            f"checkpoint {checkpoint} is incomplete or corrupted ({e}); resume from an earlier one"
-        ) from e
+        groups = json.loads(groups_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{groups_path} cannot be read ({e}); {fix}") from None
+    rng = read_tensors(state / "rng_state.safetensors", fix)
     raw = state / "train_model.safetensors"
-    return TrainingState(step, _unflatten_optimizer(tensors, groups), rng, load_file(raw) if raw.exists() else None)
+    return TrainingState(
+        step, _unflatten_optimizer(tensors, groups), rng, read_tensors(raw, fix) if raw.exists() else None
+    )
 
 
 def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], list[dict]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vla_flywheel.config_check import check_fields
 from vla_flywheel.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,6 +89,9 @@ class TrainConfig:
             raise ConfigError(f"train: device={self.device!r} is not one of {', '.join(DEVICES)}")
         if self.seed < 0:
             raise ConfigError(f"train: seed={self.seed} must be >= 0")
+        from vla_flywheel.models.policy.config import PolicyConfig  # training imports the model anyway
+
+        check_fields(PolicyConfig, self.policy, "train: policy overrides")
 
     def learning_rate(self, step: int) -> float:
         """lr at 1-based `step`: linear warmup, then cosine to lr * min_lr_ratio at `steps`."""
@@ -101,9 +105,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"train config: unknown field(s) {', '.join(unknown)}")
+    def from_dict(cls, data: dict, where: str = "train config") -> TrainConfig:
+        """A saved train_config.json back as a config; unknown keys and wrong types name `where`."""
+        check_fields(cls, data, where)
         return cls(**data)

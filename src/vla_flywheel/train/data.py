@@ -1,8 +1,11 @@
-"""Training data: every frame of one or more datasets in memory, sampled as (observation, action chunk) batches.
+"""Training data: every frame of one or more datasets, sampled as (observation, action chunk) batches.
 
-At 64 px a frame is ~12 KB, so 100 demos (~2k frames) is ~25 MB: keeping them in memory avoids a dataloader and
-makes sampling a tensor index. Chunks follow LeRobot: frame t's target is actions t .. t+H-1 of its episode;
-steps past the episode's end repeat the last action and are flagged in `action_is_pad` so the loss ignores them.
+States, actions and indices are small and live in memory, so sampling is a tensor index. Camera frames (~12 KB each
+at 64 px) go to an on-disk spool (train/frame_spool.py) as they are read, so memory stays flat while a flywheel's
+data grows round after round; a batch reads back its 32 rows.
+
+Chunks follow LeRobot: frame t's target is actions t .. t+H-1 of its episode; steps past the episode's end repeat
+the last action and are flagged in `action_is_pad` so the loss ignores them.
 
 Flywheel round datasets carry a per-frame `judge.weight`: frames of weight 0 (what the judge rejected) are not
 loaded, and batches draw the rest in proportion to their weight (filtered BC is binary weights; VLAC's data
@@ -31,11 +34,12 @@ from vla_flywheel.data import DatasetReader
 from vla_flywheel.errors import DatasetError
 from vla_flywheel.models.policy.modeling import ACTION_IS_PAD
 from vla_flywheel.models.tokenizer import WordTokenizer
+from vla_flywheel.train.frame_spool import FrameSpool
 
 
 @dataclass
 class TrainingData:
-    images: dict[str, torch.Tensor]  # key -> uint8 [N, S, S, 3]
+    images: dict[str, FrameSpool]  # key -> uint8 [N, S, S, 3] on disk, indexed by a tensor of frame indices
     state: torch.Tensor  # [N, state_dim]
     action: torch.Tensor  # [N, action_dim]
     points: torch.Tensor | None  # [N, 5] the episode's pick (x, y, yaw) and place (x, y), when recorded
@@ -52,7 +56,7 @@ class TrainingData:
     @classmethod
     def load(cls, roots: list[Path], max_episodes: int | None = None) -> TrainingData:
         """Read the first `max_episodes` episodes of each dataset (all when None); the datasets must agree."""
-        images: dict[str, list[np.ndarray]] = {}
+        images: dict[str, FrameSpool] = {}
         state, action, points, last, task_index, tasks, weights = [], [], [], [], [], [], []
         first: DatasetReader | None = None
         count = offset = 0
@@ -69,7 +73,8 @@ class TrainingData:
                     continue  # the judge rejected the whole episode
                 for key in first.features:
                     if key.startswith(OBS_IMAGES_PREFIX):
-                        images.setdefault(key, []).append(episode[key])
+                        frames = np.asarray(episode[key])  # [T, S, S, 3]
+                        images.setdefault(key, FrameSpool(frames.shape[1:])).append(frames)
                 state.append(episode[OBS_STATE])
                 action.append(episode[ACTION])
                 if PRIMITIVE_PICK in episode and PRIMITIVE_PLACE in episode:
@@ -83,11 +88,14 @@ class TrainingData:
                 offset += length
                 count += 1
         if first is None or count == 0:
-            raise DatasetError(f"training data: no episodes in {', '.join(map(str, roots)) or 'no dataset given'}")
+            raise DatasetError(
+                f"training data: no episodes to train on in {', '.join(map(str, roots)) or 'no dataset given'} "
+                "(empty, or every episode weighted 0); add some with `flywheel collect --append --out DIR`"
+            )
         features = first.features
         weight = np.concatenate(weights)
         return cls(
-            images={k: torch.from_numpy(np.concatenate(v)) for k, v in images.items()},
+            images=images,
             state=torch.from_numpy(np.concatenate(state)).float(),
             action=torch.from_numpy(np.concatenate(action)).float(),
             points=torch.from_numpy(np.concatenate(points)).float() if len(points) == count else None,

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.failpoints import failpoint
 from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
 from vla_flywheel.models.judges.config import ROLES
 from vla_flywheel.models.tokenizer import WordTokenizer
@@ -164,6 +166,7 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
                     "lower --lr or check the data for NaN/inf"
                 )
             optimizer.step()
+            failpoint("judge.step")
             bar.update()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 log.write({"step": step, "role": role, "loss": loss_value, "lr": cfg.learning_rate(step),
@@ -176,5 +179,5 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     save_checkpoint(cfg.out, cfg.steps, judge.eval(), cfg.to_dict(), optimizer, rng_state)
     summary = {"roles": list(roles), "steps": cfg.steps, "seconds": time.perf_counter() - began,
                "final_loss": loss_value}  # fmt: skip
-    (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    write_json_atomic(cfg.out / SUMMARY_FILE, summary)  # its presence says "finished": never half-written
     return summary

@@ -17,11 +17,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from vla_flywheel.config_check import read_json
+from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError, FlywheelError
+from vla_flywheel.failpoints import failpoint
 from vla_flywheel.models.normalize import Normalizer
 from vla_flywheel.models.policy import FlywheelPolicy, PolicyConfig
 from vla_flywheel.models.policy.modeling import EPISODE_START
-from vla_flywheel.models.tokenizer import WordTokenizer
+from vla_flywheel.models.tokenizer import WordTokenizer, words
 from vla_flywheel.train.checkpoint import (
     PRETRAINED_DIR,
     TRAIN_CONFIG_FILE,
@@ -32,7 +35,7 @@ from vla_flywheel.train.checkpoint import (
 from vla_flywheel.train.config import TrainConfig
 from vla_flywheel.train.data import TrainingData
 from vla_flywheel.train.ema import EMA
-from vla_flywheel.train.metrics import MetricsLog
+from vla_flywheel.train.metrics import MetricsLog, read_metrics
 
 TABLETOP_ROBOT = "vla_flywheel_tabletop_gripper"
 TOOL_XY_NAMES = ("tcp.x", "tcp.y")  # state entries holding the tabletop tool's table position
@@ -101,6 +104,37 @@ def policy_config_for(data: TrainingData, overrides: dict) -> PolicyConfig:
     return PolicyConfig(**base)
 
 
+def check_fits(policy: FlywheelPolicy, data: TrainingData, datasets: tuple[Path, ...]) -> None:
+    """Fine-tuning needs data the policy can read and act in: same cameras and image size, same state and action
+    (by name: pick/place primitives and ee_delta deltas are both 5 numbers), and instructions in its vocabulary.
+
+    The vocabulary is fixed with the text embedding, so a word it never saw could only ever be [UNK]: acting on
+    held-out wording is fine (that is what held-out evaluation measures), but training on it would teach the policy
+    to ignore what the user wrote. Such data is refused with the words named.
+    """
+    c, where = policy.config, f"train: fine-tuning {policy.source} on {', '.join(map(str, datasets))}"
+    fix = "fine-tune on data collected with the policy's interface and cameras, or train from scratch"
+    for key in c.image_keys:
+        if key not in data.images:
+            raise ConfigError(f"{where}: the data has no {key!r} images; {fix}")
+    if data.image_size != c.image_size:
+        raise ConfigError(f"{where}: images are {data.image_size} px but the policy takes {c.image_size} px; {fix}")
+    for name, size, want in (("state", data.state.shape[1], c.state_dim),
+                             ("action", data.action.shape[1], c.action_dim)):  # fmt: skip
+        if size != want:
+            raise ConfigError(f"{where}: {name} has {size} dimensions but the policy's has {want}; {fix}")
+    if data.action_names and tuple(data.action_names) != tuple(c.action_names):
+        raise ConfigError(
+            f"{where}: actions are {list(data.action_names)} but the policy outputs {list(c.action_names)}; {fix}"
+        )
+    unknown = sorted({w for task in data.tasks for w in words(task)} - set(policy.tokenizer.vocab))
+    if unknown:
+        raise ConfigError(
+            f"{where}: the instructions use words the policy's vocabulary lacks ({', '.join(unknown[:5])}); "
+            "train from scratch so the vocabulary includes them, or use the training wording"
+        )
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -118,7 +152,9 @@ def _start(cfg: TrainConfig) -> tuple[TrainConfig, TrainingData, FlywheelPolicy,
         from vla_flywheel.models.policy.modeling import resolve_pretrained_dir
 
         torch.manual_seed(cfg.seed)
-        return cfg, data, FlywheelPolicy.from_pretrained(resolve_pretrained_dir(cfg.init_from)).train(), None
+        policy = FlywheelPolicy.from_pretrained(resolve_pretrained_dir(cfg.init_from))
+        check_fits(policy, data, cfg.datasets)
+        return cfg, data, policy.train(), None
     from vla_flywheel.envs.tabletop.language import corpus
 
     tokenizer = WordTokenizer.from_corpus([*corpus(), *data.tasks])
@@ -130,12 +166,15 @@ def _start(cfg: TrainConfig) -> tuple[TrainConfig, TrainingData, FlywheelPolicy,
 
 def _resume(run: Path, steps: int | None) -> tuple[TrainConfig, TrainingData, FlywheelPolicy, dict]:
     checkpoint = last_checkpoint(run)
-    saved = json.loads((checkpoint / PRETRAINED_DIR / TRAIN_CONFIG_FILE).read_text())
+    path = checkpoint / PRETRAINED_DIR / TRAIN_CONFIG_FILE
+    saved = read_json(path, "restore it, or train anew without --resume")
+    saved["out"] = str(run)  # the run being resumed, wherever it was first trained (a copied run must not write back)
     if steps is not None:
         saved["steps"] = steps
-    cfg = TrainConfig.from_dict(saved)
+    cfg = TrainConfig.from_dict(saved, where=str(path))
     state = load_training_state(checkpoint)
-    if state.step >= cfg.steps:
+    # Killed after its last checkpoint but before its summary, a run is finished by writing the summary.
+    if state.step > cfg.steps or (state.step == cfg.steps and (run / SUMMARY_FILE).exists()):
         raise ConfigError(f"train: {run} already reached step {state.step} of {cfg.steps}; pass a larger --steps")
     data = TrainingData.load(list(cfg.datasets), cfg.max_episodes)
     policy = FlywheelPolicy.from_pretrained(checkpoint / PRETRAINED_DIR).train()
@@ -180,7 +219,8 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
     is_start[1:] = last[:-1] == torch.arange(len(data) - 1)
     starts = torch.nonzero(is_start).flatten()
     began = time.perf_counter()
-    loss_value, last_saved = float("nan"), start
+    logged = [m["loss"] for m in read_metrics(cfg.out) if "loss" in m] if start else []
+    loss_value, last_saved = (logged[-1] if logged else float("nan")), start
     bar = tqdm(total=cfg.steps, initial=start, desc=f"train {policy.config.head}", unit="step", disable=not progress)
     try:
         for step in range(start + 1, cfg.steps + 1):
@@ -210,6 +250,7 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
             optimizer.step()
             if ema is not None:
                 ema.update(policy)
+            failpoint("train.step")
             bar.update()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 elapsed = time.perf_counter() - began
@@ -227,7 +268,7 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
     result = TrainResult(cfg.out, cfg.steps, loss_value, seconds, len(data), data.episodes)
     summary = {"steps": cfg.steps, "resumed_from": start, "seconds": seconds, "final_loss": loss_value,
                "frames": len(data), "episodes": data.episodes}  # fmt: skip
-    (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    write_json_atomic(cfg.out / SUMMARY_FILE, summary)  # its presence says "finished": never half-written
     return result
 
 

@@ -58,6 +58,11 @@ ACTION_NAMES = {
     "primitive": ["pick.x", "pick.y", "pick.yaw", "place.x", "place.y"],
 }
 STATE_NAMES = ["tcp.x", "tcp.y", "tcp.z", "tcp.yaw", "gripper.opening"]
+UNSTABLE_WARNINGS = {  # MuJoCo warnings after which it has reset the simulation (see `_instability`)
+    mujoco.mjtWarning.mjWARN_BADQPOS: "bad position",
+    mujoco.mjtWarning.mjWARN_BADQVEL: "bad velocity",
+    mujoco.mjtWarning.mjWARN_BADQACC: "bad acceleration",
+}
 TEXT_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-")
 
 
@@ -335,12 +340,19 @@ class TabletopEnv(gym.Env):
         return float(under[:, 2].max() + BLOCK_HALF) if len(under) else 0.0
 
     def _instability(self) -> str | None:
+        """Why the physics can no longer be trusted, or None. The episode then ends as a failure with this reason.
+
+        MuJoCo does not raise on divergence: when qpos, qvel or qacc turns NaN/inf or huge it bumps a warning
+        counter and silently resets the data to the model's default pose, so blocks teleport and a run would go on
+        learning from nonsense. Each such warning (and any non-finite state) ends the episode instead.
+        """
         if not np.isfinite(self.data.qpos).all() or not np.isfinite(self.data.qvel).all():
             return "simulator instability: non-finite state"
-        bad = self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number
-        if bad:
-            self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number = 0
-            return "simulator instability: bad acceleration (MuJoCo warning BADQACC)"
+        for warning, what in UNSTABLE_WARNINGS.items():
+            if self.data.warning[warning].number:
+                for w in UNSTABLE_WARNINGS:  # counted once: the next episode starts clean
+                    self.data.warning[w].number = 0
+                return f"simulator instability: {what} (MuJoCo warning {warning.name.removeprefix('mjWARN_')})"
         return None
 
     def _success(self) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
+from vla_flywheel.config_check import check_fields
 from vla_flywheel.errors import ConfigError
 
 ROLES = ("critic", "success", "explainer", "verifier")
@@ -73,11 +74,9 @@ class JudgeConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> JudgeConfig:
-        known = {f.name for f in fields(cls) if f.init}
-        unknown = sorted(set(data) - known - {"type"})
-        if unknown:
-            raise ConfigError(f"judge config: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    def from_dict(cls, data: dict, where: str = "judge config") -> JudgeConfig:
+        """A saved config.json back as a config: its type first (a policy's config is not a judge's), then keys."""
         if data.get("type", "flywheel_judge") != "flywheel_judge":
-            raise ConfigError(f"judge config: type={data['type']!r} is not flywheel_judge")
-        return cls(**{k: v for k, v in data.items() if k in known})
+            raise ConfigError(f"{where}: type={data['type']!r} is not flywheel_judge; pass a judge, not a policy")
+        check_fields(cls, data, where)
+        return cls(**{k: v for k, v in data.items() if k != "type"})

@@ -25,17 +25,19 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from vla_flywheel.constants import EXPLANATION, TASK
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
 from vla_flywheel.models.judges.config import JudgeConfig
+from vla_flywheel.models.loading import load_weights, read_model_config
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.tokenizer import WordTokenizer
 
 TASKS = ("progress", "done", "success", "explain", "verify")  # task tokens; the critic role uses the first two
+LOAD_FIX = "pass a `flywheel train-judge` run, a checkpoints/<step> or a pretrained_model directory"
 COARSE_GRID = 2  # context frames and the pick glimpse: 2x2 + 1 tokens each
 
 
@@ -262,17 +264,18 @@ class FlywheelJudge(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> FlywheelJudge:
+        """Load a saved judge in eval mode, every file checked before use (see `models.loading`)."""
         directory = resolve_judge_dir(directory)
-        config = JudgeConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+        path = directory / CONFIG_FILE
+        config = JudgeConfig.from_dict(read_model_config(path, cls.name, "judge", LOAD_FIX), where=str(path))
         judge = cls(config, WordTokenizer.load(directory))
-        judge.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        load_weights(judge, directory / WEIGHTS_FILE, LOAD_FIX)
         return judge.to(device).eval()
 
 
 def resolve_judge_dir(path: str | Path) -> Path:
-    """Accept a pretrained_model/ dir, a checkpoint dir or a judge training run dir (uses `last`)."""
+    """Accept a pretrained_model/ dir, a checkpoint dir or a judge training run dir (uses `last`); the config there
+    must be a judge's (a policy checkpoint passed as a judge is refused here, before anything loads)."""
     directory = resolve_pretrained_dir(path, "judge")
-    kind = json.loads((directory / CONFIG_FILE).read_text()).get("type")
-    if kind != "flywheel_judge":
-        raise ConfigError(f"{directory} holds a {kind}, not a judge; pass a train-judge run")
+    read_model_config(directory / CONFIG_FILE, FlywheelJudge.name, "judge", LOAD_FIX)
     return directory

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
+from vla_flywheel.config_check import check_fields
 from vla_flywheel.errors import ConfigError
 
 HEADS = ("flow", "primitive")
@@ -182,13 +183,9 @@ class PolicyConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> PolicyConfig:
-        known = {f.name for f in fields(cls) if f.init}
-        unknown = sorted(set(data) - known - {"type"})
-        if unknown:
-            raise ConfigError(
-                f"policy config: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+    def from_dict(cls, data: dict, where: str = "policy config") -> PolicyConfig:
+        """A saved config.json back as a config: its type first (a judge's config is not a policy's), then keys."""
         if data.get("type", "flywheel_vla") != "flywheel_vla":
-            raise ConfigError(f"policy config: type={data['type']!r} is not flywheel_vla")
-        return cls(**{k: v for k, v in data.items() if k in known})
+            raise ConfigError(f"{where}: type={data['type']!r} is not flywheel_vla; pass a policy, not a judge")
+        check_fields(cls, data, where)
+        return cls(**{k: v for k, v in data.items() if k != "type"})

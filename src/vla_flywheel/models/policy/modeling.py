@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from vla_flywheel.constants import (
@@ -37,6 +37,7 @@ from vla_flywheel.constants import (
 )
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
+from vla_flywheel.models.loading import check_tensors, load_weights, read_model_config, read_tensors
 from vla_flywheel.models.normalize import Normalizer
 from vla_flywheel.models.policy.config import PolicyConfig
 from vla_flywheel.models.policy.flow_matching import VelocityField, euler_sample, flow_matching_loss, sample_time
@@ -48,6 +49,7 @@ WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.safetensors"
 ACTION_IS_PAD = "action_is_pad"
 EPISODE_START = "episode_start"  # optional [B] bool: frames that open an episode (pointing loss only on those)
+LOAD_FIX = "pass a `flywheel train` run, a checkpoints/<step> or a pretrained_model directory (retrain if damaged)"
 NUM_READOUTS = 3  # act, pick, place
 RELATIVE_TARGET_SCALE = 0.1  # metres: tool-to-target offsets enter the velocity MLP in units of 10 cm
 # (the scripted expert's gain of 0.5 makes its Δxy action exactly the offset in these units, saturated at ±1)
@@ -62,6 +64,7 @@ class Encoding(NamedTuple):
 
 class FlywheelPolicy(nn.Module):
     name = "flywheel_vla"
+    source: Path | None = None  # the pretrained_model directory it was loaded from, for messages
 
     def __init__(self, config: PolicyConfig, tokenizer: WordTokenizer, normalizer: Normalizer):
         super().__init__()
@@ -288,13 +291,28 @@ class FlywheelPolicy(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> FlywheelPolicy:
-        """Load a saved policy in eval mode; `directory` is a pretrained_model/ dir (or a run dir, see resolve)."""
+        """Load a saved policy in eval mode; `directory` is a pretrained_model/ dir (or a run dir, see resolve).
+
+        Every file is checked before use (see `models.loading`): the config must be a policy's, the normalization
+        stats and weights must have exactly the names, shapes and dtypes the config's model has, all finite.
+        """
         directory = resolve_pretrained_dir(directory)
-        config = PolicyConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
-        normalizer = Normalizer.from_tensors(load_file(directory / NORMALIZATION_FILE))
+        path = directory / CONFIG_FILE
+        config = PolicyConfig.from_dict(read_model_config(path, cls.name, "policy", LOAD_FIX), where=str(path))
+        normalizer = Normalizer.from_tensors(_read_normalization(directory / NORMALIZATION_FILE, config))
         policy = cls(config, WordTokenizer.load(directory), normalizer)
-        policy.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        load_weights(policy, directory / WEIGHTS_FILE, LOAD_FIX)
+        policy.source = directory
         return policy.to(device).eval()
+
+
+def _read_normalization(path: Path, config: PolicyConfig) -> dict[str, torch.Tensor]:
+    """normalization.safetensors, checked: mean and std of the state and the action, sized as the config says."""
+    sizes = {OBS_STATE: config.state_dim, ACTION: config.action_dim}
+    expected = {f"{key}/{stat}": torch.zeros(n) for key, n in sizes.items() for stat in ("mean", "std")}
+    tensors = read_tensors(path, LOAD_FIX)
+    check_tensors(path, tensors, expected, LOAD_FIX)
+    return tensors
 
 
 def resolve_pretrained_dir(path: str | Path, what: str = "policy") -> Path:
