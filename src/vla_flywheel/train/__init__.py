@@ -1,1 +1,1 @@
-"""Training: data in memory, the loop, checkpoints in LeRobot's layout, exact resume."""
+"""Training: data (camera frames spooled to disk), the loop, checkpoints in LeRobot's layout, exact resume."""
