@@ -1,7 +1,7 @@
 """Peak memory per round of a multi-round flywheel: does it stay flat while the run's data grows?
 
-Runs an `ee_delta` filtered-BC flywheel (long episodes: ~12 KB of camera frame per step, so a round adds tens of MB
-of frames) for several rounds on one process (evaluation in-process too), then prints per round the process's peak
+Runs an `ee_delta` self-train flywheel (every rollout is kept, so the training data grows by a round's episodes each
+round whatever the policy's success; ~12 KB of camera frame per step, tens of MB a round) for several rounds on one process (evaluation in-process too), then prints per round the process's peak
 and final RSS from `rounds.jsonl`, the frames the round's training read, what those frames would occupy if held in
 memory, and the ratio of the last round's peak to the first round's. A finished run is reused.
 
@@ -31,7 +31,7 @@ def main() -> None:
     if (args.out / CONFIG_FILE).exists():
         rounds = run_flywheel(resume=args.out, progress=False)
     else:
-        cfg = RunConfig(out=args.out, recipe="filtered-bc", interface="ee_delta", seed_demos=10, rounds=args.rounds,
+        cfg = RunConfig(out=args.out, recipe="self-train", interface="ee_delta", seed_demos=10, rounds=args.rounds,
                         episodes_per_round=args.episodes_per_round, base_steps=300, round_steps=100,
                         eval_episodes=20, eval_workers=1, threads=1, videos=0)  # fmt: skip
         rounds = run_flywheel(cfg, progress=False)
