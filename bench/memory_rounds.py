@@ -1,9 +1,10 @@
 """Peak memory per round of a multi-round flywheel: does it stay flat while the run's data grows?
 
 Runs an `ee_delta` self-train flywheel (every rollout is kept, so the training data grows by a round's episodes each
-round whatever the policy's success; ~12 KB of camera frame per step, tens of MB a round) for several rounds on one process (evaluation in-process too), then prints per round the process's peak
-and final RSS from `rounds.jsonl`, the frames the round's training read, what those frames would occupy if held in
-memory, and the ratio of the last round's peak to the first round's. A finished run is reused.
+round whatever the policy's success; ~12 KB of camera frame per step, tens of MB a round) for several rounds in one
+process (evaluation in-process too), then prints per round the process's peak and final RSS from `rounds.jsonl`,
+the frames the round's training read, what those frames would occupy if held in memory, and the ratio of the last
+round's peak to the first round's. A finished run is reused.
 
 Run: .venv/bin/python bench/memory_rounds.py [--rounds 5] [--episodes-per-round 60] [--out runs/bench/memory]
 """

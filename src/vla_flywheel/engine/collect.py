@@ -15,9 +15,10 @@ from tqdm import tqdm
 
 from vla_flywheel.data import DatasetReader, DatasetWriter, dataset_size_bytes
 from vla_flywheel.engine.rollout import dataset_features, rollout
-from vla_flywheel.envs import make_env
+from vla_flywheel.envs import make_env, make_expert
+from vla_flywheel.envs.metaworld.config import MetaWorldConfig
 from vla_flywheel.envs.tabletop.config import TabletopConfig
-from vla_flywheel.envs.tabletop.experts import ExpertNoise, ScriptedExpert
+from vla_flywheel.envs.tabletop.experts import ExpertNoise
 from vla_flywheel.errors import ConfigError, DatasetError
 
 
@@ -25,9 +26,10 @@ from vla_flywheel.errors import ConfigError, DatasetError
 class CollectConfig:
     """What `flywheel collect` does.
 
-    env: the tabletop configuration (family, interface, split, image size, ...).
+    env: the environment's configuration (family, interface, split, image size, ...): a TabletopConfig, or a
+        MetaWorldConfig for a Meta-World task (its expert is Meta-World's scripted policy for that task).
     episodes: number of episodes; episode i starts from `env.reset(seed=seed + i)`.
-    noise: the expert's noise and failure injection.
+    noise: the expert's noise and failure injection (Meta-World's expert takes action_std only).
     out: dataset directory; it must not exist yet unless `append` is set.
     append: add episodes to an existing dataset (seeds continue after its last episode).
     policy: a trained policy (run, checkpoint or pretrained_model dir) acts instead of the expert; a primitive
@@ -35,7 +37,7 @@ class CollectConfig:
     """
 
     out: Path
-    env: TabletopConfig = field(default_factory=TabletopConfig)
+    env: TabletopConfig | MetaWorldConfig = field(default_factory=TabletopConfig)
     episodes: int = 50
     seed: int = 0
     noise: ExpertNoise = field(default_factory=ExpertNoise)
@@ -74,11 +76,13 @@ class CollectSummary:
 
 def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
     start = time.perf_counter()
-    agent, source = ScriptedExpert(cfg.noise), "expert"
+    agent, source = None, "expert"
     if cfg.policy is not None:
         agent, source = _policy_agent(cfg.policy, cfg.env), "policy"
     env = make_env(cfg.env)
     try:
+        if agent is None:
+            agent = make_expert(env, cfg.noise)  # the tabletop's ScriptedExpert or Meta-World's policy for the task
         if cfg.append:
             writer = DatasetWriter.open(cfg.out)
         else:
@@ -90,7 +94,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
                 cfg.out,
                 fps=cfg.env.control_hz,
                 features=dataset_features(env),
-                robot_type="vla_flywheel_tabletop_gripper",
+                robot_type=env.robot_type,
             )
         first_seed = cfg.seed + writer.num_episodes
         successes = 0
@@ -122,7 +126,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectSummary:
     )
 
 
-def _policy_agent(path: Path, env: TabletopConfig):
+def _policy_agent(path: Path, env: TabletopConfig | MetaWorldConfig):
     import torch
 
     from vla_flywheel.engine.policy_agent import policy_agent
@@ -136,7 +140,7 @@ def _policy_agent(path: Path, env: TabletopConfig):
     return policy_agent(policy, env.interface, attempts)
 
 
-def _check_policy_sees(config, env: TabletopConfig, path: Path) -> None:
+def _check_policy_sees(config, env: TabletopConfig | MetaWorldConfig, path: Path) -> None:
     """The env must render what the policy was trained on (its cameras at its image size), checked before acting."""
     cameras = [key.removeprefix("observation.images.") for key in config.image_keys]
     if config.image_size != env.image_size:

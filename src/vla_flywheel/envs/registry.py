@@ -1,17 +1,23 @@
-"""Gymnasium ids for the built-in environments, and `make_env`.
+"""Gymnasium ids for the built-in environments, `make_env` and `make_expert`.
 
-Ids are `vla_flywheel/Tabletop-<Family>-<Interface>-v0` (e.g. `vla_flywheel/Tabletop-PickPlace-EEDelta-v0`) plus
-`vla_flywheel/Tabletop-v0`, whose family, interface and split are keyword arguments.
+Tabletop ids are `vla_flywheel/Tabletop-<Family>-<Interface>-v0` (e.g. `vla_flywheel/Tabletop-PickPlace-EEDelta-v0`)
+plus `vla_flywheel/Tabletop-v0`, whose family, interface and split are keyword arguments. Meta-World tasks (optional
+extra) are families named "mw/<task>" (`vla_flywheel.envs.metaworld`): `make_env(family="mw/pick-place-v3")` or
+`gym.make("vla_flywheel/MetaWorld-v0", family="mw/pick-place-v3")`.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
+from vla_flywheel.envs.metaworld.config import MetaWorldConfig
+from vla_flywheel.envs.metaworld.language import is_metaworld_family
 from vla_flywheel.envs.tabletop.config import ALL_FAMILIES, INTERFACES, TabletopConfig
 from vla_flywheel.envs.tabletop.language import FAMILIES
 
 ENTRY_POINT = "vla_flywheel.envs.tabletop.env:TabletopEnv"
+METAWORLD_ID = "vla_flywheel/MetaWorld-v0"
+METAWORLD_ENTRY_POINT = "vla_flywheel.envs.metaworld.env:MetaWorldEnv"
 
 
 def _camel(name: str) -> str:
@@ -31,9 +37,31 @@ for _id, _kwargs in ENV_IDS.items():
     if _id not in gym.registry:
         gym.register(id=_id, entry_point=ENTRY_POINT, kwargs=_kwargs, disable_env_checker=True)
 
+ENV_IDS[METAWORLD_ID] = {}  # family="mw/<task>" as a keyword; needs the [metaworld] extra when made
+if METAWORLD_ID not in gym.registry:
+    gym.register(id=METAWORLD_ID, entry_point=METAWORLD_ENTRY_POINT, disable_env_checker=True)
 
-def make_env(config: TabletopConfig | None = None, render_mode: str | None = None, **overrides):
-    """Build the tabletop directly (no wrappers), from a config and/or keyword overrides."""
+
+def make_env(config: TabletopConfig | MetaWorldConfig | None = None, render_mode: str | None = None, **overrides):
+    """Build an env directly (no wrappers), from a config and/or keyword overrides.
+
+    A MetaWorldConfig, or a family named "mw/<task>", makes a Meta-World env; anything else the tabletop.
+    """
+    if isinstance(config, MetaWorldConfig) or (config is None and is_metaworld_family(overrides.get("family"))):
+        from vla_flywheel.envs.metaworld.env import MetaWorldEnv
+
+        return MetaWorldEnv(config, render_mode=render_mode, **overrides)
     from vla_flywheel.envs.tabletop.env import TabletopEnv
 
     return TabletopEnv(config, render_mode=render_mode, **overrides)
+
+
+def make_expert(env, noise=None):
+    """The scripted expert of `env` (tabletop or Meta-World), with optional `ExpertNoise`."""
+    if isinstance(env.unwrapped.config, MetaWorldConfig):
+        from vla_flywheel.envs.metaworld.experts import MetaWorldExpert
+
+        return MetaWorldExpert(noise)
+    from vla_flywheel.envs.tabletop.experts import ScriptedExpert
+
+    return ScriptedExpert(noise)

@@ -22,6 +22,7 @@ import mujoco
 import numpy as np
 
 from vla_flywheel.constants import OBS_IMAGES_PREFIX, OBS_STATE, TASK
+from vla_flywheel.envs.guards import checked_action, instability
 from vla_flywheel.envs.rendering import make_renderer
 from vla_flywheel.envs.tabletop import controller as ctl
 from vla_flywheel.envs.tabletop.config import ALL_FAMILIES, TabletopConfig
@@ -46,7 +47,6 @@ from vla_flywheel.envs.tabletop.tasks import (
     sample_task,
     success_xy,
 )
-from vla_flywheel.errors import InvalidActionError
 
 PHYSICS_HZ = 500
 SETPOINT_LOW = np.array([-0.3, -0.3, 0.01, -math.pi])
@@ -58,16 +58,12 @@ ACTION_NAMES = {
     "primitive": ["pick.x", "pick.y", "pick.yaw", "place.x", "place.y"],
 }
 STATE_NAMES = ["tcp.x", "tcp.y", "tcp.z", "tcp.yaw", "gripper.opening"]
-UNSTABLE_WARNINGS = {  # MuJoCo warnings after which it has reset the simulation (see `_instability`)
-    mujoco.mjtWarning.mjWARN_BADQPOS: "bad position",
-    mujoco.mjtWarning.mjWARN_BADQVEL: "bad velocity",
-    mujoco.mjtWarning.mjWARN_BADQACC: "bad acceleration",
-}
 TEXT_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-")
 
 
 class TabletopEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    robot_type = "vla_flywheel_tabletop_gripper"  # LeRobot's robot_type of the datasets it fills
 
     def __init__(self, config: TabletopConfig | None = None, render_mode: str | None = None, **overrides):
         self.config = config if config is not None else TabletopConfig(**overrides)
@@ -257,21 +253,7 @@ class TabletopEnv(gym.Env):
                 m.geom_pos[ids.pad_geom[i]] = [1.0 + 0.1 * i, -1.0, PARK_Z]
 
     def _check_action(self, action) -> np.ndarray:
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != (5,):
-            raise InvalidActionError(f"tabletop {self.config.interface} action has shape {a.shape}; expected (5,)")
-        if not np.isfinite(a).all():
-            raise InvalidActionError(
-                f"tabletop action {a.tolist()} is not finite; a policy produced NaN/inf — check its outputs"
-            )
-        if np.abs(a).max() > 1.0 + 1e-6:
-            if self.config.action_bounds == "reject":
-                raise InvalidActionError(
-                    f"tabletop action {np.round(a, 4).tolist()} is outside [-1, 1]; clip it, or make the env with "
-                    "action_bounds='clip'"
-                )
-            a = np.clip(a, -1.0, 1.0)
-        return a
+        return checked_action(action, 5, f"tabletop {self.config.interface}", self.config.action_bounds)
 
     def _write_ctrl(self) -> None:
         finger = FINGER_OPEN * (1.0 - self._grip) / 2.0
@@ -340,20 +322,8 @@ class TabletopEnv(gym.Env):
         return float(under[:, 2].max() + BLOCK_HALF) if len(under) else 0.0
 
     def _instability(self) -> str | None:
-        """Why the physics can no longer be trusted, or None. The episode then ends as a failure with this reason.
-
-        MuJoCo does not raise on divergence: when qpos, qvel or qacc turns NaN/inf or huge it bumps a warning
-        counter and silently resets the data to the model's default pose, so blocks teleport and a run would go on
-        learning from nonsense. Each such warning (and any non-finite state) ends the episode instead.
-        """
-        if not np.isfinite(self.data.qpos).all() or not np.isfinite(self.data.qvel).all():
-            return "simulator instability: non-finite state"
-        for warning, what in UNSTABLE_WARNINGS.items():
-            if self.data.warning[warning].number:
-                for w in UNSTABLE_WARNINGS:  # counted once: the next episode starts clean
-                    self.data.warning[w].number = 0
-                return f"simulator instability: {what} (MuJoCo warning {warning.name.removeprefix('mjWARN_')})"
-        return None
+        """Why the physics can no longer be trusted (envs/guards.py), or None; the episode then ends as a failure."""
+        return instability(self.data)
 
     def _success(self) -> bool:
         pos = self.block_positions()
