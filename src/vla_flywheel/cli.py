@@ -208,7 +208,8 @@ def _add_eval(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate a policy on fixed seeds: success per family with 95% Wilson CIs")
     p.add_argument("--policy", type=Path, required=True, help="training run, checkpoint or pretrained_model dir")
-    p.add_argument("--family", nargs="+", default=["pick_place"], choices=FAMILIES, help="task families")
+    p.add_argument("--family", nargs="+", default=["pick_place"],
+                   help=f"task families: {', '.join(FAMILIES)} or Meta-World's mw/<task>")  # fmt: skip
     p.add_argument("--split", nargs="+", default=list(SPLITS), choices=SPLITS, help="instruction splits")
     p.add_argument("--episodes", type=int, default=200, help="episodes per (family, split)")
     p.add_argument("--seed", type=int, default=0, help="offset into the fixed evaluation seed list")

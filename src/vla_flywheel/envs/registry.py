@@ -11,11 +11,14 @@ from __future__ import annotations
 import gymnasium as gym
 
 from vla_flywheel.envs.metaworld.config import MetaWorldConfig
+from vla_flywheel.envs.metaworld.language import FAMILIES as METAWORLD_FAMILIES
 from vla_flywheel.envs.metaworld.language import is_metaworld_family
 from vla_flywheel.envs.tabletop.config import ALL_FAMILIES, INTERFACES, TabletopConfig
 from vla_flywheel.envs.tabletop.language import FAMILIES
 
 ENTRY_POINT = "vla_flywheel.envs.tabletop.env:TabletopEnv"
+# Every family a run, a collection or an evaluation can name: the tabletop's, then Meta-World's "mw/<task>".
+KNOWN_FAMILIES: tuple[str, ...] = (*FAMILIES, *METAWORLD_FAMILIES)
 METAWORLD_ID = "vla_flywheel/MetaWorld-v0"
 METAWORLD_ENTRY_POINT = "vla_flywheel.envs.metaworld.env:MetaWorldEnv"
 

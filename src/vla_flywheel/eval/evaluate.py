@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from vla_flywheel.engine.policy_agent import PolicyAgent
 from vla_flywheel.engine.rollout import rollout
+from vla_flywheel.envs.registry import KNOWN_FAMILIES
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.intervals import wilson_interval
@@ -51,8 +52,8 @@ class EvalConfig:
         self.policy, self.out = Path(self.policy), Path(self.out)
         self.families, self.splits = tuple(self.families), tuple(self.splits)
         for family in self.families:
-            if family not in FAMILIES:
-                raise ConfigError(f"eval: unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+            if family not in KNOWN_FAMILIES:
+                raise ConfigError(f"eval: unknown family {family!r}; choose from {', '.join(FAMILIES)} or mw/<task>")
         for split in self.splits:
             if split not in SPLITS:
                 raise ConfigError(f"eval: unknown split {split!r}; choose from {', '.join(SPLITS)}")

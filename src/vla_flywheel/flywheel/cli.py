@@ -16,7 +16,8 @@ def add_commands(sub) -> None:
     p.add_argument("--recipe", choices=list(RECIPES), default=d.recipe)
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/flywheel/<recipe>-<time>)")
     p.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue a killed or stopped run")
-    p.add_argument("--family", nargs="+", default=list(d.families), choices=FAMILIES)
+    p.add_argument("--family", nargs="+", default=list(d.families),
+                   help=f"task families: {', '.join(FAMILIES)} or Meta-World's mw/<task>")  # fmt: skip
     p.add_argument("--interface", choices=["primitive", "ee_delta"], default=None, help="default: the recipe's")
     p.add_argument("--judge", choices=JUDGES, default=None, help="default: the recipe's (oracle for ablations)")
     p.add_argument("--judge-model", type=Path, default=None, help="a trained judge (default: train on the demos)")

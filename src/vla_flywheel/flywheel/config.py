@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vla_flywheel.config_check import check_fields, read_json
+from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
+from vla_flywheel.envs.registry import KNOWN_FAMILIES
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
 
@@ -107,8 +109,13 @@ class RunConfig:
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
             raise ConfigError(f"run: the {self.judge} judge watches ee_delta videos; use interface=ee_delta")
         for family in self.families:
-            if family not in FAMILIES:
-                raise ConfigError(f"run: unknown family {family!r}; choose from {', '.join(FAMILIES)}")
+            if family not in KNOWN_FAMILIES:
+                raise ConfigError(
+                    f"run: unknown family {family!r}; choose from {', '.join(FAMILIES)} or mw/<task> "
+                    f"(Meta-World, e.g. mw/{MT10[0]})"
+                )
+            if is_metaworld_family(family) and self.interface != "ee_delta":
+                raise ConfigError(f"run: Meta-World's {family} acts in ee_delta; pass --interface ee_delta")
         for split in self.eval_splits:
             if split not in SPLITS:
                 raise ConfigError(f"run: unknown split {split!r}; choose from {', '.join(SPLITS)}")

@@ -24,8 +24,7 @@ from vla_flywheel.data import DatasetReader, DatasetWriter, feature
 from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.engine.policy_agent import policy_agent
 from vla_flywheel.engine.rollout import EpisodeRecord, dataset_features, rollout
-from vla_flywheel.envs import make_env
-from vla_flywheel.envs.tabletop.experts import ExpertNoise, ScriptedExpert
+from vla_flywheel.envs import make_env, make_expert
 from vla_flywheel.failpoints import failpoint
 from vla_flywheel.flywheel.config import JUDGE_ROLES, RunConfig
 from vla_flywheel.flywheel.judging import Verdict, make_judge
@@ -35,7 +34,6 @@ from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
 
-ROBOT = "vla_flywheel_tabletop_gripper"
 PREVIEW_DIR = "preview"
 
 
@@ -83,7 +81,8 @@ class Envs:
 def _writer(path: Path, env) -> DatasetWriter:
     if (path / "meta" / "info.json").exists():
         return DatasetWriter.open(path)
-    return DatasetWriter.create(path, fps=env.config.control_hz, features=round_features(env), robot_type=ROBOT)
+    features = round_features(env)
+    return DatasetWriter.create(path, fps=env.config.control_hz, features=features, robot_type=env.robot_type)
 
 
 def _preview(path: Path, index: int, record: EpisodeRecord, verdict: Verdict, explanation: str) -> None:
@@ -105,12 +104,11 @@ def collect_demos(cfg: RunConfig, run: RunLayout, progress: bool) -> int:
     """Seed demos: `seed_demos` scripted-expert episodes per family (seeds 0, 1, ... per family)."""
     plan = [(family, j) for family in cfg.families for j in range(cfg.seed_demos)]
     envs = Envs(cfg, one_attempt=False)
-    expert = ScriptedExpert(ExpertNoise())
     try:
         writer = _writer(run.demos, envs(cfg.families[0]))
         with writer:
             for family, j in tqdm(plan[writer.num_episodes :], desc="seed demos", unit="ep", disable=not progress):
-                record = rollout(envs(family), expert, cfg.seed * 1000 + j, source="expert")
+                record = rollout(envs(family), make_expert(envs(family)), cfg.seed * 1000 + j, source="expert")
                 writer.add_episode(_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
                 failpoint("demos.episode")
     finally:
