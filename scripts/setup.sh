@@ -2,7 +2,7 @@
 # Sets up everything vla-flywheel needs on a fresh Debian/Ubuntu machine, idempotently:
 #   1. the system GL libraries MuJoCo needs to render headless (EGL/Mesa), installed when missing and run as root;
 #   2. a Python >= 3.11 virtual environment in .venv with the pinned CPU stack and this package (editable), with the
-#      dev and metaworld extras.
+#      dev, metaworld and ray extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,7 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # torch first and exactly pinned: this version resolves to the CPU build (others pull gigabytes of CUDA wheels).
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-# the metaworld extra is small (~10 s) and pins the same mujoco, so the Meta-World tasks and their tests work too
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,metaworld]"
+# the metaworld extra is small (~10 s) and pins the same mujoco, so the Meta-World tasks and their tests work too;
+# the ray extra (~20 s, ~350 MB) gives the Ray collection backend and its tests
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,metaworld,ray]"
 echo "setup: ready ($(.venv/bin/python -c 'import torch, mujoco; print(f"torch {torch.__version__}, mujoco {mujoco.__version__}")'))"

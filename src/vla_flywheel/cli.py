@@ -59,8 +59,18 @@ def _add_collect(sub) -> None:
     p.add_argument("--policy", type=Path, default=None, help="a trained policy acts instead of the expert")
     p.add_argument("--out", type=Path, required=True, help="dataset directory to create")
     p.add_argument("--append", action="store_true", help="add episodes to an existing dataset")
+    _add_backend_flags(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=_collect)
+
+
+def _add_backend_flags(p) -> None:
+    from vla_flywheel.engine.backends import AUTO, BACKENDS
+
+    p.add_argument("--workers", type=int, default=1, help="episode workers (whole episodes each)")
+    p.add_argument("--backend", default=AUTO, choices=[AUTO, *BACKENDS],
+                   help="where workers run: auto = inprocess for 1 worker, else process; ray needs the [ray] extra "
+                   "and uses RAY_ADDRESS when set")  # fmt: skip
 
 
 def _collect(args) -> None:
@@ -84,6 +94,8 @@ def _collect(args) -> None:
         noise=ExpertNoise(args.action_std, args.grasp_offset, args.early_release, args.wrong_target),
         append=args.append,
         policy=args.policy,
+        workers=args.workers,
+        backend=args.backend,
     )
     summary = collect(cfg, progress=not args.no_progress)
     print("\n".join(summary.lines()))
@@ -213,7 +225,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--split", nargs="+", default=list(SPLITS), choices=SPLITS, help="instruction splits")
     p.add_argument("--episodes", type=int, default=200, help="episodes per (family, split)")
     p.add_argument("--seed", type=int, default=0, help="offset into the fixed evaluation seed list")
-    p.add_argument("--workers", type=int, default=1, help="spawned worker processes")
+    _add_backend_flags(p)
     p.add_argument("--videos", type=int, default=0, help="GIFs to write per (family, split)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: <policy>/eval)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -233,6 +245,7 @@ def _eval(args) -> None:
         episodes=args.episodes,
         seed=args.seed,
         workers=args.workers,
+        backend=args.backend,
         videos=args.videos,
     )
     info = evaluate(cfg, progress=not args.no_progress)

@@ -1,21 +1,21 @@
 """`flywheel eval`: a policy on fixed seed lists per (task family, split), success with n and a 95% Wilson interval.
 
-Episodes run in-process (workers=1) or over spawned processes (workers>1; fork would hang with GL contexts), each
-worker loading the policy once. Every episode's outcome depends only on (policy, family, split, seed), so the numbers
-do not change with the number of workers. Results go to `eval_info.json` with library versions; the first `videos`
-episodes of each group are also written as GIFs with the instruction drawn on them.
+Episodes run whole on a collection backend (`vla_flywheel.engine.backends`: in-process, spawned processes or Ray
+actors), each worker loading the policy once. Every episode's outcome depends only on (policy, family, split, seed),
+so the numbers do not change with the backend or the number of workers. Results go to `eval_info.json` with library
+versions; the first `videos` episodes of each group are also written as GIFs with the instruction drawn on them.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from vla_flywheel.engine.backends import AUTO, check_backend, make_backend
 from vla_flywheel.engine.policy_agent import PolicyAgent
 from vla_flywheel.engine.rollout import rollout
 from vla_flywheel.envs.registry import KNOWN_FAMILIES
@@ -34,7 +34,8 @@ class EvalConfig:
     """policy: a training run, checkpoint or pretrained_model directory.
     families / splits: the groups to evaluate; each gets `episodes` episodes on its fixed seed list.
     seed: offset into the fixed seed lists (0 = the standard list).
-    workers: processes (spawned); 1 runs in-process. threads: torch threads per worker.
+    workers: episode workers. threads: torch threads per worker.
+    backend: where workers run: inprocess, process (spawned), ray, or auto (inprocess for 1 worker, else process).
     videos: GIFs written per group. out: where eval_info.json (and videos/) go.
     """
 
@@ -47,6 +48,7 @@ class EvalConfig:
     workers: int = 1
     threads: int = 1
     videos: int = 0
+    backend: str = AUTO
 
     def __post_init__(self):
         self.policy, self.out = Path(self.policy), Path(self.out)
@@ -63,6 +65,7 @@ class EvalConfig:
                 raise ConfigError(f"eval: {name}={value!r} must be a positive integer")
         if self.seed < 0 or self.videos < 0:
             raise ConfigError(f"eval: seed={self.seed} and videos={self.videos} must be >= 0")
+        check_backend(self.backend, self.workers, "eval")
 
 
 # ---------------------------------------------------------------------------------------------- worker side
@@ -111,11 +114,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     from vla_flywheel.report.episode_view import write_gif
 
     policy_dir = resolve_pretrained_dir(cfg.policy)
-    # loaded (and so checked) before any progress bar or worker: a bad checkpoint is one line, not workers dying in
-    # their initializer
-    if cfg.workers == 1:
-        _init_worker(str(policy_dir), cfg.threads)
-    else:
+    backend_name = check_backend(cfg.backend, cfg.workers, "eval")
+    # loaded (and so checked) before any progress bar or worker: a bad checkpoint is one line; in-process the
+    # backend's own `_init_worker` call is that load
+    if backend_name != "inprocess":
         from vla_flywheel.models.policy import FlywheelPolicy
 
         FlywheelPolicy.from_pretrained(policy_dir)
@@ -126,15 +128,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         for i, seed in enumerate(eval_seeds(cfg.episodes, cfg.seed))
     ]
     start = time.perf_counter()
-    results = []
-    bar = tqdm(total=len(jobs), desc="eval", unit="ep", disable=not progress)
-    if cfg.workers == 1:
-        results = [_tick(bar, _run_episode(job)) for job in jobs]
-    else:
-        context = mp.get_context("spawn")
-        with context.Pool(cfg.workers, _init_worker, (str(policy_dir), cfg.threads)) as pool:
-            results = [_tick(bar, r) for r in pool.imap(_run_episode, jobs, chunksize=4)]
-    bar.close()
+    with (
+        make_backend(backend_name, cfg.workers, _init_worker, (str(policy_dir), cfg.threads)) as backend,
+        tqdm(total=len(jobs), desc=f"eval ({backend.name})", unit="ep", disable=not progress) as bar,
+    ):
+        results = [_tick(bar, r) for r in backend.map(_run_episode, jobs)]
     cfg.out.mkdir(parents=True, exist_ok=True)
     videos = []
     for r in results:
