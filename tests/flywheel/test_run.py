@@ -98,3 +98,18 @@ def test_a_run_can_start_from_another_runs_base(filtered_bc_run, tmp_path):
     assert rounds[0]["success"] == source["success"] and rounds[0]["recipe"] == "self-train"
     with pytest.raises(ConfigError, match="differs in seed_demos"):
         run_flywheel(RunConfig(out=tmp_path / "x", base_from=filtered_bc_run, **{**settings, "seed_demos": 5}))
+
+
+def test_rollouts_on_two_worker_processes_give_the_same_round(filtered_bc_run, tmp_path):
+    from vla_flywheel.flywheel.engine import run_flywheel
+
+    out = tmp_path / "two-workers"
+    rounds = run_flywheel(RunConfig(out=out, base_from=filtered_bc_run, **{**TINY, "workers": 2, "backend": "process"}),
+                          progress=False)  # fmt: skip
+    ours, theirs = RunLayout(out).round_data(1), RunLayout(filtered_bc_run).round_data(1)
+    for a, b in zip(DatasetReader(ours).iter_episodes(), DatasetReader(theirs).iter_episodes(), strict=True):
+        assert a[k.EPISODE_SEED][0] == b[k.EPISODE_SEED][0]  # written in seed order whatever worker played it
+        np.testing.assert_array_equal(a[k.ACTION], b[k.ACTION])
+        np.testing.assert_array_equal(a[k.JUDGE_KEEP], b[k.JUDGE_KEEP])
+    source = json.loads((filtered_bc_run / "rounds.jsonl").read_text().splitlines()[1])
+    assert rounds[1]["data_added"] == source["data_added"] and rounds[1]["success"] == source["success"]

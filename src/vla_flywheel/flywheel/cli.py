@@ -33,6 +33,9 @@ def add_commands(sub) -> None:
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="per (family, split)")
     p.add_argument("--eval-split", nargs="+", default=list(d.eval_splits), choices=SPLITS)
     p.add_argument("--eval-workers", type=int, default=d.eval_workers)
+    p.add_argument("--workers", type=int, default=d.workers, help="rollout workers (whole episodes each)")
+    p.add_argument("--backend", choices=["auto", "inprocess", "process", "ray"], default=d.backend,
+                   help="where rollouts run (auto: in-process for 1 worker, else spawned processes)")  # fmt: skip
     p.add_argument("--budget-env-episodes", type=int, default=None)
     p.add_argument("--budget-gradient-steps", type=int, default=None)
     p.add_argument("--base-from", type=Path, default=None, metavar="RUN", help="share this run's base policy")
@@ -65,7 +68,8 @@ def _run(args) -> None:
             episodes_per_round=args.episodes_per_round, base_steps=args.base_steps, round_steps=args.round_steps,
             update=args.update, threshold=args.threshold, judge_steps=args.judge_steps,
             judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
-            eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers,
+            eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
+            backend=args.backend,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,
             threads=args.threads, seed=args.seed, base_from=args.base_from,
         )  # fmt: skip

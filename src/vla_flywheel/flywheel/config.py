@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vla_flywheel.config_check import check_fields, read_json
+from vla_flywheel.engine.backends import check_backend
 from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
 from vla_flywheel.envs.registry import KNOWN_FAMILIES
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
@@ -56,6 +57,8 @@ class RunConfig:
     base_from: start from this run's seed demos, base policy and base evaluation (recipes compared at equal
         budget share one base; the settings that shape the base must agree).
     seed / threads / eval_workers: randomness, torch threads, evaluation processes.
+    workers / backend: where a round's policy rollouts run, whole episodes each (engine.backends: inprocess,
+        process, ray; auto = inprocess for one worker); the episodes and their order do not depend on it.
     videos: rollouts per round previewed as GIFs for the report (evaluation writes up to 2 per group).
     policy: PolicyConfig field overrides for the base policy (e.g. {"chunk_size": 8}).
     """
@@ -85,6 +88,8 @@ class RunConfig:
     seed: int = 0
     threads: int = 2
     eval_workers: int = 2
+    workers: int = 1
+    backend: str = "auto"
     videos: int = 4
     policy: dict = field(default_factory=dict)
     base_from: Path | None = None
@@ -122,7 +127,7 @@ class RunConfig:
         if self.update not in UPDATES:
             raise ConfigError(f"run: update={self.update!r} must be finetune or retrain")
         for name in ("seed_demos", "episodes_per_round", "lacy_pool", "lacy_samples", "base_steps", "round_steps",
-                     "judge_steps", "eval_episodes", "threads", "eval_workers"):  # fmt: skip
+                     "judge_steps", "eval_episodes", "threads", "eval_workers", "workers"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"run: {name}={value!r} must be a positive integer")
@@ -130,6 +135,7 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"run: {name}={value!r} must be an integer >= 0")
+        check_backend(self.backend, self.workers, "run")
         if not 0 < self.threshold < 1:
             raise ConfigError(f"run: threshold={self.threshold} must be in (0, 1)")
         if self.judge_model is not None:

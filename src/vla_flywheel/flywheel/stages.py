@@ -64,13 +64,13 @@ def _frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "") -> d
 class Envs:
     """One env per family, made on first use: rounds act once per episode (a primitive episode is one pick/place)."""
 
-    def __init__(self, cfg: RunConfig, one_attempt: bool):
-        self.cfg, self.one_attempt, self._envs = cfg, one_attempt, {}
+    def __init__(self, interface: str, one_attempt: bool):
+        self.interface, self.one_attempt, self._envs = interface, one_attempt, {}
 
     def __call__(self, family: str):
         if family not in self._envs:
-            extra = {"max_steps": 1} if self.one_attempt and self.cfg.interface == "primitive" else {}
-            self._envs[family] = make_env(family=family, interface=self.cfg.interface, **extra)
+            extra = {"max_steps": 1} if self.one_attempt and self.interface == "primitive" else {}
+            self._envs[family] = make_env(family=family, interface=self.interface, **extra)
         return self._envs[family]
 
     def close(self) -> None:
@@ -103,7 +103,7 @@ def _preview(path: Path, index: int, record: EpisodeRecord, verdict: Verdict, ex
 def collect_demos(cfg: RunConfig, run: RunLayout, progress: bool) -> int:
     """Seed demos: `seed_demos` scripted-expert episodes per family (seeds 0, 1, ... per family)."""
     plan = [(family, j) for family in cfg.families for j in range(cfg.seed_demos)]
-    envs = Envs(cfg, one_attempt=False)
+    envs = Envs(cfg.interface, one_attempt=False)
     try:
         writer = _writer(run.demos, envs(cfg.families[0]))
         with writer:
@@ -130,40 +130,67 @@ def load_judge(judge_dir: Path | None):
     return FlywheelJudge.from_pretrained(judge_dir)
 
 
+_round_worker: dict = {}  # a rollout worker's envs and agent (module level: backends call workers by reference)
+
+
+def _init_round_worker(interface: str, policy_dir: str) -> None:
+    """A rollout worker: the round's policy, loaded once, and one env per family."""
+    torch.set_num_threads(1)  # batch-1 inference next to rendering: one thread is fastest
+    agent = policy_agent(_load_policy(Path(policy_dir)), interface, attempts=1)
+    _round_worker.update(envs=Envs(interface, one_attempt=True), agent=agent)
+
+
+def _act(job: tuple[str, int, int]) -> EpisodeRecord:
+    """(family, seed, round) -> the episode the policy plays from env.reset(seed)."""
+    family, seed, r = job
+    return rollout(_round_worker["envs"](family), _round_worker["agent"], seed, source="policy", round_index=r)
+
+
+def _close_round_worker() -> None:
+    """Close the envs of the in-process worker, if this process was the worker."""
+    envs = _round_worker.pop("envs", None)
+    if envs is not None:
+        envs.close()
+    _round_worker.clear()
+
+
 def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None,
                       progress: bool) -> dict[str, float]:  # fmt: skip
-    """Round r's autonomous episodes: the last policy acts, the judge gives each a verdict, all are written."""
+    """Round r's autonomous episodes: the last policy acts on `workers` (whole episodes each), the judge gives each a
+    verdict here, and they are written in seed order, so a killed round resumes at the first unwritten seed."""
+    from vla_flywheel.engine.backends import make_backend, resolve_backend
+
     timing = {"generate": 0.0, "judge": 0.0}
-    torch.set_num_threads(1)  # batch-1 inference next to rendering: one thread is fastest
-    policy = _load_policy(policy_dir)
     judge = make_judge(cfg.judge, load_judge(judge_dir), cfg.threshold)
-    envs = Envs(cfg, one_attempt=True)
-    agent = policy_agent(policy, cfg.interface, attempts=1)
     path = run.round_data(r)
+    envs = Envs(cfg.interface, one_attempt=True)  # only for the dataset's features
     try:
         writer = _writer(path, envs(cfg.families[0]))
-        with writer:
-            start = writer.num_episodes
-            bar = tqdm(total=cfg.episodes_per_round, initial=start, desc=f"round {r} act+judge", unit="ep",
-                       disable=not progress)  # fmt: skip
-            for i in range(start, cfg.episodes_per_round):
-                family = cfg.families[i % len(cfg.families)]
-                began = time.perf_counter()
-                record = rollout(envs(family), agent, rollout_seed(r, i), source="policy", round_index=r)
-                failpoint("rollout.acted")
-                judged = time.perf_counter()
-                verdict = judge(record)
-                judging = time.perf_counter() - judged
-                failpoint("judge.verdict")
-                writer.add_episode(_frames(record, verdict), record.task)
-                if i < cfg.videos:
-                    _preview(path, i, record, verdict, "")
-                timing["judge"] += judging
-                timing["generate"] += time.perf_counter() - began - judging  # acting and writing the episode
-                bar.update()
-            bar.close()
     finally:
         envs.close()
+    began = time.perf_counter()
+    with writer:
+        start = writer.num_episodes
+        families = cfg.families
+        jobs = [(families[i % len(families)], rollout_seed(r, i), r) for i in range(start, cfg.episodes_per_round)]
+        backend = make_backend(resolve_backend(cfg.backend, cfg.workers, "run"), cfg.workers, _init_round_worker,
+                               (cfg.interface, str(policy_dir)))  # fmt: skip
+        try:
+            with backend, tqdm(total=cfg.episodes_per_round, initial=start, desc=f"round {r} act+judge", unit="ep",
+                               disable=not progress) as bar:  # fmt: skip
+                for i, record in enumerate(backend.map(_act, jobs), start):
+                    failpoint("rollout.acted")
+                    judged = time.perf_counter()
+                    verdict = judge(record)
+                    timing["judge"] += time.perf_counter() - judged
+                    failpoint("judge.verdict")
+                    writer.add_episode(_frames(record, verdict), record.task)
+                    if i < cfg.videos:
+                        _preview(path, i, record, verdict, "")
+                    bar.update()
+        finally:
+            _close_round_worker()
+    timing["generate"] = time.perf_counter() - began - timing["judge"]  # acting (on the workers) and writing
     return timing
 
 
@@ -176,7 +203,7 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
     timing = {"propose": 0.0, "generate": 0.0, "judge": 0.0}
     torch.set_num_threads(1)
     policy, model = _load_policy(policy_dir), load_judge(judge_dir)
-    envs = Envs(cfg, one_attempt=True)
+    envs = Envs(cfg.interface, one_attempt=True)
     try:
         if run.proposals(r).exists():
             chosen = [Proposal(**p) for p in json.loads(run.proposals(r).read_text())]
