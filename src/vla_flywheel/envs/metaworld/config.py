@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
+from vla_flywheel.envs.config_fields import check_choice, check_int_range, config_from_dict, config_to_dict
 from vla_flywheel.envs.metaworld.language import FAMILIES, MT10, PREFIX
 from vla_flywheel.errors import ConfigError
+
+WHAT = "metaworld config"  # how errors name this config
 
 INTERFACES = ("ee_delta",)
 SPLITS = ("train", "heldout")
@@ -70,24 +73,24 @@ class MetaWorldConfig:
                 f"metaworld config: interface={self.interface!r} is not available; Meta-World has only ee_delta "
                 "(Δxyz + gripper); use interface='ee_delta'"
             )
-        _choice("split", self.split, SPLITS)
-        _choice("benchmark", self.benchmark, BENCHMARKS)
+        check_choice(WHAT, "split", self.split, SPLITS)
+        check_choice(WHAT, "benchmark", self.benchmark, BENCHMARKS)
         if self.benchmark == "MT10" and self.task_name not in MT10:
             raise ConfigError(
                 f"metaworld config: {self.family} is not an MT10 task; use benchmark='MT1' or one of "
                 + ", ".join(PREFIX + t for t in MT10)
             )
-        _choice("action_bounds", self.action_bounds, ACTION_BOUNDS)
-        _choice("front_camera", self.front_camera, FRONT_CAMERAS)
+        check_choice(WHAT, "action_bounds", self.action_bounds, ACTION_BOUNDS)
+        check_choice(WHAT, "front_camera", self.front_camera, FRONT_CAMERAS)
         for camera in self.cameras:
-            _choice("cameras", camera, CAMERAS)
+            check_choice(WHAT, "cameras", camera, CAMERAS)
         if not self.cameras:
             raise ConfigError("metaworld config: cameras is empty; name at least one of " + ", ".join(CAMERAS))
-        _int_range("task_seed", self.task_seed, 0, 2**31 - 2)
-        _int_range("image_size", self.image_size, 16, 480)
+        check_int_range(WHAT, "task_seed", self.task_seed, 0, 2**31 - 2)
+        check_int_range(WHAT, "image_size", self.image_size, 16, 480)
         if self.max_steps is None:
             self.max_steps = MAX_PATH_LENGTH
-        _int_range("max_steps", self.max_steps, 1, MAX_PATH_LENGTH)
+        check_int_range(WHAT, "max_steps", self.max_steps, 1, MAX_PATH_LENGTH)
 
     @property
     def task_name(self) -> str:
@@ -101,27 +104,7 @@ class MetaWorldConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> MetaWorldConfig:
-        """Build from JSON-like values; unknown keys are an error that lists the known ones."""
-        unknown = sorted(set(d) - set(known_keys()))
-        if unknown:
-            raise ConfigError(f"metaworld config: unknown key(s) {unknown}; known keys: {known_keys()}")
-        return cls(**d)
+        return config_from_dict(cls, d, WHAT)
 
     def to_dict(self) -> dict:
-        return {
-            k: (list(v) if isinstance(v, tuple) else v) for k in known_keys() if (v := getattr(self, k)) is not None
-        }
-
-
-def known_keys() -> list[str]:
-    return [f.name for f in fields(MetaWorldConfig)]
-
-
-def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"metaworld config: {name}={value!r} is not one of {', '.join(map(str, allowed))}")
-
-
-def _int_range(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"metaworld config: {name}={value!r} must be an integer in [{lo}, {hi}]")
+        return config_to_dict(self)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
+from vla_flywheel.envs.config_fields import check_choice, check_int_range, config_from_dict, config_to_dict
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
+
+WHAT = "tabletop config"  # how errors name this config
 
 INTERFACES = ("primitive", "ee_delta")
 CAMERAS = ("front", "wrist")
@@ -47,47 +50,27 @@ class TabletopConfig:
     def __post_init__(self):
         self.cameras = tuple(self.cameras)
         self.num_blocks = tuple(self.num_blocks)  # type: ignore[assignment]
-        _choice("family", self.family, (*FAMILIES, ALL_FAMILIES))
-        _choice("interface", self.interface, INTERFACES)
-        _choice("split", self.split, SPLITS)
-        _choice("action_bounds", self.action_bounds, ACTION_BOUNDS)
+        check_choice(WHAT, "family", self.family, (*FAMILIES, ALL_FAMILIES))
+        check_choice(WHAT, "interface", self.interface, INTERFACES)
+        check_choice(WHAT, "split", self.split, SPLITS)
+        check_choice(WHAT, "action_bounds", self.action_bounds, ACTION_BOUNDS)
         for camera in self.cameras:
-            _choice("cameras", camera, CAMERAS)
+            check_choice(WHAT, "cameras", camera, CAMERAS)
         if not self.cameras:
             raise ConfigError("tabletop config: cameras is empty; name at least one of " + ", ".join(CAMERAS))
-        _int_range("image_size", self.image_size, 16, 512)
-        _int_range("num_pads", self.num_pads, 1, 3)
-        _int_range("control_hz", self.control_hz, 1, 50)
+        check_int_range(WHAT, "image_size", self.image_size, 16, 512)
+        check_int_range(WHAT, "num_pads", self.num_pads, 1, 3)
+        check_int_range(WHAT, "control_hz", self.control_hz, 1, 50)
         lo, hi = self.num_blocks
         if not (3 <= lo <= hi <= 6):
             raise ConfigError(f"tabletop config: num_blocks={self.num_blocks} must satisfy 3 <= low <= high <= 6")
         if self.max_steps is None:
             self.max_steps = 100 if self.interface == "ee_delta" else 3
-        _int_range("max_steps", self.max_steps, 1, 10_000)
+        check_int_range(WHAT, "max_steps", self.max_steps, 1, 10_000)
 
     @classmethod
     def from_dict(cls, d: dict) -> TabletopConfig:
-        """Build from JSON-like values; unknown keys are an error that lists the known ones."""
-        unknown = sorted(set(d) - set(known_keys()))
-        if unknown:
-            raise ConfigError(f"tabletop config: unknown key(s) {unknown}; known keys: {known_keys()}")
-        return cls(**d)
+        return config_from_dict(cls, d, WHAT)
 
     def to_dict(self) -> dict:
-        return {
-            k: (list(v) if isinstance(v, tuple) else v) for k in known_keys() if (v := getattr(self, k)) is not None
-        }
-
-
-def known_keys() -> list[str]:
-    return [f.name for f in fields(TabletopConfig)]
-
-
-def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"tabletop config: {name}={value!r} is not one of {', '.join(map(str, allowed))}")
-
-
-def _int_range(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"tabletop config: {name}={value!r} must be an integer in [{lo}, {hi}]")
+        return config_to_dict(self)
