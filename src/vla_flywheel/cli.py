@@ -227,6 +227,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="offset into the fixed evaluation seed list")
     _add_backend_flags(p)
     p.add_argument("--videos", type=int, default=0, help="GIFs to write per (family, split)")
+    p.add_argument("--max-steps", type=int, default=None, help="ee_delta episode horizon (default: the env's)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: <policy>/eval)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=_eval)
@@ -247,6 +248,7 @@ def _eval(args) -> None:
         workers=args.workers,
         backend=args.backend,
         videos=args.videos,
+        max_steps=args.max_steps,
     )
     info = evaluate(cfg, progress=not args.no_progress)
     print("\n".join(summary_lines(info)))

@@ -82,6 +82,16 @@ def threshold_out_of_range(a, tmp):
     return ["run", "--out", tmp / "run", "--threshold", 1.5, "--no-progress"]
 
 
+@case("--max-steps caps ee_delta episodes")
+def horizon_on_the_primitive_interface(a, tmp):
+    return ["run", "--out", tmp / "run", "--max-steps", 50, "--no-progress"]
+
+
+@case("max_steps=0", "must be a positive integer")
+def zero_horizon(a, tmp):
+    return ["run", "--out", tmp / "run", "--interface", "ee_delta", "--max-steps", 0, "--no-progress"]
+
+
 @case("alpha=1.5", "must be in (0, 1)")
 def alpha_out_of_range(a, tmp):
     return ["eval-judge", "--judge", a.judge, "--data", f"primitive={a.dataset}", "--alpha", 1.5, "--out", tmp / "e"]

@@ -37,6 +37,7 @@ class EvalConfig:
     workers: episode workers. threads: torch threads per worker.
     backend: where workers run: inprocess, process (spawned), ray, or auto (inprocess for 1 worker, else process).
     videos: GIFs written per group. out: where eval_info.json (and videos/) go.
+    max_steps: episode horizon on ee_delta envs; None = the env's own.
     """
 
     policy: Path
@@ -49,6 +50,7 @@ class EvalConfig:
     threads: int = 1
     videos: int = 0
     backend: str = AUTO
+    max_steps: int | None = None
 
     def __post_init__(self):
         self.policy, self.out = Path(self.policy), Path(self.out)
@@ -66,20 +68,23 @@ class EvalConfig:
         if self.seed < 0 or self.videos < 0:
             raise ConfigError(f"eval: seed={self.seed} and videos={self.videos} must be >= 0")
         check_backend(self.backend, self.workers, "eval")
+        if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int)
+                                           or self.max_steps < 1):  # fmt: skip
+            raise ConfigError(f"eval: max_steps={self.max_steps!r} must be a positive integer or None")
 
 
 # ---------------------------------------------------------------------------------------------- worker side
 _worker: dict = {}
 
 
-def _init_worker(policy_dir: str, threads: int) -> None:
+def _init_worker(policy_dir: str, threads: int, max_steps: int | None = None) -> None:
     import torch
 
     from vla_flywheel.models.policy import FlywheelPolicy
 
     torch.set_num_threads(threads)
     policy = FlywheelPolicy.from_pretrained(policy_dir)
-    _worker.update(policy=policy, agent=PolicyAgent(policy), envs={})
+    _worker.update(policy=policy, agent=PolicyAgent(policy), envs={}, max_steps=max_steps)
 
 
 def _env_for(family: str, split: str):
@@ -90,8 +95,9 @@ def _env_for(family: str, split: str):
         c = _worker["policy"].config
         cameras = tuple(k.removeprefix("observation.images.") for k in c.image_keys)
         interface = "primitive" if c.head == "primitive" else "ee_delta"
+        extra = {} if _worker["max_steps"] is None or interface == "primitive" else {"max_steps": _worker["max_steps"]}
         _worker["envs"][key] = make_env(
-            family=family, split=split, interface=interface, image_size=c.image_size, cameras=cameras
+            family=family, split=split, interface=interface, image_size=c.image_size, cameras=cameras, **extra
         )
     return _worker["envs"][key]
 
@@ -129,7 +135,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     ]
     start = time.perf_counter()
     with (
-        make_backend(backend_name, cfg.workers, _init_worker, (str(policy_dir), cfg.threads)) as backend,
+        make_backend(backend_name, cfg.workers, _init_worker, (str(policy_dir), cfg.threads, cfg.max_steps)) as backend,
         tqdm(total=len(jobs), desc=f"eval ({backend.name})", unit="ep", disable=not progress) as bar,
     ):
         results = [_tick(bar, r) for r in backend.map(_run_episode, jobs)]

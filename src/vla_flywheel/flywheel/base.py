@@ -15,7 +15,17 @@ from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import append_line, read_rounds
 
-MUST_AGREE = ("interface", "families", "seed_demos", "base_steps", "seed", "eval_episodes", "eval_splits", "policy")
+MUST_AGREE = (
+    "interface",
+    "families",
+    "seed_demos",
+    "base_steps",
+    "seed",
+    "eval_episodes",
+    "eval_splits",
+    "policy",
+    "max_steps",
+)
 
 
 def share_base(source: Path, cfg: RunConfig) -> None:

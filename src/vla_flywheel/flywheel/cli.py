@@ -32,6 +32,7 @@ def add_commands(sub) -> None:
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="per (family, split)")
     p.add_argument("--eval-split", nargs="+", default=list(d.eval_splits), choices=SPLITS)
+    p.add_argument("--max-steps", type=int, default=None, help="ee_delta episode horizon (default: the env's)")
     p.add_argument("--eval-workers", type=int, default=d.eval_workers)
     p.add_argument("--workers", type=int, default=d.workers, help="rollout workers (whole episodes each)")
     p.add_argument("--backend", choices=["auto", "inprocess", "process", "ray"], default=d.backend,
@@ -69,7 +70,7 @@ def _run(args) -> None:
             update=args.update, threshold=args.threshold, judge_steps=args.judge_steps,
             judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
-            backend=args.backend,
+            backend=args.backend, max_steps=args.max_steps,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,
             threads=args.threads, seed=args.seed, base_from=args.base_from,
         )  # fmt: skip

@@ -56,6 +56,8 @@ class RunConfig:
         exceeds its budget is refused before anything runs.
     base_from: start from this run's seed demos, base policy and base evaluation (recipes compared at equal
         budget share one base; the settings that shape the base must agree).
+    max_steps: episode horizon (control steps) of rollouts, seed demos and evaluation on ee_delta; None = the env's
+        own (tabletop 100, Meta-World 500). A failing episode runs to it, so it bounds a round's cost.
     seed / threads / eval_workers: randomness, torch threads, evaluation processes.
     workers / backend: where a round's policy rollouts run, whole episodes each (engine.backends: inprocess,
         process, ray; auto = inprocess for one worker); the episodes and their order do not depend on it.
@@ -83,6 +85,7 @@ class RunConfig:
     threshold: float = 0.8
     eval_episodes: int = 200
     eval_splits: tuple[str, ...] = ("train",)
+    max_steps: int | None = None
     budget_env_episodes: int | None = None
     budget_gradient_steps: int | None = None
     seed: int = 0
@@ -136,6 +139,11 @@ class RunConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"run: {name}={value!r} must be an integer >= 0")
         check_backend(self.backend, self.workers, "run")
+        if self.max_steps is not None:
+            if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
+                raise ConfigError(f"run: max_steps={self.max_steps!r} must be a positive integer or None")
+            if self.interface != "ee_delta":
+                raise ConfigError("run: --max-steps caps ee_delta episodes; a primitive episode is its pick/place")
         if not 0 < self.threshold < 1:
             raise ConfigError(f"run: threshold={self.threshold} must be in (0, 1)")
         if self.judge_model is not None:
