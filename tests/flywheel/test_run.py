@@ -8,7 +8,7 @@ import pytest
 from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.flywheel.compare import compare_lines
+from vla_flywheel.flywheel.compare import compare_lines, compare_markdown
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 
@@ -49,6 +49,8 @@ def test_report_and_compare_are_written(filtered_bc_run):
     assert "success-plot" in html and "judge-confusion" in html and "data:image/gif;base64" in html
     table = compare_lines([filtered_bc_run, filtered_bc_run])
     assert len(table) == 4 and "filtered-bc" in table[2] and "oracle" in table[2]
+    markdown = compare_markdown([filtered_bc_run])
+    assert len(markdown) == 3 and markdown[2].count(" | ") == len(markdown[0].split(" | ")) - 1
 
 
 def test_a_plan_over_budget_is_refused_before_anything_runs(tmp_path):
