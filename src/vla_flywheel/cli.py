@@ -154,6 +154,8 @@ def _dataset_show(args) -> None:
 
 
 def _add_train(sub) -> None:
+    from vla_flywheel.models.presets import DEFAULT_PRESET, PRESETS
+
     p = sub.add_parser("train", help="train a policy on LeRobot datasets (checkpoints, metrics, exact --resume)")
     p.add_argument("--dataset", type=Path, action="append", default=[], help="dataset directory (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="run directory (or the run to continue with --resume)")
@@ -161,12 +163,15 @@ def _add_train(sub) -> None:
     p.add_argument("--init-from", type=Path, default=None, metavar="POLICY",
                    help="fine-tune this trained policy (run, checkpoint or pretrained_model dir)")  # fmt: skip
     p.add_argument("--steps", type=int, default=None, help="total gradient steps (default 3000)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS),
+                   help="model size: the CPU defaults, or larger for CUDA (models/presets.py)")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=None, help="samples per step (default 32, or the preset's)")
     p.add_argument("--max-episodes", type=int, default=None, help="use the first N episodes of each dataset")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--grad-clip", type=float, default=1.0, help="global gradient-norm clip (0 = off)")
     p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the saved weights (0 = off)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast (default off, or the preset's)")  # fmt: skip
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -181,36 +186,40 @@ def _add_train(sub) -> None:
 
 
 def _train(args) -> None:
+    from vla_flywheel.models.presets import cpu_warning, get_preset
     from vla_flywheel.train.config import TrainConfig
     from vla_flywheel.train.loop import train
 
     if args.resume:
         result = train(resume=args.out, steps=args.steps, progress=not args.no_progress)
     else:
+        preset = get_preset(args.preset, "train")
         overrides = {
             "chunk_size": args.chunk_size,
             "n_action_steps": args.n_action_steps,
             "num_inference_steps": args.inference_steps,
             "primitive_param": args.primitive_param,
         }
+        given = {k: v for k, v in {"batch_size": args.batch_size, "bf16": args.bf16}.items() if v is not None}
         cfg = TrainConfig(
             datasets=tuple(args.dataset),
             out=args.out,
             steps=3000 if args.steps is None else args.steps,
-            batch_size=args.batch_size,
+            **{**preset.train, **given},  # flags given beat the preset's batch size and bf16
             max_episodes=args.max_episodes,
             lr=args.lr,
             grad_clip=args.grad_clip,
             ema_decay=args.ema,
-            bf16=args.bf16,
             device=args.device,
             seed=args.seed,
             threads=args.threads,
             save_every=args.save_every,
             log_every=args.log_every,
-            policy={k: v for k, v in overrides.items() if v is not None},
+            policy={**preset.policy, **{k: v for k, v in overrides.items() if v is not None}},
             init_from=args.init_from,
         )
+        if warning := cpu_warning(preset, cfg.device):
+            print(f"flywheel train: warning: {warning}", file=sys.stderr)
         result = train(cfg, progress=not args.no_progress)
     print("\n".join(result.lines()))
 
@@ -320,8 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_judges(sub)
     from vla_flywheel.flywheel.cli import add_commands
+    from vla_flywheel.train import specialist_cli
 
     add_commands(sub)
+    specialist_cli.add_commands(sub)
     envs = sub.add_parser("envs", help="list the registered environment ids")
     envs.set_defaults(run=lambda _: print("\n".join(__import__("vla_flywheel.envs").envs.ENV_IDS)))
     return parser

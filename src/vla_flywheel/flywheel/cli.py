@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from vla_flywheel.flywheel.config import JUDGES, RECIPES, UPDATES, RunConfig
+from vla_flywheel.models.presets import PRESETS, cpu_warning, get_preset
 
 
 def add_commands(sub) -> None:
@@ -30,6 +32,9 @@ def add_commands(sub) -> None:
     p.add_argument("--threshold", type=float, default=d.threshold, help="learned judges keep scores above this")
     p.add_argument("--judge-steps", type=int, default=d.judge_steps)
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
+    p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
+    p.add_argument("--specialist-steps", type=int, default=d.specialist_steps, help="pld: RL env steps per family")
+    p.add_argument("--specialist-xi", type=float, default=d.specialist_xi, help="pld: residual bound (action units)")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="per (family, split)")
     p.add_argument("--eval-split", nargs="+", default=list(d.eval_splits), choices=SPLITS)
     p.add_argument("--max-steps", type=int, default=None, help="ee_delta episode horizon (default: the env's)")
@@ -40,6 +45,8 @@ def add_commands(sub) -> None:
     p.add_argument("--budget-env-episodes", type=int, default=None)
     p.add_argument("--budget-gradient-steps", type=int, default=None)
     p.add_argument("--base-from", type=Path, default=None, metavar="RUN", help="share this run's base policy")
+    p.add_argument("--preset", choices=list(PRESETS), default=d.preset,
+                   help="policy size: the CPU defaults, or larger for CUDA (models/presets.py)")  # fmt: skip
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -70,10 +77,13 @@ def _run(args) -> None:
             update=args.update, threshold=args.threshold, judge_steps=args.judge_steps,
             judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
-            backend=args.backend, max_steps=args.max_steps,
+            backend=args.backend, max_steps=args.max_steps, pld_alpha=args.pld_alpha,
+            specialist_steps=args.specialist_steps, specialist_xi=args.specialist_xi,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,
-            threads=args.threads, seed=args.seed, base_from=args.base_from,
+            threads=args.threads, seed=args.seed, base_from=args.base_from, preset=args.preset,
         )  # fmt: skip
+        if args.preset and (warning := cpu_warning(get_preset(args.preset))):
+            print(f"flywheel run: warning: {warning}", file=sys.stderr)
         rounds = run_flywheel(cfg, progress=not args.no_progress)
     print("\n".join(compare_lines([out])))
     print(f"rounds    {out / 'rounds.jsonl'} ({len(rounds)} lines)")

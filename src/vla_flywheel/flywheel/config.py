@@ -16,16 +16,19 @@ from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
 from vla_flywheel.envs.registry import KNOWN_FAMILIES
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.presets import get_preset
 
 CONFIG_FILE = "config.json"
 
-# recipe -> defaults. propose: "rollouts" (the policy acts, episodes are judged whole) or "lacy" (L2A candidates
-# voted by A2L explanations, gated by L2C). judge: who decides what is kept (see flywheel.judging.JUDGES).
+# recipe -> defaults. propose: "rollouts" (the policy acts, episodes are judged whole), "lacy" (L2A candidates
+# voted by A2L explanations, gated by L2C) or "pld" (residual specialists probe, hybrid rollouts are kept on success).
+# judge: who decides what is kept (see flywheel.judging.JUDGES).
 RECIPES: dict[str, dict] = {
     "filtered-bc": {"interface": "primitive", "propose": "rollouts", "judge": "oracle"},
     "self-train": {"interface": "primitive", "propose": "rollouts", "judge": "keep-all"},
     "lacy": {"interface": "primitive", "propose": "lacy", "judge": "verifier"},
     "vlac": {"interface": "ee_delta", "propose": "rollouts", "judge": "critic"},
+    "pld": {"interface": "ee_delta", "propose": "pld", "judge": "oracle"},
 }
 JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
 UPDATES = ("finetune", "retrain")
@@ -45,6 +48,10 @@ class RunConfig:
     episodes_per_round: autonomous env episodes per round (LACY: the candidates it executes).
     lacy_pool: LACY observes lacy_pool x episodes_per_round scenes and acts on the least confident ones.
     lacy_samples: L2A candidates sampled per scene, voted by the meaning of their A2L explanations.
+    pld_alpha: PLD's hybrid rollouts let the base act alone for T_base ~ U[0, pld_alpha x horizon] steps before its
+        residual specialist takes over (PLD's best: 0.6). specialist_steps / specialist_xi: each round's residual
+        SAC budget per family in env steps (train.specialist; counted as rl_env_steps) and its residual bound;
+        specialist: any other SpecialistConfig field, e.g. {"offline_successes": 20, "eval_episodes": 20}.
     base_steps / round_steps: gradient steps of the base policy and of each round's update.
     update: "finetune" continues from the last policy, "retrain" trains a fresh one on all data kept so far.
     judge_model: a trained judge (train-judge run) for learned judges; None trains one on the seed demos.
@@ -63,6 +70,8 @@ class RunConfig:
         process, ray; auto = inprocess for one worker); the episodes and their order do not depend on it.
     videos: rollouts per round previewed as GIFs for the report (evaluation writes up to 2 per group).
     policy: PolicyConfig field overrides for the base policy (e.g. {"chunk_size": 8}).
+    preset: a named model size (models/presets.py: cpu-small, gpu-base, gpu-large); its policy overrides are merged
+        under `policy`, whose own entries win. None = the defaults.
     """
 
     out: Path
@@ -76,6 +85,10 @@ class RunConfig:
     episodes_per_round: int = 400
     lacy_pool: int = 3
     lacy_samples: int = 8
+    pld_alpha: float = 0.6
+    specialist_steps: int = 20_000
+    specialist_xi: float = 0.3
+    specialist: dict = field(default_factory=dict)
     base_steps: int = 1000
     round_steps: int = 500
     update: str = "finetune"
@@ -95,6 +108,7 @@ class RunConfig:
     backend: str = "auto"
     videos: int = 4
     policy: dict = field(default_factory=dict)
+    preset: str | None = None
     base_from: Path | None = None
 
     def __post_init__(self):
@@ -112,6 +126,18 @@ class RunConfig:
             raise ConfigError(f"run: judge={self.judge!r} is not one of {', '.join(JUDGES)}")
         if self.propose == "lacy" and (self.interface != "primitive" or self.judge not in ("verifier", "oracle")):
             raise ConfigError("run: LACY proposals need interface=primitive and judge=verifier (or oracle)")
+        if self.propose == "pld" and self.interface != "ee_delta":
+            raise ConfigError("run: PLD's residual specialists correct ee_delta actions; use interface=ee_delta")
+        if not 0 <= self.pld_alpha <= 1 or not 0 < self.specialist_xi <= 1:
+            raise ConfigError(f"run: pld_alpha={self.pld_alpha} must be in [0, 1] and specialist_xi="
+                              f"{self.specialist_xi} in (0, 1]")  # fmt: skip
+        owned = {"base", "out", "family", "env_steps", "xi", "max_steps", "seed", "threads"} & set(self.specialist)
+        if owned:
+            raise ConfigError(f"run: specialist={{...}} may not set {', '.join(sorted(owned))}; the run sets them "
+                              "(use specialist_steps / specialist_xi / max_steps)")  # fmt: skip
+        from vla_flywheel.train.specialist import SpecialistConfig
+
+        check_fields(SpecialistConfig, self.specialist, "run: specialist")
         if self.judge == "verifier" and self.propose != "lacy":
             raise ConfigError("run: the verifier judges LACY's explained proposals; use recipe lacy")
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
@@ -130,7 +156,8 @@ class RunConfig:
         if self.update not in UPDATES:
             raise ConfigError(f"run: update={self.update!r} must be finetune or retrain")
         for name in ("seed_demos", "episodes_per_round", "lacy_pool", "lacy_samples", "base_steps", "round_steps",
-                     "judge_steps", "eval_episodes", "threads", "eval_workers", "workers"):  # fmt: skip
+                     "judge_steps", "eval_episodes", "threads", "eval_workers", "workers",
+                     "specialist_steps"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"run: {name}={value!r} must be a positive integer")
@@ -148,6 +175,8 @@ class RunConfig:
             raise ConfigError(f"run: threshold={self.threshold} must be in (0, 1)")
         if self.judge_model is not None:
             self.judge_model = Path(self.judge_model)
+        if self.preset is not None:
+            self.policy = {**get_preset(self.preset, "run").policy, **self.policy}
         planned = self.planned()
         for name, need in planned.items():
             limit = getattr(self, f"budget_{name}")
