@@ -25,7 +25,7 @@ def test_rounds_jsonl_has_every_round_with_ci_budgets_judge_times_and_memory(fil
         assert 100 < r["memory"]["peak_rss_mb"] < 8000 and r["memory"]["rss_mb"] <= r["memory"]["peak_rss_mb"]
     last = lines[-1]
     assert last["budgets"]["spent"] == {"seed_demos": 4, "env_episodes": 12, "gradient_steps": 90,
-                                        "judge_gradient_steps": 0}  # fmt: skip
+                                        "judge_gradient_steps": 0, "rl_env_steps": 0, "rl_episodes": 0}  # fmt: skip
     assert last["data_added"]["generated"] == 12
     q = last["judge_quality"]
     assert q["fp"] == 0 and q["fn"] == 0  # the oracle is the truth

@@ -55,15 +55,17 @@ def test_flow_samples_depend_on_the_seed_and_only_on_it():
 def test_select_action_replans_every_n_action_steps():
     policy = make_policy(chunk_size=6, n_action_steps=3)
     calls = []
-    original = policy.predict_action_chunk
-    policy.predict_action_chunk = lambda batch, generator=None: calls.append(1) or original(batch, generator)
+    predict = policy._predict
+    policy._predict = lambda batch, generator: calls.append(1) or predict(batch, generator)
     batch = make_batch(1)
-    chunk = original(batch, generator=torch.Generator().manual_seed(0))
+    chunk = policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(0))
+    calls.clear()
     policy.reset()
     generator = torch.Generator().manual_seed(0)
     first = [policy.select_action(batch, generator=generator) for _ in range(3)]
     assert len(calls) == 1
     assert torch.equal(torch.stack(first, 1), chunk[:, :3])
+    assert policy.acting_features.shape == (1, policy.feature_dim)  # what a residual learner reads per step
     policy.select_action(batch, generator=generator)
     assert len(calls) == 2
     policy.reset()

@@ -16,9 +16,15 @@ from pathlib import Path
 from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError, FlywheelError
 from vla_flywheel.failpoints import failpoint
-from vla_flywheel.flywheel import memory, records, stages
+from vla_flywheel.flywheel import memory, pld, records, stages
 from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig, check_judge_model
 from vla_flywheel.flywheel.layout import RunLayout
+
+GENERATE_STAGES = {
+    "rollouts": "act + judge",
+    "lacy": "propose (L2A) + explain (A2L) + verify (L2C)",
+    "pld": "probe (residual SAC specialists) + hybrid rollouts",
+}
 
 
 class BudgetExceeded(FlywheelError):
@@ -60,7 +66,8 @@ def _stage_seconds(run: RunLayout, r: int) -> dict[str, float]:
 
 
 def _spent(cfg: RunConfig, run: RunLayout, upto: int) -> dict[str, int]:
-    """Budgets used by rounds 0..upto: seed demos, autonomous env episodes and policy gradient steps."""
+    """Budgets used by rounds 0..upto: seed demos, autonomous env episodes and policy gradient steps (plus, counted
+    apart, judge gradient steps and PLD's specialist RL env steps and episodes)."""
     episodes = sum(stages.dataset_episodes(run.round_data(r)) for r in range(1, upto + 1))
     steps = sum(
         (cfg.base_steps if r == 0 else cfg.round_steps) for r in range(upto + 1) if stages.trained(run.policy(r))
@@ -70,7 +77,7 @@ def _spent(cfg: RunConfig, run: RunLayout, upto: int) -> dict[str, int]:
         if stages.trained(run.judge(r)):
             judge_steps += json.loads((run.judge(r) / "train_summary.json").read_text())["steps"]
     return {"seed_demos": stages.dataset_episodes(run.demos), "env_episodes": episodes, "gradient_steps": steps,
-            "judge_gradient_steps": judge_steps}  # fmt: skip
+            "judge_gradient_steps": judge_steps, **pld.rl_spent(run, upto)}  # fmt: skip
 
 
 def _check_budget(cfg: RunConfig, spent: dict[str, int], name: str, more: int) -> None:
@@ -142,11 +149,9 @@ def run_flywheel(cfg: RunConfig | None = None, *, resume: Path | None = None, pr
             _check_budget(
                 cfg, _spent(cfg, run, r), "env_episodes", expected - stages.dataset_episodes(run.round_data(r))
             )
-            clock.stage(
-                r, "act + judge" if cfg.propose == "rollouts" else "propose (L2A) + explain (A2L) + verify (L2C)"
-            )
-            generate = stages.generate_lacy if cfg.propose == "lacy" else stages.generate_rollouts
-            seconds.update(generate(cfg, run, r, run.policy(r - 1), judge_dir, progress))
+            clock.stage(r, GENERATE_STAGES[cfg.propose])
+            generate = {"rollouts": stages.generate_rollouts, "lacy": stages.generate_lacy, "pld": pld.generate_pld}
+            seconds.update(generate[cfg.propose](cfg, run, r, run.policy(r - 1), judge_dir, progress))
         data = [run.demos, *(run.round_data(i) for i in range(1, r + 1))]
         if cfg.learned_judge and cfg.judge_round_steps and cfg.propose == "lacy":
             clock.stage(r, "refresh the explainer and verifier on what they kept")

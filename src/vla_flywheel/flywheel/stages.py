@@ -49,7 +49,7 @@ def round_features(env) -> dict:
     }
 
 
-def _frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "") -> dict:
+def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "") -> dict:
     t = record.length
     return {
         **record.frames,
@@ -80,14 +80,14 @@ class Envs:
             env.close()
 
 
-def _writer(path: Path, env) -> DatasetWriter:
+def round_writer(path: Path, env) -> DatasetWriter:
     if (path / "meta" / "info.json").exists():
         return DatasetWriter.open(path)
     features = round_features(env)
     return DatasetWriter.create(path, fps=env.config.control_hz, features=features, robot_type=env.robot_type)
 
 
-def _preview(path: Path, index: int, record: EpisodeRecord, verdict: Verdict, explanation: str) -> None:
+def write_preview(path: Path, index: int, record: EpisodeRecord, verdict: Verdict, explanation: str) -> None:
     """A GIF of the episode (plus the frame after its last action) and what the judge said, for the report."""
     key = next(key for key in record.frames if key.startswith(k.OBS_IMAGES_PREFIX))
     frames = np.asarray(record.frames[key])
@@ -107,21 +107,26 @@ def collect_demos(cfg: RunConfig, run: RunLayout, progress: bool) -> int:
     plan = [(family, j) for family in cfg.families for j in range(cfg.seed_demos)]
     envs = Envs(cfg.interface, one_attempt=False, max_steps=cfg.max_steps)
     try:
-        writer = _writer(run.demos, envs(cfg.families[0]))
+        writer = round_writer(run.demos, envs(cfg.families[0]))
         with writer:
             for family, j in tqdm(plan[writer.num_episodes :], desc="seed demos", unit="ep", disable=not progress):
                 record = rollout(envs(family), make_expert(envs(family)), cfg.seed * 1000 + j, source="expert")
-                writer.add_episode(_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
+                writer.add_episode(round_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
                 failpoint("demos.episode")
     finally:
         envs.close()
     return len(plan)
 
 
-def _load_policy(policy_dir: Path):
+def pretrained(policy_dir: Path) -> Path:
+    """A round's policy training run -> its last pretrained_model directory."""
+    return policy_dir / CHECKPOINTS_DIR / "last" / PRETRAINED_DIR
+
+
+def load_policy(policy_dir: Path):
     from vla_flywheel.models.policy import FlywheelPolicy
 
-    return FlywheelPolicy.from_pretrained(policy_dir / CHECKPOINTS_DIR / "last" / PRETRAINED_DIR)
+    return FlywheelPolicy.from_pretrained(pretrained(policy_dir))
 
 
 def load_judge(judge_dir: Path | None):
@@ -138,7 +143,7 @@ _round_worker: dict = {}  # a rollout worker's envs and agent (module level: bac
 def _init_round_worker(interface: str, policy_dir: str, max_steps: int | None = None) -> None:
     """A rollout worker: the round's policy, loaded once, and one env per family."""
     torch.set_num_threads(1)  # batch-1 inference next to rendering: one thread is fastest
-    agent = policy_agent(_load_policy(Path(policy_dir)), interface, attempts=1)
+    agent = policy_agent(load_policy(Path(policy_dir)), interface, attempts=1)
     _round_worker.update(envs=Envs(interface, one_attempt=True, max_steps=max_steps), agent=agent)
 
 
@@ -167,7 +172,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
     path = run.round_data(r)
     envs = Envs(cfg.interface, one_attempt=True)  # only for the dataset's features
     try:
-        writer = _writer(path, envs(cfg.families[0]))
+        writer = round_writer(path, envs(cfg.families[0]))
     finally:
         envs.close()
     began = time.perf_counter()
@@ -186,9 +191,9 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                     verdict = judge(record)
                     timing["judge"] += time.perf_counter() - judged
                     failpoint("judge.verdict")
-                    writer.add_episode(_frames(record, verdict), record.task)
+                    writer.add_episode(round_frames(record, verdict), record.task)
                     if i < cfg.videos:
-                        _preview(path, i, record, verdict, "")
+                        write_preview(path, i, record, verdict, "")
                     bar.update()
         finally:
             _close_round_worker()
@@ -204,7 +209,7 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
     """
     timing = {"propose": 0.0, "generate": 0.0, "judge": 0.0}
     torch.set_num_threads(1)
-    policy, model = _load_policy(policy_dir), load_judge(judge_dir)
+    policy, model = load_policy(policy_dir), load_judge(judge_dir)
     envs = Envs(cfg.interface, one_attempt=True)
     try:
         if run.proposals(r).exists():
@@ -220,7 +225,7 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
             failpoint("lacy.proposed")
             timing["propose"] = time.perf_counter() - began
         path = run.round_data(r)
-        writer = _writer(path, envs(cfg.families[0]))
+        writer = round_writer(path, envs(cfg.families[0]))
         with writer:
             start = writer.num_episodes
             for i in tqdm(range(start, len(chosen)), desc=f"round {r} act", unit="ep", disable=not progress):
@@ -232,9 +237,9 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
                 else:  # the verifier decided before acting; acting only measures it
                     keep = p.consistency > cfg.threshold
                     verdict = Verdict(p.consistency, keep, np.full(record.length, float(keep)))
-                writer.add_episode(_frames(record, verdict, p.explanation), record.task)
+                writer.add_episode(round_frames(record, verdict, p.explanation), record.task)
                 if i < cfg.videos:
-                    _preview(path, i, record, verdict, p.explanation)
+                    write_preview(path, i, record, verdict, p.explanation)
                 timing["generate"] += time.perf_counter() - began  # acting and writing the episode
     finally:
         envs.close()

@@ -96,6 +96,7 @@ class FlywheelPolicy(nn.Module):
             self.velocity = VelocityField(context, c.chunk_size, c.action_dim, c.flow_hidden)
         self._queue: deque[torch.Tensor] = deque()
         self._latched: torch.Tensor | None = None  # [B, 5] pick/place points held for the episode (latch_points)
+        self._features: torch.Tensor | None = None  # [B, dim + 5] set by select_action (see acting_features)
 
     # ------------------------------------------------------------------ encoding
     @property
@@ -242,13 +243,29 @@ class FlywheelPolicy(nn.Module):
     @torch.no_grad()
     def predict_action_chunk(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """-> [B, H, A] actions in env units: H = chunk_size (flow) or 1 (primitive)."""
+        return self._predict(batch, generator)[0]
+
+    def _predict(self, batch: dict, generator: torch.Generator | None) -> tuple[torch.Tensor, Encoding]:
         encoding = self.encode(batch)
         pointing = self._pointing(encoding)
         if self.config.head == "primitive":
-            return self.primitive.predict(pointing, encoding.shift)[:, None]
+            return self.primitive.predict(pointing, encoding.shift)[:, None], encoding
         context = self._flow_context(batch, encoding, pointing)
         chunk = euler_sample(self.velocity, context, self.config.num_inference_steps, generator)
-        return self.normalizer.unnormalize(ACTION, chunk)
+        return self.normalizer.unnormalize(ACTION, chunk), encoding
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of `acting_features`: the act readout and the latched pick/place points."""
+        return self.config.dim + 5
+
+    @property
+    def acting_features(self) -> torch.Tensor:
+        """[B, dim + 5]: what the policy saw when it last predicted a chunk in `select_action` (its act readout) and
+        the pick/place points it latched (zeros without them), for a frozen-feature learner such as PLD's residual."""
+        if self._features is None:
+            raise ConfigError("policy: no features yet; call select_action() after reset() first")
+        return self._features
 
     @torch.no_grad()
     def sample_primitives(self, batch: dict, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
@@ -268,7 +285,9 @@ class FlywheelPolicy(nn.Module):
                     self._latched = self.primitive.predict(self._pointing(encoding), encoding.shift)
                 elif self._latched.shape[0] != batch[OBS_STATE].shape[0]:
                     raise ConfigError("policy: the batch size changed within an episode; call reset() between episodes")
-            chunk = self.predict_action_chunk(batch, generator)
+            chunk, encoding = self._predict(batch, generator)
+            points = self._latched if self._latched is not None else encoding.readouts[0].new_zeros(chunk.shape[0], 5)
+            self._features = torch.cat([encoding.readouts[0], points], dim=-1)
             steps = min(self.config.n_action_steps, chunk.shape[1])
             self._queue.extend(chunk[:, :steps].transpose(0, 1))
         return self._queue.popleft()
@@ -277,6 +296,7 @@ class FlywheelPolicy(nn.Module):
         """Forget queued actions (and latched points); call at every env reset."""
         self._queue.clear()
         self._latched = None
+        self._features = None
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:

@@ -1,0 +1,59 @@
+"""Every value that shapes a residual specialist, validated when it is made and saved as `config.json`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from vla_flywheel.config_check import check_fields
+from vla_flywheel.errors import ConfigError
+
+
+@dataclass
+class ResidualConfig:
+    """A residual actor-critic (PLD §3.2): the actor sees what the frozen base sees and does, and adds a_δ ∈ [−ξ, ξ].
+
+    feature_dim: frozen base-policy features per step (its act readout and latched pick/place points; see
+        engine.residual_agent.BaseStep).
+    state_dim / action_dim: sizes of the env's state and action.
+    xi: bound of the residual action, in action units (PLD: 0.5 on LIBERO, 0.1 on SimplerEnv). A residual larger
+        than the base's own actions can override it entirely; "from scratch" SAC is xi = 1 with no base action.
+    hidden / layers: the MLPs of the actor and of each Q (PLD Table 5: 3 layers of 256, LayerNorm).
+    use_base: the inputs include the base action and the executed action is base + residual; False is SAC from
+        scratch on the same inputs (RLPD), the baseline PLD compares against.
+    log_std_min / log_std_max: bounds of the actor's pre-tanh log standard deviation.
+    """
+
+    feature_dim: int
+    state_dim: int = 5
+    action_dim: int = 5
+    xi: float = 0.5
+    hidden: int = 256
+    layers: int = 3
+    use_base: bool = True
+    log_std_min: float = -5.0
+    log_std_max: float = 1.0
+    type: str = field(default="flywheel_residual", init=False)
+
+    def __post_init__(self):
+        for name in ("feature_dim", "state_dim", "action_dim", "hidden", "layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"residual: {name}={value!r} must be a positive integer")
+        if not 0 < self.xi <= 1:
+            raise ConfigError(f"residual: xi={self.xi} must be in (0, 1] (action units; 1 = the whole action box)")
+        if not self.log_std_min < self.log_std_max:
+            raise ConfigError("residual: log_std_min must be below log_std_max")
+
+    @property
+    def input_dim(self) -> int:
+        """[features | state | base action] (the base action only when there is a base)."""
+        return self.feature_dim + self.state_dim + (self.action_dim if self.use_base else 0)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "residual config") -> ResidualConfig:
+        data = {k: v for k, v in data.items() if k != "type"}
+        check_fields(cls, data, where)
+        return cls(**data)

@@ -1,0 +1,233 @@
+"""PLD's probe stage: a residual SAC specialist on a frozen base policy for one task family, with its RL curve.
+
+1. Offline buffer: the base plays up to `offline_episodes` episodes; the transitions of its first
+   `offline_successes` successes are kept (PLD: ~50 successful trajectories).
+2. Warm-up: `warmup_episodes` base-only episodes fill the online buffer (PLD: 100; fewer fit a CPU budget).
+3. RL: each episode starts after the base has acted alone for T ~ U[0, probe·T_max] steps (PLD's probing; those
+   steps are spent but not stored), then base + residual act and every env step runs one SAC update on a batch
+   drawn half from each buffer (RLPD's symmetric replay). Reward is the task's sparse success; success ends the
+   episode.
+4. Every `eval_every` env steps, the specialist (its mean action, from the first step, no probing) plays the fixed
+   evaluation seeds; `curve.jsonl` gets (env steps, episodes, success with a 95% CI, wall time).
+
+`from_scratch` is the RLPD baseline at the same budget and data: the actor outputs the whole action (ξ = 1) from
+the same frozen features and state, with no base action and no probing. Every env step counts against
+`env_steps` except the offline collection, which is counted and reported apart. A killed run starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vla_flywheel.engine.residual_agent import BaseStep, ResidualAgent, StepView
+from vla_flywheel.envs import make_env
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.eval.intervals import wilson_interval
+from vla_flywheel.eval.seeds import eval_seeds
+from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
+from vla_flywheel.train.replay import ReplayBuffer, symmetric_batch
+from vla_flywheel.train.sac import SacLearner, SacSettings
+
+SPECIALIST_SEED_BASE = 2_000_000  # above the evaluation lists (1e6 + i): RL never trains on an evaluation scene
+SPECIALIST_DIR = "specialist"
+CURVE_FILE = "curve.jsonl"
+SUMMARY_FILE = "specialist_summary.json"
+
+
+@dataclass
+class SpecialistConfig:
+    """base: the frozen base policy (a training run or pretrained_model dir). family: the task family (ee_delta).
+    env_steps: online env-step budget (warm-up, probing and RL). xi: residual bound (PLD: 0.1-0.5).
+    offline_successes / offline_episodes: base successes kept for the offline buffer, and the most base episodes
+        tried for them. warmup_episodes: base-only episodes before the residual acts.
+    probe: RL episodes start after the base acted U[0, probe x horizon] steps. from_scratch: the RLPD baseline.
+    batch_size / capacity / hidden: learner settings. PLD uses 256 / 250k / 256; on one CPU thread an update of
+        256-wide MLPs on 256 transitions takes ~90 ms, so the defaults are 128 / 100k / 128 (~12x cheaper).
+    temperature: the entropy temperature's starting value (PLD: 1.0; see train.sac).
+    critic_warmup: SAC updates that train the critics alone before the actor moves (see train.sac).
+    eval_every / eval_episodes: curve points (env steps) and fixed-seed episodes per point.
+    max_steps: episode horizon (None = the env's: 100 on the tabletop).
+    """
+
+    base: Path
+    out: Path
+    family: str = "pick_place"
+    env_steps: int = 20_000
+    xi: float = 0.5
+    offline_successes: int = 50
+    offline_episodes: int = 200
+    warmup_episodes: int = 20
+    probe: float = 0.6
+    from_scratch: bool = False
+    batch_size: int = 128
+    capacity: int = 100_000
+    hidden: int = 128
+    temperature: float = 0.1
+    critic_warmup: int = 1000
+    eval_every: int = 2_000
+    eval_episodes: int = 50
+    max_steps: int | None = None
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self):
+        self.base, self.out = Path(self.base), Path(self.out)
+        for name in ("env_steps", "batch_size", "capacity", "hidden", "eval_every", "eval_episodes", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"specialist: {name}={value!r} must be a positive integer")
+        for name in ("offline_successes", "offline_episodes", "warmup_episodes", "critic_warmup", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"specialist: {name}={getattr(self, name)} must be >= 0")
+        if not 0 <= self.probe <= 1:
+            raise ConfigError(f"specialist: probe={self.probe} must be in [0, 1] (a fraction of the horizon)")
+        if not 0 < self.xi <= 1:
+            raise ConfigError(f"specialist: xi={self.xi} must be in (0, 1]")
+        if not self.temperature > 0:
+            raise ConfigError(f"specialist: temperature={self.temperature} must be > 0")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "base": str(self.base), "out": str(self.out)}
+
+
+def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | None], None]) -> tuple[bool, int]:
+    """Play one episode, calling `on_step` once per env step with the finished transition (None for a probing step
+    before the takeover). A transition is finished when the next step's view is known; a time-limit truncation
+    bootstraps from the final observation's view, a termination does not. -> (success, env steps)."""
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env, seed)
+    pending: tuple[StepView, np.ndarray, float, bool] | None = None
+    steps = 0
+    while True:
+        agent.act(env, obs)
+        view, action, stored = agent.last
+        if pending is not None:
+            on_step(_transition(pending, view, done=False))
+        obs, reward, terminated, truncated, info = env.step(action)
+        steps += 1
+        pending = (view, action, reward, stored)
+        if terminated or truncated:
+            following = view if terminated else agent.base(obs)
+            on_step(_transition(pending, following, done=terminated))
+            return bool(info["success"]), steps
+
+
+def _transition(pending, following: StepView, done: bool) -> dict | None:
+    view, action, reward, stored = pending
+    if not stored:
+        return None
+    return {"features": view.features, "state": view.state, "base_action": view.base_action, "action": action,
+            "reward": reward, "done": float(done), "next_features": following.features,
+            "next_state": following.state, "next_base_action": following.base_action}  # fmt: skip
+
+
+def evaluate_specialist(env, base: BaseStep, model: ResidualActorCritic, episodes: int) -> dict:
+    """The specialist's mean action from the first step on the fixed evaluation seeds -> success with a 95% CI."""
+    agent = ResidualAgent(base, model, takeover=lambda seed: 0, deterministic=True)
+    successes = sum(run_episode(env, agent, seed, lambda t: None)[0] for seed in eval_seeds(episodes))
+    low, high = wilson_interval(successes, episodes)
+    return {"n": episodes, "successes": successes, "rate": successes / episodes, "ci95": [low, high]}
+
+
+def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
+    from vla_flywheel.models.policy import FlywheelPolicy
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    policy = FlywheelPolicy.from_pretrained(cfg.base)
+    if policy.config.head != "flow":
+        raise ConfigError(f"specialist: {cfg.base} is a {policy.config.head} policy; a residual corrects ee_delta "
+                          "actions, so pass a flow (ee_delta) policy")  # fmt: skip
+    env = make_env(family=cfg.family, interface="ee_delta", **({"max_steps": cfg.max_steps} if cfg.max_steps else {}))
+    horizon = env.config.max_steps
+    base = BaseStep(policy)
+    model = ResidualActorCritic(ResidualConfig(
+        feature_dim=base.feature_dim, state_dim=policy.config.state_dim, action_dim=policy.config.action_dim,
+        xi=1.0 if cfg.from_scratch else cfg.xi, hidden=cfg.hidden, use_base=not cfg.from_scratch,
+    ))  # fmt: skip
+    learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature))
+    buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim)
+               for _ in range(2)]  # fmt: skip
+    online, offline = buffers
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "specialist_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    curve_path = cfg.out / CURVE_FILE
+    curve_path.unlink(missing_ok=True)
+    start = time.perf_counter()
+    seeds = iter(range(SPECIALIST_SEED_BASE + cfg.seed * 100_000, SPECIALIST_SEED_BASE + (cfg.seed + 1) * 100_000))
+
+    # 1. offline: the base's successes (kept whole; its failures are dropped)
+    base_only = ResidualAgent(base, None, takeover=lambda seed: 0)
+    offline_steps, offline_tried, kept = 0, 0, 0
+    for _ in tqdm(range(cfg.offline_episodes), desc="offline (base)", unit="ep", disable=not progress):
+        if kept >= cfg.offline_successes:
+            break
+        episode: list[dict] = []
+        success, steps = run_episode(env, base_only, next(seeds), episode.append)
+        offline_steps, offline_tried = offline_steps + steps, offline_tried + 1
+        if success:
+            kept += 1
+            for t in episode:
+                offline.add(**t)
+
+    # 2-4. warm-up, then probing + residual with one update per env step, curve points every eval_every steps
+    counts = {"env_steps": 0, "episodes": 0, "successes": 0, "updates": 0}
+    logs: dict[str, float] = {}
+    learner_agent = ResidualAgent(base, model, takeover=lambda seed: _probe_steps(cfg, horizon, seed))
+    warmup_agent = base_only if not cfg.from_scratch else learner_agent
+
+    def record_point() -> None:
+        point = {**counts, "success": evaluate_specialist(env, base, model, cfg.eval_episodes),
+                 "seconds": time.perf_counter() - start, **{k: round(v, 4) for k, v in logs.items()}}  # fmt: skip
+        with curve_path.open("a") as f:
+            f.write(json.dumps(point) + "\n")
+        model.save_pretrained(cfg.out / SPECIALIST_DIR)
+        bar.set_postfix(eval=f"{100 * point['success']['rate']:.0f}%")
+
+    def on_step(transition: dict | None) -> None:
+        counts["env_steps"] += 1
+        if transition is not None:
+            online.add(**transition)
+        if len(online) + len(offline) >= cfg.batch_size and counts["episodes"] >= cfg.warmup_episodes:
+            batch = symmetric_batch(online, offline, cfg.batch_size, rng)
+            logs.update(learner.update(batch, actor=counts["updates"] >= cfg.critic_warmup))
+            counts["updates"] += 1
+        bar.update()
+
+    with tqdm(total=cfg.env_steps, desc="specialist RL", unit="step", disable=not progress) as bar:
+        record_point()
+        next_point = cfg.eval_every
+        while counts["env_steps"] < cfg.env_steps:
+            agent = warmup_agent if counts["episodes"] < cfg.warmup_episodes else learner_agent
+            success, _ = run_episode(env, agent, next(seeds), on_step)
+            counts["episodes"] += 1
+            counts["successes"] += int(success)
+            if counts["env_steps"] >= next_point or counts["env_steps"] >= cfg.env_steps:
+                record_point()
+                next_point += cfg.eval_every
+    env.close()
+    curve = [json.loads(line) for line in curve_path.read_text().splitlines()]
+    summary = {"config": cfg.to_dict(), "offline": {"episodes": offline_tried, "successes": kept,
+               "env_steps": offline_steps, "transitions": len(offline)}, "online": counts,
+               "base_success": curve[0]["success"], "final_success": curve[-1]["success"],
+               "best_success": max(curve, key=lambda p: p["success"]["rate"])["success"],
+               "replay_megabytes": (online.nbytes + offline.nbytes) / 2**20,
+               "seconds": time.perf_counter() - start}  # fmt: skip
+    (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _probe_steps(cfg: SpecialistConfig, horizon: int, seed: int) -> int:
+    """How long the base acts alone before the residual joins: U[0, probe x horizon], drawn from the episode seed."""
+    if cfg.from_scratch:
+        return 0
+    return int(np.random.default_rng(seed).integers(0, int(cfg.probe * horizon) + 1))

@@ -1,0 +1,47 @@
+"""`flywheel train-specialist`: PLD's probe stage on its own, a residual SAC specialist and its RL curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vla_flywheel.train.specialist import CURVE_FILE, SpecialistConfig
+
+
+def add_commands(sub) -> None:
+    d = SpecialistConfig
+    p = sub.add_parser("train-specialist", help="train a residual SAC specialist on a frozen ee_delta policy (PLD)")
+    p.add_argument("--base", type=Path, required=True, help="the frozen base policy (run or pretrained_model dir)")
+    p.add_argument("--out", type=Path, required=True, help="where the specialist, curve.jsonl and summary go")
+    p.add_argument("--family", default=d.family, help="task family (tabletop or mw/<task>)")
+    p.add_argument("--env-steps", type=int, default=d.env_steps, help="online env-step budget")
+    p.add_argument("--xi", type=float, default=d.xi, help="residual bound in action units (PLD: 0.1-0.5)")
+    p.add_argument("--from-scratch", action="store_true", help="RLPD baseline: SAC without the base action")
+    p.add_argument("--offline-successes", type=int, default=d.offline_successes)
+    p.add_argument("--warmup-episodes", type=int, default=d.warmup_episodes)
+    p.add_argument("--probe", type=float, default=d.probe, help="RL starts after U[0, probe x T] base steps")
+    p.add_argument("--eval-every", type=int, default=d.eval_every, help="env steps between curve points")
+    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+    p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=_train_specialist)
+
+
+def _train_specialist(args) -> None:
+    from vla_flywheel.envs.rendering import check_rendering_libraries
+    from vla_flywheel.train.specialist import train_specialist
+
+    check_rendering_libraries()
+    cfg = SpecialistConfig(base=args.base, out=args.out, family=args.family, env_steps=args.env_steps, xi=args.xi,
+                           from_scratch=args.from_scratch, offline_successes=args.offline_successes,
+                           warmup_episodes=args.warmup_episodes, probe=args.probe, eval_every=args.eval_every,
+                           eval_episodes=args.eval_episodes, max_steps=args.max_steps, seed=args.seed,
+                           threads=args.threads)  # fmt: skip
+    s = train_specialist(cfg, progress=not args.no_progress)
+    rate = lambda r: f"{100 * r['rate']:.1f}% [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}] (n={r['n']})"  # noqa: E731
+    print(f"base (residual at init)  {rate(s['base_success'])}")
+    print(f"specialist, final        {rate(s['final_success'])} after {s['online']['env_steps']} env steps")
+    print(f"offline: {s['offline']['successes']} base successes from {s['offline']['episodes']} episodes "
+          f"({s['offline']['env_steps']} env steps); {s['seconds'] / 60:.1f} min")  # fmt: skip
+    print(f"curve   {cfg.out / CURVE_FILE}")

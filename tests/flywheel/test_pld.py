@@ -1,0 +1,63 @@
+"""The `pld` recipe runs a whole round: a residual specialist probes, hybrid rollouts are judged and kept on success,
+the generalist is fine-tuned on them, and the specialist's RL budget is counted in rounds.jsonl."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vla_flywheel import constants as k
+from vla_flywheel.data import DatasetReader
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.flywheel.config import RunConfig
+from vla_flywheel.flywheel.engine import run_flywheel
+from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
+from vla_flywheel.flywheel.pld import takeover_step
+from vla_flywheel.train.specialist import CURVE_FILE, SUMMARY_FILE
+
+TINY = {"dim": 32, "depth": 1, "num_heads": 2, "channels": [16, 16], "flow_hidden": 64, "keypoints": 4}
+SPECIALIST = {"offline_successes": 1, "offline_episodes": 2, "warmup_episodes": 1, "batch_size": 16, "hidden": 32,
+              "capacity": 200, "eval_every": 40, "eval_episodes": 2}  # fmt: skip
+
+
+def test_a_pld_round_probes_rolls_out_hybrid_episodes_and_counts_its_rl_budget(tmp_path):
+    out = tmp_path / "pld"
+    cfg = RunConfig(out=out, recipe="pld", seed_demos=2, rounds=1, episodes_per_round=3, base_steps=5, round_steps=5,
+                    eval_episodes=2, threads=1, eval_workers=1, videos=1, max_steps=20, specialist_steps=40,
+                    specialist=SPECIALIST, policy=TINY)  # fmt: skip
+    rounds = run_flywheel(cfg, progress=False)
+    run = RunLayout(out)
+    specialist = run.specialist(1, "pick_place")
+    summary = json.loads((specialist / SUMMARY_FILE).read_text())
+    assert (specialist / CURVE_FILE).exists() and summary["online"]["env_steps"] >= 40
+    spent = rounds[1]["budgets"]["spent"]
+    assert spent["rl_env_steps"] == summary["offline"]["env_steps"] + summary["online"]["env_steps"]
+    assert spent["rl_episodes"] > 0 and spent["env_episodes"] == 3
+    data = DatasetReader(run.round_data(1))
+    for episode in data.iter_episodes():
+        assert set(episode[k.SOURCE]) == {"residual"}
+        success = bool(np.asarray(episode[k.NEXT_SUCCESS]).ravel()[-1])
+        assert bool(np.asarray(episode[k.JUDGE_KEEP]).ravel()[0]) == success  # PLD keeps successes only
+    assert "rl_env_steps" in rounds[0]["budgets"]["spent"]
+
+
+def test_hybrid_rollouts_hand_over_within_alpha_of_the_horizon():
+    draws = [takeover_step(0.6, 100, rollout_seed(1, i)) for i in range(400)]
+    assert min(draws) == 0 and 55 <= max(draws) <= 60  # U[0, 60], seeded
+    assert draws == [takeover_step(0.6, 100, rollout_seed(1, i)) for i in range(400)]
+    assert {takeover_step(0.0, 100, s) for s in range(50)} == {0}  # alpha = 0: the specialist from the first step
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"interface": "primitive"}, "PLD's residual specialists correct ee_delta actions"),
+        ({"pld_alpha": 1.5}, "pld_alpha=1.5 must be in"),
+        ({"specialist": {"env_steps": 5}}, "may not set env_steps"),
+        ({"specialist": {"warmup_episode": 5}}, "did you mean 'warmup_episodes'"),
+    ],
+)
+def test_bad_pld_settings_are_refused_before_anything_runs(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(out=tmp_path / "x", recipe="pld", **overrides)
+    assert not (tmp_path / "x").exists()

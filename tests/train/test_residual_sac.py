@@ -1,0 +1,111 @@
+"""The residual SAC learner: bounded corrections, learning from reward, bounded replay, save/load, and a real
+specialist run on the tabletop with its curve."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
+from vla_flywheel.train.replay import ReplayBuffer, symmetric_batch
+from vla_flywheel.train.sac import SacLearner, SacSettings
+
+F, S, A = 6, 5, 5
+
+
+def _bandit_buffer(n: int, rng: np.random.Generator) -> ReplayBuffer:
+    """One-step episodes from base action 0: executed actions uniform in [-0.5, 0.5]^A, reward 1 when the first
+    dimension exceeds 0.2 (a correction the base never makes by itself)."""
+    buffer = ReplayBuffer(n, F, S, A)
+    for _ in range(n):
+        features, state = rng.normal(size=F), rng.normal(size=S)
+        action = rng.uniform(-0.5, 0.5, size=A)
+        buffer.add(features=features, state=state, base_action=np.zeros(A), action=action,
+                   reward=float(action[0] > 0.2), done=1.0, next_features=features, next_state=state,
+                   next_base_action=np.zeros(A))  # fmt: skip
+    return buffer
+
+
+def test_the_residual_stays_within_xi_of_the_base_action():
+    model = ResidualActorCritic(ResidualConfig(feature_dim=F, xi=0.3))
+    with torch.no_grad():
+        for p in model.actor.parameters():
+            p.normal_(0, 3.0)  # a wild actor: tanh still bounds it
+        x = model.inputs(torch.randn(64, F), torch.randn(64, S), torch.zeros(64, A))
+        residual, log_prob = model.residual(x)
+    assert residual.abs().max() <= 0.3 + 1e-6 and torch.isfinite(log_prob).all()
+    base = torch.full((64, A), 0.9)
+    assert model.executed(base, residual).max() <= 1.0  # the executed action stays in the env's box
+
+
+def test_sac_learns_the_correction_the_reward_asks_for():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    buffer = _bandit_buffer(2000, rng)
+    model = ResidualActorCritic(ResidualConfig(feature_dim=F, xi=0.5, hidden=64, layers=2))
+    learner = SacLearner(model, SacSettings(init_temperature=0.05))
+    probe = model.inputs(torch.randn(256, F), torch.randn(256, S), torch.zeros(256, A))
+    before = model.residual(probe, deterministic=True)[0][:, 0].mean().item()
+    for _ in range(400):
+        learner.update(buffer.sample(128, rng))
+    with torch.no_grad():
+        after = model.residual(probe, deterministic=True)[0]
+        q_good = torch.min(*model.q(probe, torch.full((256, A), 0.0).index_fill(1, torch.tensor([0]), 0.4))).mean()
+        q_bad = torch.min(*model.q(probe, torch.full((256, A), 0.0).index_fill(1, torch.tensor([0]), -0.4))).mean()
+    assert abs(before) < 1e-6  # starts as "no correction"
+    assert after[:, 0].mean() > 0.25  # learned to push the first dimension into the rewarded region
+    assert q_good > 0.6 and q_bad < 0.3  # and its critic knows where the reward is
+
+
+def test_replay_is_bounded_and_symmetric_batches_mix_both_buffers():
+    rng = np.random.default_rng(0)
+    online, offline = ReplayBuffer(10, F, S, A), _bandit_buffer(50, rng)
+    before = online.nbytes
+    for i in range(25):
+        online.add(features=np.full(F, i), state=np.zeros(S), base_action=np.zeros(A), action=np.zeros(A),
+                   reward=0.0, done=0.0, next_features=np.zeros(F), next_state=np.zeros(S),
+                   next_base_action=np.zeros(A))  # fmt: skip
+    assert len(online) == 10 and online.nbytes == before  # the oldest were overwritten, nothing grew
+    batch = symmetric_batch(online, offline, 32, rng)
+    from_online = batch["features"][:16, 0]
+    assert batch["features"].shape == (32, F) and set(from_online.tolist()) <= set(range(15, 25))
+
+
+def test_a_saved_specialist_loads_back_identically_and_a_damaged_one_is_refused(tmp_path):
+    model = ResidualActorCritic(ResidualConfig(feature_dim=F, xi=0.2))
+    model.save_pretrained(tmp_path / "s")
+    loaded = ResidualActorCritic.from_pretrained(tmp_path / "s")
+    x = torch.randn(4, model.config.input_dim)
+    assert torch.equal(model.residual(x, deterministic=True)[0], loaded.residual(x, deterministic=True)[0])
+    (tmp_path / "s" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match="not a readable safetensors file"):
+        ResidualActorCritic.from_pretrained(tmp_path / "s")
+
+
+def test_a_residual_bound_outside_the_action_box_is_refused():
+    with pytest.raises(ConfigError, match=r"xi=1.5 must be in \(0, 1\]"):
+        ResidualConfig(feature_dim=F, xi=1.5)
+
+
+def test_a_specialist_run_writes_its_curve_and_a_loadable_specialist(tmp_path, ee_delta_policy):
+    from vla_flywheel.train.specialist import CURVE_FILE, SPECIALIST_DIR, SpecialistConfig, train_specialist
+
+    cfg = SpecialistConfig(base=ee_delta_policy, out=tmp_path / "sp", env_steps=60, offline_successes=1,
+                           offline_episodes=1, warmup_episodes=1, batch_size=16, capacity=50, hidden=32,
+                           eval_every=30, eval_episodes=2, max_steps=20)  # fmt: skip
+    summary = train_specialist(cfg, progress=False)
+    curve = [json.loads(line) for line in (tmp_path / "sp" / CURVE_FILE).read_text().splitlines()]
+    assert curve[0]["env_steps"] == 0 and curve[-1]["env_steps"] >= 60 and len(curve) >= 3
+    assert all(p["success"]["n"] == 2 for p in curve) and curve[-1]["updates"] > 0
+    assert summary["online"]["env_steps"] == curve[-1]["env_steps"] and summary["offline"]["episodes"] == 1
+    assert summary["replay_megabytes"] < 1  # two buffers of 50 transitions, allocated once
+    ResidualActorCritic.from_pretrained(tmp_path / "sp" / SPECIALIST_DIR)
+
+
+def test_a_primitive_base_is_refused_with_one_line(tmp_path, primitive_policy):
+    from vla_flywheel.train.specialist import SpecialistConfig, train_specialist
+
+    with pytest.raises(ConfigError, match="pass a flow \\(ee_delta\\) policy"):
+        train_specialist(SpecialistConfig(base=primitive_policy, out=tmp_path / "sp"), progress=False)
