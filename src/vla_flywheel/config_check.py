@@ -90,3 +90,15 @@ def _matches(value, hint) -> bool:
 def _describe(hint) -> str:
     names = [_NAMES.get(typing.get_origin(option) or option, "a value") for option in _options(hint)]
     return " or ".join(names)
+
+
+def check_positive_ints(what: str, config, names: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """Each field in `names` a positive int (a bool is refused: JSON's true is not a count); the `optional` ones may
+    also be None. One line naming `what` and the field otherwise."""
+    for name in (*names, *optional):
+        value = getattr(config, name)
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            either = " or None" if name in optional else ""
+            raise ConfigError(f"{what}: {name}={value!r} must be a positive integer{either}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vla_flywheel.config_check import check_positive_ints
 from vla_flywheel.engine.backends import AUTO, check_backend, make_backend
 from vla_flywheel.engine.policy_agent import PolicyAgent
 from vla_flywheel.engine.rollout import rollout
@@ -61,16 +62,10 @@ class EvalConfig:
         for split in self.splits:
             if split not in SPLITS:
                 raise ConfigError(f"eval: unknown split {split!r}; choose from {', '.join(SPLITS)}")
-        for name in ("episodes", "workers", "threads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"eval: {name}={value!r} must be a positive integer")
+        check_positive_ints("eval", self, ("episodes", "workers", "threads"), optional=("max_steps",))
         if self.seed < 0 or self.videos < 0:
             raise ConfigError(f"eval: seed={self.seed} and videos={self.videos} must be >= 0")
         check_backend(self.backend, self.workers, "eval")
-        if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int)
-                                           or self.max_steps < 1):  # fmt: skip
-            raise ConfigError(f"eval: max_steps={self.max_steps!r} must be a positive integer or None")
 
 
 # ---------------------------------------------------------------------------------------------- worker side

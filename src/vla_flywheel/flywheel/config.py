@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vla_flywheel.config_check import check_fields, read_json
+from vla_flywheel.config_check import check_fields, check_positive_ints, read_json
 from vla_flywheel.engine.backends import check_backend
 from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
 from vla_flywheel.envs.registry import KNOWN_FAMILIES
@@ -155,22 +155,16 @@ class RunConfig:
                 raise ConfigError(f"run: unknown split {split!r}; choose from {', '.join(SPLITS)}")
         if self.update not in UPDATES:
             raise ConfigError(f"run: update={self.update!r} must be finetune or retrain")
-        for name in ("seed_demos", "episodes_per_round", "lacy_pool", "lacy_samples", "base_steps", "round_steps",
-                     "judge_steps", "eval_episodes", "threads", "eval_workers", "workers",
-                     "specialist_steps"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"run: {name}={value!r} must be a positive integer")
+        check_positive_ints("run", self, ("seed_demos", "episodes_per_round", "lacy_pool", "lacy_samples", "base_steps",
+                                          "round_steps", "judge_steps", "eval_episodes", "threads", "eval_workers",
+                                          "workers", "specialist_steps"), optional=("max_steps",))  # fmt: skip
         for name in ("rounds", "judge_round_steps", "seed", "videos"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"run: {name}={value!r} must be an integer >= 0")
         check_backend(self.backend, self.workers, "run")
-        if self.max_steps is not None:
-            if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
-                raise ConfigError(f"run: max_steps={self.max_steps!r} must be a positive integer or None")
-            if self.interface != "ee_delta":
-                raise ConfigError("run: --max-steps caps ee_delta episodes; a primitive episode is its pick/place")
+        if self.max_steps is not None and self.interface != "ee_delta":
+            raise ConfigError("run: --max-steps caps ee_delta episodes; a primitive episode is its pick/place")
         if not 0 < self.threshold < 1:
             raise ConfigError(f"run: threshold={self.threshold} must be in (0, 1)")
         if self.judge_model is not None:

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vla_flywheel.config_check import check_fields
+from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -69,12 +69,8 @@ class TrainConfig:
         self.betas = tuple(self.betas)
         if not self.datasets:
             raise ConfigError("train: no dataset given; pass --dataset DIR (repeatable)")
-        for name in ("steps", "batch_size", "threads", "save_every", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"train: {name}={value!r} must be a positive integer")
-        if self.max_episodes is not None and (not isinstance(self.max_episodes, int) or self.max_episodes < 1):
-            raise ConfigError(f"train: max_episodes={self.max_episodes!r} must be a positive integer or None")
+        check_positive_ints("train", self, ("steps", "batch_size", "threads", "save_every", "log_every"),
+                                            optional=("max_episodes",))  # fmt: skip
         for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:

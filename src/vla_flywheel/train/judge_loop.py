@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vla_flywheel.config_check import check_positive_ints
 from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.failpoints import failpoint
@@ -73,10 +74,7 @@ class JudgeTrainConfig:
                 raise ConfigError(f"train-judge: unknown role {role!r} in --data; roles are {', '.join(ROLES)}")
             if not dirs:
                 raise ConfigError(f"train-judge: role {role} has no dataset")
-        for name in ("steps", "threads", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"train-judge: {name}={value!r} must be a positive integer")
+        check_positive_ints("train-judge", self, ("steps", "threads", "log_every"))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train-judge: lr={self.lr} must be a positive number")
         if not 0 <= self.mismatch <= 1:

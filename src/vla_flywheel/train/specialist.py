@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vla_flywheel.config_check import check_positive_ints
 from vla_flywheel.engine.residual_agent import BaseStep, ResidualAgent, StepView
 from vla_flywheel.envs import make_env
 from vla_flywheel.errors import ConfigError
@@ -80,10 +81,8 @@ class SpecialistConfig:
 
     def __post_init__(self):
         self.base, self.out = Path(self.base), Path(self.out)
-        for name in ("env_steps", "batch_size", "capacity", "hidden", "eval_every", "eval_episodes", "threads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"specialist: {name}={value!r} must be a positive integer")
+        check_positive_ints("specialist", self, ("env_steps", "batch_size", "capacity", "hidden", "eval_every",
+                                                 "eval_episodes", "threads"))  # fmt: skip
         for name in ("offline_successes", "offline_episodes", "warmup_episodes", "critic_warmup", "seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"specialist: {name}={getattr(self, name)} must be >= 0")

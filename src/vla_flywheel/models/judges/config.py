@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from vla_flywheel.config_check import check_fields
+from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 ROLES = ("critic", "success", "explainer", "verifier")
@@ -52,11 +52,9 @@ class JudgeConfig:
         self.channels = tuple(self.channels)
         if not self.roles or any(r not in ROLES for r in self.roles) or len(set(self.roles)) != len(self.roles):
             raise ConfigError(f"judge: roles={list(self.roles)} must be distinct names from {', '.join(ROLES)}")
-        for name in ("image_size", "frames", "dim", "depth", "num_heads", "ff_mult", "pooled_grid",
-                     "max_text_length", "max_explanation_length", "glimpse_pixels"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"judge: {name}={value!r} must be a positive integer")
+        check_positive_ints("judge", self, ("image_size", "frames", "dim", "depth", "num_heads", "ff_mult",
+                                            "pooled_grid", "max_text_length", "max_explanation_length",
+                                            "glimpse_pixels"))  # fmt: skip
         if self.image_size % 16:
             raise ConfigError(f"judge: image_size={self.image_size} must be a multiple of 16")
         if (self.image_size // 4) % self.pooled_grid:

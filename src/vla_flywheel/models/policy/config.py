@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from vla_flywheel.config_check import check_fields
+from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 HEADS = ("flow", "primitive")
@@ -134,12 +134,10 @@ class PolicyConfig:
             raise ConfigError("policy: image_keys is empty; the policy needs at least one camera")
         if self.image_size < 16 or self.image_size % 16:
             raise ConfigError(f"policy: image_size={self.image_size} must be a positive multiple of 16")
-        for name in ("state_dim", "action_dim", "chunk_size", "n_action_steps", "num_inference_steps", "dim",
-                     "depth", "num_heads", "ff_mult", "pooled_grid", "keypoints", "flow_hidden", "flow_samples",
-                     "coordinate_bins", "yaw_bins", "max_text_length"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"policy: {name}={value!r} must be a positive integer")
+        check_positive_ints("policy", self, ("state_dim", "action_dim", "chunk_size", "n_action_steps",
+                                             "num_inference_steps", "dim", "depth", "num_heads", "ff_mult",
+                                             "pooled_grid", "keypoints", "flow_hidden", "flow_samples",
+                                             "coordinate_bins", "yaw_bins", "max_text_length"))  # fmt: skip
         if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) or self.augment_shift < 0:
             raise ConfigError(f"policy: augment_shift={self.augment_shift!r} must be an integer >= 0")
         if self.n_action_steps > self.chunk_size:

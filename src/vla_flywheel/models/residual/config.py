@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from vla_flywheel.config_check import check_fields
+from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 
@@ -35,10 +35,7 @@ class ResidualConfig:
     type: str = field(default="flywheel_residual", init=False)
 
     def __post_init__(self):
-        for name in ("feature_dim", "state_dim", "action_dim", "hidden", "layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"residual: {name}={value!r} must be a positive integer")
+        check_positive_ints("residual", self, ("feature_dim", "state_dim", "action_dim", "hidden", "layers"))
         if not 0 < self.xi <= 1:
             raise ConfigError(f"residual: xi={self.xi} must be in (0, 1] (action units; 1 = the whole action box)")
         if not self.log_std_min < self.log_std_max:
