@@ -39,6 +39,7 @@ def test_a_pld_round_probes_rolls_out_hybrid_episodes_and_counts_its_rl_budget(t
         success = bool(np.asarray(episode[k.NEXT_SUCCESS]).ravel()[-1])
         assert bool(np.asarray(episode[k.JUDGE_KEEP]).ravel()[0]) == success  # PLD keeps successes only
     assert "rl_env_steps" in rounds[0]["budgets"]["spent"]
+    assert 'class="plot rl-curve-plot"' in (out / "report.html").read_text()  # the specialist's RL curve
 
 
 def test_hybrid_rollouts_hand_over_within_alpha_of_the_horizon():

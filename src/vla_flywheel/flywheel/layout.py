@@ -38,9 +38,13 @@ class RunLayout:
     def policy(self, r: int) -> Path:
         return self.root / "checkpoints" / "policy" / f"round-{r:03d}"
 
+    @property
+    def specialists(self) -> Path:
+        return self.root / "checkpoints" / "specialists"
+
     def specialist(self, r: int, family: str) -> Path:
         """PLD's residual specialist for `family`, trained on round r-1's policy in round r (a slash-free name)."""
-        return self.root / "checkpoints" / "specialists" / f"round-{r:03d}" / family.replace("/", "_")
+        return self.specialists / f"round-{r:03d}" / family.replace("/", "_")
 
     def judge(self, r: int) -> Path:
         return self.root / "checkpoints" / "judge" / f"round-{r:03d}"

@@ -52,7 +52,7 @@ def probe(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, progress: bo
 def rl_spent(run: RunLayout, upto: int) -> dict[str, int]:
     """Env steps and episodes the specialists of rounds 1..upto used (offline collection included)."""
     steps = episodes = 0
-    for summary in sorted((run.root / "checkpoints" / "specialists").glob("round-*/*/" + SUMMARY_FILE)):
+    for summary in sorted(run.specialists.glob("round-*/*/" + SUMMARY_FILE)):
         if int(summary.parent.parent.name.removeprefix("round-")) <= upto:
             s = json.loads(summary.read_text())
             steps += s["offline"]["env_steps"] + s["online"]["env_steps"]

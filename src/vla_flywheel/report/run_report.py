@@ -2,7 +2,8 @@
 
 Sections: success per round with 95% CI bands per (family, split); budgets spent per round; the judge's confusion
 against the simulator's truth per round; sample rollouts of every round with their instruction, the explainer's
-words, the judge's score, the critic's value curve when there is one, and the true outcome.
+words, the judge's score, the critic's value curve when there is one, and the true outcome; for PLD, each residual
+specialist's success against the env steps it spent.
 """
 
 from __future__ import annotations
@@ -34,14 +35,15 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def _axes(x_max: int, y_label: str, y_max: float = 1.0) -> tuple[list[str], callable, callable]:
+def _axes(x_max: int, y_label: str, y_max: float = 1.0, x_label: str = "round",
+          x_ticks: list[int] | None = None) -> tuple[list[str], callable, callable]:  # fmt: skip
     sx = lambda x: PAD + (W - 2 * PAD) * (x / max(x_max, 1))  # noqa: E731
     sy = lambda y: H - PAD + (2 * PAD - H) * (y / y_max)  # noqa: E731
     parts = [f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}" stroke="#444"/>',
              f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{H - PAD}" stroke="#444"/>',
              f'<text x="6" y="{PAD - 10}" font-size="11">{_esc(y_label)}</text>',
-             f'<text x="{W - PAD - 30}" y="{H - 8}" font-size="11">round</text>']  # fmt: skip
-    for i in range(x_max + 1):
+             f'<text x="{W - PAD - 6 * len(x_label)}" y="{H - 8}" font-size="11">{_esc(x_label)}</text>']  # fmt: skip
+    for i in range(x_max + 1) if x_ticks is None else x_ticks:
         parts.append(f'<text x="{sx(i) - 3:.1f}" y="{H - PAD + 14}" font-size="10">{i}</text>')
     for frac in (0, 0.25, 0.5, 0.75, 1.0):
         y = y_max * frac
@@ -55,9 +57,32 @@ def success_plot(rounds: list[dict]) -> str:
     """Success per round per group, with the 95% Wilson interval as a band."""
     groups = [g for g in rounds[0]["success"] if g != "overall"] if rounds else []
     parts, sx, sy = _axes(max(r["round"] for r in rounds) if rounds else 1, "success (95% CI)")
-    for n, group in enumerate(groups):
+    series = {group: [(r["round"], r["success"][group]) for r in rounds if group in r["success"]] for group in groups}
+    return _svg("success-plot", parts + _success_lines(series, sx, sy))
+
+
+def rl_curve_plot(run: RunLayout) -> str:
+    """PLD's specialists: evaluation success (95% CI) against the env steps each has spent, one line per
+    (round, family); empty when the run trained none."""
+    from vla_flywheel.train.specialist import CURVE_FILE
+
+    series = {}
+    for path in sorted(run.specialists.glob(f"round-*/*/{CURVE_FILE}")):
+        points = [json.loads(line) for line in path.read_text().splitlines()]
+        series[f"{path.parent.parent.name} {path.parent.name}"] = [(p["env_steps"], p["success"]) for p in points]
+    if not series:
+        return ""
+    top = max(x for points in series.values() for x, _ in points)
+    parts, sx, sy = _axes(top, "specialist success (95% CI)", x_label="env steps",
+                          x_ticks=[round(top * f) for f in (0, 0.25, 0.5, 0.75, 1.0)])  # fmt: skip
+    return "<h2>Residual specialists (PLD probe)</h2>" + _svg("rl-curve-plot", parts + _success_lines(series, sx, sy))
+
+
+def _success_lines(series: dict[str, list[tuple[int, dict]]], sx, sy) -> list[str]:
+    """Per named series of (x, success record): a CI band, a line, dots and a legend entry."""
+    parts = []
+    for n, (group, points) in enumerate(series.items()):
         colour = COLOURS[n % len(COLOURS)]
-        points = [(r["round"], r["success"][group]) for r in rounds if group in r["success"]]
         band = [f"{sx(x):.1f},{sy(s['ci95'][1]):.1f}" for x, s in points]
         band += [f"{sx(x):.1f},{sy(s['ci95'][0]):.1f}" for x, s in reversed(points)]
         parts.append(f'<polygon points="{" ".join(band)}" fill="{colour}" opacity="0.15"/>')
@@ -68,7 +93,7 @@ def success_plot(rounds: list[dict]) -> str:
         parts.append(
             f'<text x="{W - PAD - 150}" y="{PAD + 14 * n}" font-size="11" fill="{colour}">{_esc(group)}</text>'
         )
-    return _svg("success-plot", parts)
+    return parts
 
 
 def budget_plot(rounds: list[dict]) -> str:
@@ -176,7 +201,7 @@ def render(run_dir: Path) -> str:
     else:
         body += ["<h2>Success per round</h2>", success_plot(rounds), _round_table(rounds),
                  "<h2>Budgets</h2>", budget_plot(rounds),
-                 "<h2>Judge against the simulator's truth</h2>", _judge_table(rounds),
+                 "<h2>Judge against the simulator's truth</h2>", _judge_table(rounds), rl_curve_plot(run),
                  "<h2>Sample rollouts</h2>", _rollouts(run, rounds)]  # fmt: skip
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(run.root.name)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip

@@ -71,7 +71,7 @@ class SpecialistConfig:
     batch_size: int = 128
     capacity: int = 100_000
     hidden: int = 128
-    temperature: float = 0.1
+    temperature: float = 0.01
     critic_warmup: int = 1000
     eval_every: int = 2_000
     eval_episodes: int = 50
