@@ -92,6 +92,11 @@ def zero_horizon(a, tmp):
     return ["run", "--out", tmp / "run", "--interface", "ee_delta", "--max-steps", 0, "--no-progress"]
 
 
+@case("xi=2.0 must be in (0, 1]")
+def residual_bound_outside_the_action_box(a, tmp):
+    return ["train-specialist", "--base", tmp / "policy", "--out", tmp / "sp", "--xi", 2]
+
+
 @case("alpha=1.5", "must be in (0, 1)")
 def alpha_out_of_range(a, tmp):
     return ["eval-judge", "--judge", a.judge, "--data", f"primitive={a.dataset}", "--alpha", 1.5, "--out", tmp / "e"]

@@ -39,9 +39,12 @@ def _train_specialist(args) -> None:
                            eval_episodes=args.eval_episodes, max_steps=args.max_steps, seed=args.seed,
                            threads=args.threads)  # fmt: skip
     s = train_specialist(cfg, progress=not args.no_progress)
-    rate = lambda r: f"{100 * r['rate']:.1f}% [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}] (n={r['n']})"  # noqa: E731
-    print(f"base (residual at init)  {rate(s['base_success'])}")
-    print(f"specialist, final        {rate(s['final_success'])} after {s['online']['env_steps']} env steps")
+    print(f"base (residual at init)  {_rate(s['base_success'])}")
+    print(f"specialist, final        {_rate(s['final_success'])} after {s['online']['env_steps']} env steps")
     print(f"offline: {s['offline']['successes']} base successes from {s['offline']['episodes']} episodes "
           f"({s['offline']['env_steps']} env steps); {s['seconds'] / 60:.1f} min")  # fmt: skip
     print(f"curve   {cfg.out / CURVE_FILE}")
+
+
+def _rate(r: dict) -> str:
+    return f"{100 * r['rate']:.1f}% [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}] (n={r['n']})"
