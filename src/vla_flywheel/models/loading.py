@@ -9,11 +9,12 @@ instead of a torch traceback or, worse, a model that loads and acts on garbage.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from vla_flywheel.config_check import read_json
 from vla_flywheel.errors import ConfigError
@@ -83,3 +84,13 @@ def load_weights(module: torch.nn.Module, path: Path, fix: str) -> None:
     tensors = read_tensors(path, fix)
     check_tensors(path, tensors, module.state_dict(), fix)
     module.load_state_dict(tensors)
+
+
+def save_model(directory: Path, config: dict, module: torch.nn.Module, weights_file: str = "model.safetensors") -> Path:
+    """A model's `config.json` and its weights as safetensors (the two files every loader above checks); -> the
+    directory. Models with more files (normalization, tokenizer) write those next to these."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, directory / weights_file)
+    return directory

@@ -20,19 +20,17 @@ hold them. Saving writes config.json + model.safetensors + tokenizer.json, like 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from vla_flywheel.constants import EXPLANATION, TASK
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
 from vla_flywheel.models.judges.config import JudgeConfig
-from vla_flywheel.models.loading import load_weights, read_model_config
+from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.tokenizer import WordTokenizer
 
@@ -256,10 +254,7 @@ class FlywheelJudge(nn.Module):
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+        directory = save_model(directory, self.config.to_dict(), self, WEIGHTS_FILE)
         self.tokenizer.save(directory)
 
     @classmethod

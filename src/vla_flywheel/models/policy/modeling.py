@@ -16,7 +16,6 @@ text]. The readout outputs condition the heads.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from pathlib import Path
 from typing import NamedTuple
@@ -37,7 +36,7 @@ from vla_flywheel.constants import (
 )
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
-from vla_flywheel.models.loading import check_tensors, load_weights, read_model_config, read_tensors
+from vla_flywheel.models.loading import check_tensors, load_weights, read_model_config, read_tensors, save_model
 from vla_flywheel.models.normalize import Normalizer
 from vla_flywheel.models.policy.config import PolicyConfig
 from vla_flywheel.models.policy.flow_matching import VelocityField, euler_sample, flow_matching_loss, sample_time
@@ -300,10 +299,7 @@ class FlywheelPolicy(nn.Module):
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+        directory = save_model(directory, self.config.to_dict(), self, WEIGHTS_FILE)
         save_file(
             {k: v.cpu().contiguous() for k, v in self.normalizer.tensors().items()}, directory / NORMALIZATION_FILE
         )

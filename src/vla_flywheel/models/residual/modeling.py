@@ -9,15 +9,13 @@ critics score (input, ā), so the TD target bootstraps through the combined poli
 from __future__ import annotations
 
 import copy
-import json
 import math
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from vla_flywheel.models.loading import load_weights, read_model_config
+from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.residual.config import ResidualConfig
 
 CONFIG_FILE = "config.json"
@@ -98,10 +96,7 @@ class ResidualActorCritic(nn.Module):
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+        directory = save_model(directory, self.config.to_dict(), self, WEIGHTS_FILE)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> ResidualActorCritic:

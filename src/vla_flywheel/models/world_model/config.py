@@ -1,0 +1,85 @@
+"""Every value that shapes a world model, validated when it is made and saved as `config.json`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from vla_flywheel.config_check import check_fields
+from vla_flywheel.errors import ConfigError
+
+WORLD_MODEL_TYPE = "flywheel_world_model"
+
+
+@dataclass
+class WorldModelConfig:
+    """An action-conditioned world model over chunks of ee_delta actions (VLAW's Ctrl-World, CPU-sized).
+
+    image_key / image_size: the camera it predicts and its side in pixels (a multiple of 8: three stride-2 convs
+        take 64 px to the 8x8 latent grid).
+    state_dim / action_dim: sizes of `observation.state` and `action`.
+    action_chunk: env steps per model step. One step consumes `action_chunk` actions and predicts the frame after
+        them; it must equal the policy's `n_action_steps` for closed-loop imagination, since the policy only looks
+        at the frames where it predicts a new chunk.
+    channels: conv widths of the encoder at 32, 16 and 8 px (the decoder mirrors them).
+    latent_channels: channels of the 8x8 latent grid the dynamics steps on.
+    dynamics_blocks: residual conv blocks per dynamics step.
+    hidden: width of the action/state embedding and the state head.
+    camera_projection: optional 3x4 pinhole matrix taking (x, y, z, 1) of the tool, in state units, to homogeneous
+        pixels (u s, v s, s) of this camera at image_size. With it the decoder is told where the state puts the tool
+        (see modeling.ToolMarker); train-world-model fills it in for the tabletop, whose camera is known.
+    state_xyz: indices of the tool's x, y, z in the state (needed with camera_projection).
+    """
+
+    image_key: str = "observation.images.front"
+    image_size: int = 64
+    state_dim: int = 5
+    action_dim: int = 5
+    action_chunk: int = 2
+    channels: tuple[int, int, int] = (16, 32, 48)
+    latent_channels: int = 32
+    dynamics_blocks: int = 2
+    hidden: int = 128
+    camera_projection: tuple[tuple[float, ...], ...] | None = None
+    state_xyz: tuple[int, int, int] | None = None
+    type: str = field(default=WORLD_MODEL_TYPE, init=False)
+
+    def __post_init__(self):
+        self.channels = tuple(self.channels)
+        for name in ("image_size", "state_dim", "action_dim", "action_chunk", "latent_channels", "dynamics_blocks",
+                     "hidden"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"world model: {name}={value!r} must be a positive integer")
+        if self.image_size % 8:
+            raise ConfigError(f"world model: image_size={self.image_size} must be a multiple of 8 (e.g. 64)")
+        if len(self.channels) != 3 or any(
+            isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels
+        ):
+            raise ConfigError(f"world model: channels={list(self.channels)} must be three positive integers")
+
+        if (self.camera_projection is None) != (self.state_xyz is None):
+            raise ConfigError("world model: camera_projection and state_xyz go together; set both or neither")
+        if self.camera_projection is not None:
+            self.camera_projection = tuple(tuple(float(v) for v in row) for row in self.camera_projection)
+            self.state_xyz = tuple(self.state_xyz)
+            if len(self.camera_projection) != 3 or any(len(row) != 4 for row in self.camera_projection):
+                raise ConfigError("world model: camera_projection must be a 3x4 matrix (rows of 4 numbers)")
+            if len(self.state_xyz) != 3 or any(not 0 <= i < self.state_dim for i in self.state_xyz):
+                raise ConfigError(
+                    f"world model: state_xyz={list(self.state_xyz)} must be 3 indices into the {self.state_dim}-d state"
+                )
+
+    @property
+    def latent_grid(self) -> int:
+        """Side of the latent grid: the image after three stride-2 convs."""
+        return self.image_size // 8
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "world model config") -> WorldModelConfig:
+        if data.get("type", WORLD_MODEL_TYPE) != WORLD_MODEL_TYPE:
+            raise ConfigError(f"{where}: type={data['type']!r} is not {WORLD_MODEL_TYPE}; pass a world model")
+        check_fields(cls, data, where)
+        return cls(**{k: v for k, v in data.items() if k != "type"})

@@ -1,0 +1,393 @@
+"""FlywheelWorldModel: given the current frame, state and a chunk of actions, predict the frame and states after it.
+
+VLAW imagines policy rollouts in an action-conditioned video model (Ctrl-World, a video diffusion model on an A100);
+this is the CPU-sized analogue, a latent dynamics model in the shape of TD-MPC2's and Dreamer's:
+
+    o_0 ──encode──► z_0 ──step(s_0, a_0:k)──► z_1 ──step(s_1, a_k:2k)──► z_2 ... ──decode──► ô_k, ô_2k, ...
+                                     └─► ŝ_1..k                  └─► ŝ_k+1..2k
+
+- encode: three stride-2 convs, 64 px -> an 8x8 grid of `latent_channels`.
+- step: residual conv blocks on the grid, FiLM-conditioned on (state, the chunk's k actions), with two coordinate
+  channels so a conv knows *where* the gripper is told to go. It also predicts the k states inside the chunk, as
+  residuals on the current one (ee_delta moves the tool by the action, so the residual is most of the answer).
+- decode: transposed convs back to 64 px, composited over the rollout's first real frame with a predicted mask
+  (the "copy the context, paint what moved" trick of CDNA/SV2P-style video predictors). Most of a tabletop frame
+  never changes; with the composite the model spends its few parameters on the gripper and the block, and the static
+  scene stays sharp however long the rollout. The mask starts nearly shut, so training starts from the
+  copy-the-first-frame baseline instead of from noise. The decoder also sees the predicted state (broadcast, and
+  through a per-pixel MLP of coordinates and state), since where the gripper is drawn follows from the tool's position.
+- tool (when the camera is known, `camera_projection`): the tool position is projected into the image; a spot there
+  feeds the decoder (`ToolMarker`) and a learned sprite of the gripper is pasted there (`ToolSprite`). A 64 px
+  gripper is a few pixels wide, and a conv decoder that must find out from the image loss alone where to draw it
+  needs far more than the few minutes of CPU training this model gets (measured: a faint blob after 1000 steps).
+
+The latent is normalized to zero mean and unit variance per example after every encode and step, so an open-loop
+rollout of fifty steps cannot drift in scale. Training (see `compute_loss`) unrolls K steps open loop from a real
+frame ("overshooting") with image, image-gradient, state and latent-consistency losses at every step (plus
+reconstructing the window's last real frame from its own encoding), so what the model learns is what it will be asked
+to do: roll out many steps on its own predictions.
+
+Saving writes config.json + model.safetensors only; the state/action normalization lives in the weights file as
+buffers, so a checkpoint is one checked tensor file (see `models.loading`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.loading import load_weights, read_model_config
+from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
+from vla_flywheel.models.world_model.config import WORLD_MODEL_TYPE, WorldModelConfig
+
+LOAD_FIX = "pass a `flywheel train-world-model` run, a checkpoints/<step> or a pretrained_model directory"
+FRAMES, STATES, ACTIONS = "frames", "states", "actions"  # training batch keys (see train.world_model_data)
+GRADIENT_WEIGHT = 1.0  # image-gradient loss: keeps block edges from blurring into the table
+LATENT_WEIGHT = 0.5  # predicted latent vs the encoding of the real frame it should match
+STATE_WEIGHT = 0.1
+RECONSTRUCTION_WEIGHT = 0.5  # decoding each real frame's own encoding
+MASK_INIT_LOGIT = -4.0  # sigmoid(-4) = 2%: training starts from the copy-the-first-frame baseline
+RENDER_WIDTH = 16  # hidden width of the per-pixel (coordinates, state) renderer
+TOOL_CHANNELS = 8  # feature maps the tool marker adds to the decoder (when the camera is known)
+TOOL_SIGMA = 2.0  # pixels: the spot's width at full size
+SPRITE_PIXELS = 24  # side of the learned tool sprite, in pixels at the reference depth
+SPRITE_GAIN = 80.0  # see ToolSprite.__init__
+SPRITE_BASES = 4  # sprites blended by the state (the gripper looks different open, closed, turned)
+STATE_CHANNELS = 32  # the state, embedded and broadcast over the grid the decoder starts from
+
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., S, S, 3] -> float [..., 3, S, S] in [0, 1]."""
+    return images.movedim(-1, -3).float() / 255.0
+
+
+def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
+    """float [..., 3, S, S] in [0, 1] -> uint8 [..., S, S, 3], as datasets and policies take them."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).movedim(-3, -1)
+
+
+def image_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 + L2 between [B, 3, S, S] images. Unweighted: up-weighting the pixels that moved (tried) makes the
+    decoder paint blurry guesses over the table wherever the gripper might be, which costs more than it gains."""
+    error = predicted - target
+    return (error.abs() + error.pow(2)).mean()
+
+
+def coordinates(size: int) -> torch.Tensor:
+    """[1, 2, size, size]: each cell's (row, column) in [-1, 1], the CoordConv channels."""
+    ramp = torch.linspace(-1, 1, size)
+    return torch.stack(torch.meshgrid(ramp, ramp, indexing="ij"))[None]
+
+
+def normalize_latent(z: torch.Tensor) -> torch.Tensor:
+    """[B, C, G, G] -> zero mean, unit variance per example (GroupNorm with one group, no affine)."""
+    return F.group_norm(z, 1)
+
+
+def image_gradients(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[..., H, W] -> horizontal and vertical finite differences."""
+    return images[..., :, 1:] - images[..., :, :-1], images[..., 1:, :] - images[..., :-1, :]
+
+
+class DynamicsBlock(nn.Module):
+    """x + conv(FiLM(conv(x))): a residual block whose middle is scaled and shifted by the action/state embedding."""
+
+    def __init__(self, width: int, hidden: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(4, width)
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.film = nn.Linear(hidden, 2 * width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(condition)[:, :, None, None].chunk(2, dim=1)  # [B, W, 1, 1] each
+        h = F.gelu(self.conv1(F.gelu(self.norm(x))))
+        return x + self.conv2(F.gelu(h * (1 + scale) + shift))
+
+
+class ToolMarker(nn.Module):
+    """Where the state puts the tool in the image, as feature maps at half resolution, when the camera is known.
+
+    The tool's position is projected through the camera (`camera_projection`, a 3x4 pinhole matrix) to a Gaussian
+    spot, and two convs (reaching ~14 px at full size) draw around it, FiLM-conditioned on the state embedding (yaw,
+    opening, height change the gripper's look). Learning where a thin gripper appears from its coordinates alone
+    takes a conv decoder thousands of steps; with the spot it is a local drawing, learnt in hundreds. The projected
+    state is detached: the state head learns from the state loss, not from what helps the picture.
+    """
+
+    def __init__(self, c: WorldModelConfig):
+        super().__init__()
+        self.register_buffer("projection", torch.tensor(c.camera_projection, dtype=torch.float32), persistent=False)
+        self.register_buffer("xyz", torch.tensor(c.state_xyz), persistent=False)
+        half = c.image_size // 2
+        centres = torch.arange(half, dtype=torch.float32) * 2 + 1  # half-size cell centres in full-size pixels
+        self.register_buffer("centres", centres, persistent=False)
+        self.spot = nn.Conv2d(1, TOOL_CHANNELS, 7, padding=3)
+        self.film = nn.Linear(STATE_CHANNELS, 2 * TOOL_CHANNELS)
+        self.draw = nn.Conv2d(TOOL_CHANNELS, TOOL_CHANNELS, 5, padding=4, dilation=2)
+
+    def forward(self, state: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """(state [B, D] in env units, its embedding [B, E]) -> [B, M, S/2, S/2]."""
+        point = torch.cat([state.detach()[:, self.xyz], torch.ones_like(state[:, :1])], dim=1)  # [B, 4]
+        h = point @ self.projection.T  # [B, 3] homogeneous pixel
+        uv = h[:, :2] / h[:, 2:].clamp_min(1e-3)  # [B, 2] continuous (u, v) at full size
+        du = (self.centres[None] - uv[:, :1]) ** 2  # [B, S/2] along columns
+        dv = (self.centres[None] - uv[:, 1:]) ** 2  # [B, S/2] along rows
+        spot = torch.exp(-(dv[:, :, None] + du[:, None, :]) / (2 * TOOL_SIGMA**2))[:, None]  # [B, 1, S/2, S/2]
+        scale, shift = self.film(embedding)[:, :, None, None].chunk(2, dim=1)
+        return F.gelu(self.draw(F.gelu(self.spot(spot) * (1 + scale) + shift)))
+
+
+def project(projection: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3x4 pinhole matrix, points [B, 3]) -> (pixels (u, v) [B, 2], depth [B, 1])."""
+    h = torch.cat([xyz, torch.ones_like(xyz[:, :1])], dim=1) @ projection.T  # [B, 3]
+    depth = h[:, 2:].clamp_min(1e-3)
+    return h[:, :2] / depth, depth
+
+
+class ToolSprite(nn.Module):
+    """The gripper drawn as a learned RGBA sprite pasted where the camera sees the tool, scaled by its depth.
+
+    A decoder has to discover that a thin white shape sits where the state says; a sprite is told, and only learns
+    what the gripper looks like (a blend of a few learned images, weighted by the state: open, closed, turned).
+    Its pixels get the image loss's gradient directly, so it is drawn within a few hundred steps. What the sprite
+    cannot know, the colour of a block the gripper carries, is left to the decoder under it.
+    """
+
+    def __init__(self, c: WorldModelConfig):
+        super().__init__()
+        self.register_buffer("projection", torch.tensor(c.camera_projection, dtype=torch.float32), persistent=False)
+        self.register_buffer("xyz", torch.tensor(c.state_xyz), persistent=False)
+        centres = torch.arange(c.image_size, dtype=torch.float32) + 0.5  # pixel centres
+        self.register_buffer("centres", centres, persistent=False)
+        # logits / SPRITE_GAIN: Adam moves a parameter by about lr per step, too slow for a pixel to go from
+        # transparent (-4) to opaque (+4) in a few hundred steps; the gain is a learning-rate multiplier for the sprite
+        self.bases = nn.Parameter(torch.randn(SPRITE_BASES, 4, SPRITE_PIXELS, SPRITE_PIXELS) * 0.01)
+        with torch.no_grad():
+            self.bases[:, 3] = MASK_INIT_LOGIT / SPRITE_GAIN  # transparent until trained
+        self.mix = nn.Linear(STATE_CHANNELS, SPRITE_BASES)
+
+    def forward(self, state: torch.Tensor, embedding: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """(state [B, D], its embedding [B, E], the mean state [D]) -> RGBA [B, 4, S, S], alpha 0 off the sprite."""
+        uv, depth = project(self.projection, state.detach()[:, self.xyz])  # [B, 2], [B, 1]
+        _, reference_depth = project(self.projection, reference[None, self.xyz])
+        scale = reference_depth / depth  # [B, 1] apparent size relative to the reference depth
+        weights = self.mix(embedding).softmax(-1)  # [B, K]
+        sprite = torch.einsum("bk,kcij->bcij", weights, torch.sigmoid(SPRITE_GAIN * self.bases))  # [B, 4, P, P]
+        half = SPRITE_PIXELS / 2
+        # sprite coordinates of each pixel, in [-1, 1]; the tool point sits a quarter from the sprite's bottom, since
+        # the gripper rises above its tool centre point
+        x = (self.centres[None] - uv[:, :1]) / (scale * half)  # [B, S] along columns
+        y = (self.centres[None] - uv[:, 1:]) / (scale * half) + 0.5  # [B, S] along rows
+        size = len(self.centres)
+        grid = torch.stack([x[:, None, :].expand(-1, size, -1), y[:, :, None].expand(-1, -1, size)], dim=-1)
+        return F.grid_sample(sprite, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class FlywheelWorldModel(nn.Module):
+    name = WORLD_MODEL_TYPE
+
+    def __init__(self, config: WorldModelConfig):
+        super().__init__()
+        self.config = c = config
+        c0, c1, c2 = c.channels
+        k, latent, g = c.action_chunk, c.latent_channels, c.latent_grid
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, c0, 4, 2, 1), nn.GroupNorm(4, c0), nn.GELU(),
+            nn.Conv2d(c0, c1, 4, 2, 1), nn.GroupNorm(4, c1), nn.GELU(),
+            nn.Conv2d(c1, c2, 4, 2, 1), nn.GroupNorm(4, c2), nn.GELU(),
+            nn.Conv2d(c2, latent, 1),
+        )  # fmt: skip
+        self.condition = nn.Sequential(
+            nn.Linear(c.state_dim + k * c.action_dim, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden)
+        )
+        self.register_buffer("coords", coordinates(g), persistent=False)  # [1, 2, G, G]
+        self.register_buffer("pixel_coords", coordinates(c.image_size), persistent=False)  # [1, 2, S, S]
+        self.dynamics_in = nn.Conv2d(latent + 2, c2, 3, padding=1)
+        self.dynamics = nn.ModuleList(DynamicsBlock(c2, c.hidden) for _ in range(c.dynamics_blocks))
+        self.dynamics_out = nn.Conv2d(c2, latent, 1)
+        self.state_head = nn.Sequential(
+            nn.Linear(latent * g * g + c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, k * c.state_dim)
+        )
+        self.state_embedding = nn.Sequential(nn.Linear(c.state_dim, STATE_CHANNELS), nn.GELU(),
+                                             nn.Linear(STATE_CHANNELS, STATE_CHANNELS))  # fmt: skip
+        self.decoder = nn.Sequential(
+            nn.Conv2d(latent + 2 + STATE_CHANNELS, c2, 3, padding=1), nn.GELU(),  # + coordinates + state
+            nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.GroupNorm(4, c1), nn.GELU(),
+            nn.ConvTranspose2d(c1, c0, 4, 2, 1), nn.GroupNorm(4, c0), nn.GELU(),
+        )  # fmt: skip
+        self.tool = ToolMarker(c) if c.camera_projection is not None else None
+        self.sprite = ToolSprite(c) if c.camera_projection is not None else None
+        marker = TOOL_CHANNELS if self.tool is not None else 0
+        # RGB + composite mask logit at full size; no 3x3 conv at 64 px (its CPU cost would double the decoder's)
+        self.to_pixels = nn.ConvTranspose2d(c0 + marker, 4, 4, 2, 1)
+        with torch.no_grad():  # the composite mask starts nearly shut: an untrained model copies the first frame
+            self.to_pixels.bias[3] = MASK_INIT_LOGIT
+        # a per-pixel MLP of (pixel coordinates, state): draws what the state alone places, the gripper
+        # (its first layer is linear in [coordinates, state], so it is computed as a sum of two broadcasts)
+        self.render_coords = nn.Conv2d(2, RENDER_WIDTH, 1)
+        self.render_state = nn.Linear(STATE_CHANNELS, RENDER_WIDTH, bias=False)
+        self.renderer = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(RENDER_WIDTH, RENDER_WIDTH, 1), nn.ReLU(), nn.Conv2d(RENDER_WIDTH, 4, 1)
+        )
+        # normalization of the state and the action, fitted to the training data (`set_normalization`)
+        self.register_buffer("state_mean", torch.zeros(c.state_dim))
+        self.register_buffer("state_std", torch.ones(c.state_dim))
+        self.register_buffer("action_mean", torch.zeros(c.action_dim))
+        self.register_buffer("action_std", torch.ones(c.action_dim))
+
+    @property
+    def device(self) -> torch.device:
+        return self.state_mean.device
+
+    def set_normalization(self, state_mean, state_std, action_mean, action_std) -> None:
+        """Fit the state/action normalization (a std near zero, a constant dimension, is kept at 1)."""
+        for name, value in (("state_mean", state_mean), ("state_std", state_std), ("action_mean", action_mean),
+                            ("action_std", action_std)):  # fmt: skip
+            value = torch.as_tensor(value, dtype=torch.float32)
+            if name.endswith("std"):
+                value = torch.where(value < 1e-6, torch.ones_like(value), value)
+            getattr(self, name).copy_(value)
+
+    # ------------------------------------------------------------------ the model
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, S, S, 3] -> latent [B, L, G, G]."""
+        return normalize_latent(self.encoder(to_float_images(images.to(self.device))))
+
+    def step(self, z: torch.Tensor, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One chunk: (latent [B, L, G, G], state [B, D], actions [B, k, A]) -> (next latent, states [B, k, D]).
+
+        States are in env units; the states returned are those after each of the chunk's k actions.
+        """
+        s = (state - self.state_mean) / self.state_std  # [B, D]
+        a = ((actions - self.action_mean) / self.action_std).flatten(1)  # [B, k*A]
+        condition = self.condition(torch.cat([s, a], dim=-1))  # [B, H]
+        h = self.dynamics_in(torch.cat([z, self.coords.expand(len(z), -1, -1, -1)], dim=1))  # [B, W, G, G]
+        for block in self.dynamics:
+            h = block(h, condition)
+        z_next = normalize_latent(z + self.dynamics_out(h))  # [B, L, G, G]
+        delta = self.state_head(torch.cat([z_next.flatten(1), condition], dim=-1))  # [B, k*D]
+        s_next = s[:, None] + delta.unflatten(1, (self.config.action_chunk, -1))  # [B, k, D], normalized
+        return z_next, s_next * self.state_std + self.state_mean
+
+    def decode(self, z: torch.Tensor, state: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """(latent [B, L, G, G], state [B, D], the rollout's first real frame, float [B, 3, S, S]) -> frame float
+        [B, 3, S, S].
+
+        The decoder also sees the state, broadcast next to coordinate channels: where the gripper is drawn is a
+        function of the tool's position, which the state head predicts far more precisely than a 8x8 grid holds it.
+        """
+        s = self.state_embedding((state - self.state_mean) / self.state_std)  # [B, E]
+        g = z.shape[-1]
+        grid = torch.cat([z, self.coords.expand(len(z), -1, -1, -1), s[:, :, None, None].expand(-1, -1, g, g)], 1)
+        pixels = self.render_coords(self.pixel_coords) + self.render_state(s)[:, :, None, None]  # [B, R, S, S]
+        features = self.decoder(grid)  # [B, c0, S/2, S/2]
+        if self.tool is not None:
+            features = torch.cat([features, self.tool(state, s)], dim=1)
+        out = self.to_pixels(features) + self.renderer(pixels)  # [B, 4, S, S]
+        rgb, mask = torch.sigmoid(out[:, :3]), torch.sigmoid(out[:, 3:])
+        frame = mask * rgb + (1 - mask) * context
+        if self.sprite is not None:
+            sprite = self.sprite(state, s, self.state_mean)  # [B, 4, S, S]
+            frame = sprite[:, 3:] * sprite[:, :3] + (1 - sprite[:, 3:]) * frame
+        return frame
+
+    @torch.no_grad()
+    def rollout(self, image: torch.Tensor, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Open loop from a real frame: image uint8 [B, S, S, 3], state [B, D], actions [B, N, k, A]
+        -> (frames uint8 [B, N, S, S, 3] after each chunk, states [B, N, k, D] after each action)."""
+        z, context = self.encode(image), to_float_images(image.to(self.device))
+        state, frames, states = state.to(self.device).float(), [], []
+        for n in range(actions.shape[1]):
+            z, chunk_states = self.step(z, state, actions[:, n].to(self.device).float())
+            state = chunk_states[:, -1]
+            frames.append(to_uint8_images(self.decode(z, state, context)))
+            states.append(chunk_states)
+        return torch.stack(frames, dim=1), torch.stack(states, dim=1)
+
+    # ------------------------------------------------------------------ training
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.compute_loss(batch)
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """Unroll K chunks open loop from the window's first real frame and compare every step with the real one.
+
+        batch: frames uint8 [B, K+1, S, S, 3] (every k-th frame from t), states [B, K*k + 1, D] (every frame from t),
+        actions [B, K, k, A]. Only the first frame and state are inputs; everything after is a target.
+        """
+        frames = batch[FRAMES].to(self.device)
+        states = batch[STATES].to(self.device).float()
+        actions = batch[ACTIONS].to(self.device).float()
+        b, steps, k = actions.shape[:3]
+        target_images = to_float_images(frames)  # [B, K+1, 3, S, S]
+        target_z = normalize_latent(self.encoder(target_images[:, 1:].flatten(0, 1))).unflatten(0, (b, steps))
+        z, state, context = self.encode(frames[:, 0]), states[:, 0], target_images[:, 0]
+        image_loss = gradient_loss = latent_loss = state_loss = reconstruction_loss = 0.0
+        for n in range(steps):
+            z, chunk_states = self.step(z, state, actions[:, n])  # [B, L, G, G], [B, k, D]
+            state = chunk_states[:, -1]
+            predicted, target = self.decode(z, state, context), target_images[:, n + 1]  # [B, 3, S, S]
+            image_loss = image_loss + image_error(predicted, target)
+            gradient_loss = gradient_loss + sum(
+                F.l1_loss(p, t) for p, t in zip(image_gradients(predicted), image_gradients(target), strict=True)
+            )
+            real_states = states[:, n * k + 1 : (n + 1) * k + 1]  # [B, k, D]
+            if n == steps - 1:  # the real frame's own encoding must decode to it (Dreamer's reconstruction): the
+                # latent learns to hold the gripper from frames where it is plainly there, long before the dynamics
+                # learn to move it. The last frame only: it differs most from the first, and a decode is not free.
+                reconstructed = self.decode(target_z[:, n], real_states[:, -1], context)
+                reconstruction_loss = image_error(reconstructed, target) * steps  # (parts are / steps)
+            latent_loss = latent_loss + F.mse_loss(z, target_z[:, n].detach())  # stop-gradient target, as TD-MPC2
+            state_loss = state_loss + F.mse_loss(
+                (chunk_states - self.state_mean) / self.state_std, (real_states - self.state_mean) / self.state_std
+            )
+        parts = {"image_loss": image_loss, "gradient_loss": gradient_loss, "latent_loss": latent_loss,
+                 "state_loss": state_loss, "reconstruction_loss": reconstruction_loss}  # fmt: skip
+        parts = {name: value / steps for name, value in parts.items()}
+        weights = {"image_loss": 1.0, "gradient_loss": GRADIENT_WEIGHT, "latent_loss": LATENT_WEIGHT,
+                   "state_loss": STATE_WEIGHT, "reconstruction_loss": RECONSTRUCTION_WEIGHT}  # fmt: skip
+        loss = sum(weights[name] * value for name, value in parts.items())
+        logs = {name: float(value.detach()) for name, value in parts.items()}
+        return loss, logs
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> FlywheelWorldModel:
+        """Load a saved world model in eval mode, every file checked before use (see `models.loading`)."""
+        directory = resolve_world_model_dir(directory)
+        path = directory / CONFIG_FILE
+        config = WorldModelConfig.from_dict(read_model_config(path, cls.name, "world model", LOAD_FIX), str(path))
+        model = cls(config)
+        load_weights(model, directory / WEIGHTS_FILE, LOAD_FIX)
+        model.source = directory
+        return model.to(device).eval()
+
+
+def resolve_world_model_dir(path: str | Path) -> Path:
+    """A pretrained_model/ dir, a checkpoint dir or a training run dir (uses `last`) holding a world model."""
+    directory = resolve_pretrained_dir(path, "world model")
+    read_model_config(directory / CONFIG_FILE, FlywheelWorldModel.name, "world model", LOAD_FIX)
+    return directory
+
+
+def check_chunk(model: FlywheelWorldModel, chunk: int, who: str) -> None:
+    """A policy or a replay must step in the world model's chunks; anything else is one clear line."""
+    if chunk != model.config.action_chunk:
+        raise ConfigError(
+            f"{who} acts in chunks of {chunk} actions but the world model steps {model.config.action_chunk} at a "
+            "time; train the world model with --action-chunk equal to the policy's n_action_steps"
+        )
