@@ -328,11 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_eval(sub)
     _add_judges(sub)
+    from vla_flywheel import world_model_cli
     from vla_flywheel.flywheel.cli import add_commands
     from vla_flywheel.train import specialist_cli
 
     add_commands(sub)
     specialist_cli.add_commands(sub)
+    world_model_cli.add_commands(sub)
     envs = sub.add_parser("envs", help="list the registered environment ids")
     envs.set_defaults(run=lambda _: print("\n".join(__import__("vla_flywheel.envs").envs.ENV_IDS)))
     return parser

@@ -33,16 +33,14 @@ buffers, so a checkpoint is one checked tensor file (see `models.loading`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.models.loading import load_weights, read_model_config
+from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.world_model.config import WORLD_MODEL_TYPE, WorldModelConfig
 
@@ -360,10 +358,7 @@ class FlywheelWorldModel(nn.Module):
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, directory / WEIGHTS_FILE)
+        save_model(Path(directory), self.config.to_dict(), self, WEIGHTS_FILE)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> FlywheelWorldModel:

@@ -1,0 +1,133 @@
+"""The world model: save/load, that it learns to beat copying the first frame, closed-loop imagination, bad files."""
+
+import numpy as np
+import pytest
+import torch
+
+from vla_flywheel.engine.collect import CollectConfig, collect
+from vla_flywheel.engine.imagination import imagine_from_env
+from vla_flywheel.envs import make_env
+from vla_flywheel.envs.tabletop.config import TabletopConfig
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.eval.world_model_fidelity import evaluate_fidelity, psnr, ssim
+from vla_flywheel.models.policy import FlywheelPolicy
+from vla_flywheel.models.world_model import FlywheelWorldModel, WorldModelConfig
+from vla_flywheel.train.world_model_data import load_episodes
+from vla_flywheel.train.world_model_loop import WorldModelTrainConfig, train_world_model
+
+TINY = {"channels": (8, 16, 16), "latent_channels": 8, "dynamics_blocks": 1, "hidden": 32}
+TINY_POLICY = {"dim": 32, "depth": 1, "num_heads": 2, "channels": (16, 16), "flow_hidden": 64, "keypoints": 4}
+
+
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wm") / "demos"
+    collect(CollectConfig(out=out, env=TabletopConfig(family="pick_place"), episodes=3), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, demos):
+    """A tiny world model trained 150 steps on three real episodes (the tabletop's camera is known: it gets the
+    tool sprite, see modeling.ToolSprite)."""
+    out = tmp_path_factory.mktemp("wm") / "run"
+    cfg = WorldModelTrainConfig(datasets=(demos,), out=out, steps=150, batch_size=8, lr=3e-3, rollout_steps=3,
+                                warmup_steps=10, world_model=TINY)  # fmt: skip
+    train_world_model(cfg, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory, demos):
+    from vla_flywheel.train.config import TrainConfig
+    from vla_flywheel.train.loop import train
+
+    out = tmp_path_factory.mktemp("wm") / "policy"
+    train(TrainConfig(datasets=(demos,), out=out, steps=2, batch_size=2, threads=1, policy=TINY_POLICY),
+          progress=False)  # fmt: skip
+    return FlywheelPolicy.from_pretrained(out)
+
+
+def test_save_then_load_gives_identical_predictions(tmp_path):
+    torch.manual_seed(0)
+    model = FlywheelWorldModel(WorldModelConfig(**TINY)).eval()
+    model.set_normalization(torch.rand(5), torch.rand(5) + 0.5, torch.zeros(5), torch.ones(5))
+    model.save_pretrained(tmp_path)
+    loaded = FlywheelWorldModel.from_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    assert loaded.config == model.config
+    image = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    state, actions = torch.randn(2, 5), torch.rand(2, 3, 2, 5) * 2 - 1  # 3 chunks of 2 actions
+    frames, states = model.rollout(image, state, actions)
+    frames_again, states_again = loaded.rollout(image, state, actions)
+    assert frames.shape == (2, 3, 64, 64, 3) and states.shape == (2, 3, 2, 5)
+    assert torch.equal(frames, frames_again) and torch.equal(states, states_again)
+
+
+def test_image_metrics_are_perfect_on_identical_frames_and_lower_otherwise():
+    a = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    b = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    assert torch.allclose(ssim(a, a), torch.ones(2), atol=1e-4) and (psnr(a, a) >= 99).all()
+    assert (ssim(a, b) < 0.2).all() and (psnr(a, b) < 12).all()
+
+
+def test_a_trained_world_model_beats_copying_the_first_frame(trained, demos):
+    """Over the first second (5 chunks) of open-loop replay: the gripper must be drawn where it went."""
+    model = FlywheelWorldModel.from_pretrained(trained)
+    assert model.config.camera_projection is not None and model.config.state_xyz == (0, 1, 2)
+    result = evaluate_fidelity(model, load_episodes([demos], model.config.image_key), horizon=10)
+    assert result.steps == [2, 4, 6, 8, 10] and result.count == [3] * 5
+    assert result.mean("psnr") > result.mean("copy_psnr") + 0.2, (result.mean("psnr"), result.mean("copy_psnr"))
+    untrained = FlywheelWorldModel(model.config).eval()  # starts as the copy baseline, and does not beat it
+    untrained.load_state_dict({k: v for k, v in model.state_dict().items() if k.endswith(("_mean", "_std"))},
+                              strict=False)  # fmt: skip
+    baseline = evaluate_fidelity(untrained, load_episodes([demos], model.config.image_key), horizon=10)
+    assert baseline.mean("psnr") < result.mean("psnr")
+
+
+def test_imagination_runs_the_policy_for_the_whole_horizon(trained, policy):
+    model = FlywheelWorldModel.from_pretrained(trained)
+    env = make_env(TabletopConfig(family="pick_place"))
+    episodes = imagine_from_env(model, policy, env, seeds=[5, 6])
+    real, _ = env.reset(seed=6)
+    env.close()
+    assert len(episodes) == 2
+    for e in episodes:
+        assert e.length == 100 and e.frames.shape == (100, 64, 64, 3) and e.states.shape == (100, 5)
+        assert np.isfinite(e.states).all() and np.abs(e.actions).max() <= 1.0
+        assert e.final_frame.shape == (64, 64, 3) and e.task
+    assert np.array_equal(episodes[1].frames[0], real["observation.images.front"]) and episodes[1].seed == 6
+    assert episodes[1].task == real["task"]
+    assert not np.array_equal(episodes[1].frames[-1], episodes[1].frames[0])  # the world moved
+
+
+def test_a_policy_acting_in_other_chunks_is_refused(policy):
+    model = FlywheelWorldModel(WorldModelConfig(**TINY, action_chunk=3))
+    env = make_env(TabletopConfig(family="pick_place"))
+    with pytest.raises(ConfigError, match="chunks of 2 actions but the world model steps 3"):
+        imagine_from_env(model, policy, env, seeds=[0])
+    env.close()
+
+
+def test_bad_checkpoints_are_one_clear_line(tmp_path, trained, policy):
+    with pytest.raises(ConfigError, match="holds no saved world model"):
+        FlywheelWorldModel.from_pretrained(tmp_path / "nothing")
+    policy.save_pretrained(tmp_path / "policy")
+    with pytest.raises(ConfigError, match="holds a flywheel_vla model, not a world model"):
+        FlywheelWorldModel.from_pretrained(tmp_path / "policy")
+    broken = tmp_path / "broken"
+    FlywheelWorldModel.from_pretrained(trained).save_pretrained(broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ConfigError, match="model.safetensors is not a readable safetensors file"):
+        FlywheelWorldModel.from_pretrained(broken)
+    (broken / "config.json").write_text('{"type": "flywheel_world_model", "latent_chanels": 8}')
+    with pytest.raises(ConfigError, match="unknown key 'latent_chanels'"):
+        FlywheelWorldModel.from_pretrained(broken)
+
+
+def test_training_refuses_an_existing_run_and_too_short_episodes(tmp_path, trained, demos):
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train_world_model(WorldModelTrainConfig(datasets=(demos,), out=trained, steps=1))
+    with pytest.raises(Exception, match="no episode is longer than"):
+        train_world_model(WorldModelTrainConfig(datasets=(demos,), out=tmp_path / "r", steps=1, rollout_steps=200))
