@@ -11,8 +11,9 @@ from vla_flywheel.envs import make_env
 from vla_flywheel.envs.tabletop.experts import ScriptedExpert
 from vla_flywheel.models.policy import FlywheelPolicy
 from vla_flywheel.train.config import TrainConfig
-from vla_flywheel.train.loop import TrainingDiverged, train
+from vla_flywheel.train.loop import train
 from vla_flywheel.train.metrics import read_metrics
+from vla_flywheel.train.optimizer_step import TrainingDiverged
 
 TINY = {"dim": 32, "depth": 1, "num_heads": 2, "channels": (16, 16), "flow_hidden": 64, "keypoints": 4}
 

@@ -33,8 +33,9 @@ from vla_flywheel.train.judge_data import (
     VerifierExamples,
     load_episodes,
 )
-from vla_flywheel.train.loop import SUMMARY_FILE, TrainingDiverged
+from vla_flywheel.train.loop import SUMMARY_FILE
 from vla_flywheel.train.metrics import MetricsLog
+from vla_flywheel.train.optimizer_step import checked_step
 
 # examples per step, per role: critic groups of four pairs (+ as many done frames), whole trajectories for success
 BATCH = {"critic": 8, "success": 12, "explainer": 32, "verifier": 32}
@@ -154,16 +155,14 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate(step)
             loss, logs = judge({**examples[role].sample(rng, BATCH[role]), "role": role})
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(judge.parameters(), cfg.grad_clip or math.inf))
-            loss_value = loss.item()
-            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-                raise TrainingDiverged(
-                    f"judge training diverged at step {step} ({role}): loss={loss_value}, grad norm={grad_norm}; "
-                    "lower --lr or check the data for NaN/inf"
-                )
-            optimizer.step()
+            loss_value, grad_norm = checked_step(
+                judge,
+                optimizer,
+                loss,
+                cfg.grad_clip,
+                f"judge training diverged at step {step} ({role})",
+                "lower --lr or check the data for NaN/inf",
+            )
             failpoint("judge.step")
             bar.update()
             if step % cfg.log_every == 0 or step == cfg.steps:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from tqdm import tqdm
 
 from vla_flywheel.config_check import read_json
 from vla_flywheel.data.layout import write_json_atomic
-from vla_flywheel.errors import ConfigError, FlywheelError
+from vla_flywheel.errors import ConfigError
 from vla_flywheel.failpoints import failpoint
 from vla_flywheel.models.normalize import Normalizer
 from vla_flywheel.models.policy import FlywheelPolicy, PolicyConfig
@@ -36,6 +35,7 @@ from vla_flywheel.train.config import TrainConfig
 from vla_flywheel.train.data import TrainingData
 from vla_flywheel.train.ema import EMA
 from vla_flywheel.train.metrics import MetricsLog, read_metrics
+from vla_flywheel.train.optimizer_step import checked_step
 
 TABLETOP_ROBOT = "vla_flywheel_tabletop_gripper"
 TOOL_XY_NAMES = ("tcp.x", "tcp.y")  # state entries holding the tabletop tool's table position
@@ -43,10 +43,6 @@ GRIPPER_OPENING_NAME = "gripper.opening"
 GRIPPER_OPENING_NOISE = 0.005  # metres: the velocity must not read a slightly closed gripper as a later phase
 PRIMITIVE_ACTION_NAMES = ("pick.x", "pick.y", "pick.yaw", "place.x", "place.y")
 SUMMARY_FILE = "train_summary.json"
-
-
-class TrainingDiverged(FlywheelError):
-    """The loss or gradient became non-finite."""
 
 
 @dataclass
@@ -235,19 +231,16 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
                 batch[EPISODE_START] = is_start[indices]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss, logs = policy(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(policy.parameters(), clip))
-            loss_value = loss.item()
-            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-                kept = f"checkpoints/{last_saved:06d}" if last_saved else "none (no checkpoint was written yet)"
-                raise TrainingDiverged(
-                    f"training diverged at step {step}: loss={loss_value}, grad norm={grad_norm} "
-                    f"(lr {cfg.learning_rate(step):.2e}); last good checkpoint: {kept}. "
-                    "Lower --lr, keep --grad-clip on, or check the data for NaN/inf"
-                )
-            optimizer.step()
+            kept = f"checkpoints/{last_saved:06d}" if last_saved else "none (no checkpoint was written yet)"
+            loss_value, grad_norm = checked_step(
+                policy,
+                optimizer,
+                loss,
+                cfg.grad_clip,
+                f"training diverged at step {step}",
+                f"lr {cfg.learning_rate(step):.2e}; last good checkpoint: {kept}. Lower --lr, keep --grad-clip on, "
+                "or check the data for NaN/inf",
+            )
             if ema is not None:
                 ema.update(policy)
             failpoint("train.step")

@@ -25,8 +25,9 @@ from vla_flywheel.failpoints import failpoint
 from vla_flywheel.models.world_model import FlywheelWorldModel, WorldModelConfig
 from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE, save_checkpoint
 from vla_flywheel.train.config import warmup_cosine
-from vla_flywheel.train.loop import SUMMARY_FILE, TABLETOP_ROBOT, TrainingDiverged
+from vla_flywheel.train.loop import SUMMARY_FILE, TABLETOP_ROBOT
 from vla_flywheel.train.metrics import MetricsLog
+from vla_flywheel.train.optimizer_step import checked_step
 from vla_flywheel.train.world_model_data import WorldModelWindows, load_episodes
 
 TABLETOP_FRONT = "observation.images.front"
@@ -182,16 +183,14 @@ def train_world_model(cfg: WorldModelTrainConfig, progress: bool = True) -> Worl
             for group in optimizer.param_groups:
                 group["lr"] = cfg.learning_rate(step)
             loss, logs = model(windows.sample(cfg.batch_size, sampler))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf))
-            loss_value = loss.item()
-            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-                raise TrainingDiverged(
-                    f"world model training diverged at step {step}: loss={loss_value}, grad norm={grad_norm}; "
-                    "lower --lr or check the data for NaN/inf"
-                )
-            optimizer.step()
+            loss_value, grad_norm = checked_step(
+                model,
+                optimizer,
+                loss,
+                cfg.grad_clip,
+                f"world model training diverged at step {step}",
+                "lower --lr or check the data for NaN/inf",
+            )
             failpoint("world_model.step")
             bar.update()
             if step % cfg.log_every == 0 or step == cfg.steps:
