@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vla_flywheel.config_check import check_positive_ints
 from vla_flywheel.constants import OBS_STATE
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.data.layout import write_json_atomic
@@ -71,12 +72,8 @@ class WorldModelTrainConfig:
         self.datasets = tuple(Path(d) for d in self.datasets)
         if not self.datasets:
             raise ConfigError("train-world-model: no data; pass --dataset DIR (repeatable)")
-        for name in ("steps", "batch_size", "rollout_steps", "threads", "log_every", "save_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"train-world-model: {name}={value!r} must be a positive integer")
-        if self.max_episodes is not None and (not isinstance(self.max_episodes, int) or self.max_episodes < 1):
-            raise ConfigError(f"train-world-model: max_episodes={self.max_episodes!r} must be a positive integer")
+        check_positive_ints("train-world-model", self, ("steps", "batch_size", "rollout_steps", "threads", "log_every",
+                                                         "save_every"), optional=("max_episodes",))  # fmt: skip
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train-world-model: lr={self.lr} must be a positive number")
 

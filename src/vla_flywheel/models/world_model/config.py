@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from vla_flywheel.config_check import check_fields
+from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 WORLD_MODEL_TYPE = "flywheel_world_model"
@@ -45,11 +45,8 @@ class WorldModelConfig:
 
     def __post_init__(self):
         self.channels = tuple(self.channels)
-        for name in ("image_size", "state_dim", "action_dim", "action_chunk", "latent_channels", "dynamics_blocks",
-                     "hidden"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"world model: {name}={value!r} must be a positive integer")
+        check_positive_ints("world model", self, ("image_size", "state_dim", "action_dim", "action_chunk",
+                                                  "latent_channels", "dynamics_blocks", "hidden"))  # fmt: skip
         if self.image_size % 8:
             raise ConfigError(f"world model: image_size={self.image_size} must be a multiple of 8 (e.g. 64)")
         if len(self.channels) != 3 or any(
