@@ -115,3 +115,20 @@ def test_rollouts_on_two_worker_processes_give_the_same_round(filtered_bc_run, t
         np.testing.assert_array_equal(a[k.JUDGE_KEEP], b[k.JUDGE_KEEP])
     source = json.loads((filtered_bc_run / "rounds.jsonl").read_text().splitlines()[1])
     assert rounds[1]["data_added"] == source["data_added"] and rounds[1]["success"] == source["success"]
+
+
+def test_a_moved_run_resumes_where_it_is_now_not_where_it_began(filtered_bc_run, tmp_path, monkeypatch):
+    import shutil
+
+    from vla_flywheel.flywheel.engine import run_flywheel
+
+    moved, elsewhere = tmp_path / "moved", tmp_path / "elsewhere"
+    shutil.copytree(filtered_bc_run, moved)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "out": "runs/filtered-bc"}))  # begun with a relative --out
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    before = (filtered_bc_run / "rounds.jsonl").read_text()
+    rounds = run_flywheel(resume=moved, progress=False)
+    assert [r["success"] for r in rounds] == [json.loads(line)["success"] for line in before.splitlines()]
+    assert list(elsewhere.iterdir()) == [] and (filtered_bc_run / "rounds.jsonl").read_text() == before

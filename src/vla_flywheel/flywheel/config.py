@@ -218,6 +218,7 @@ class RunConfig:
         if not path.is_file():
             raise ConfigError(f"run: {run} has no {CONFIG_FILE}; is it a flywheel run directory?")
         data = read_json(path, f"restore it, or start a new run with `flywheel run --out` instead of {run}")
+        data["out"] = str(run)  # the run lives where it is now: resumed from another directory, or moved since
         return cls.from_dict(data, where=str(path))
 
 
