@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -188,6 +190,43 @@ def test_killing_a_ray_worker_mid_collection_still_gives_every_seed_once(tmp_pat
     assert killed and killed["written"] < 8, f"the worker was not killed mid-run: {killed}"
     assert summary.episodes == 8
     _same_datasets(tmp_path / "ref", out)  # every seed exactly once, in order, identical to the in-process episodes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_collection_joins_an_existing_ray_cluster_and_leaves_it_running(tmp_path, reference):
+    """A cluster started apart (`ray start --head`, as on a real cluster's head node) and named by RAY_ADDRESS: a
+    fresh process collects on it the same episodes as in-process, and the cluster outlives the run."""
+    pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[ray]" to run the Ray tests')
+    address = f"127.0.0.1:{_free_port()}"
+    # `ray start` turns on token authentication; a driver sends the token (~/.ray/auth_token) only when asked to
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": address}
+    log = tmp_path / "head.log"
+    head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus", "2",
+                             "--node-ip-address", "127.0.0.1", "--port", address.split(":")[1],
+                             "--include-dashboard", "false", "--disable-usage-stats"],
+                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in log.read_text():
+            assert head.poll() is None and time.monotonic() < deadline, f"the head did not start: {log.read_text()}"
+            time.sleep(0.5)
+        out = tmp_path / "joined"
+        script = ("from vla_flywheel.engine.collect import CollectConfig, collect; "
+                  "from vla_flywheel.envs.tabletop.config import TabletopConfig; "
+                  f"collect(CollectConfig(out={str(out)!r}, env=TabletopConfig(interface='primitive'), episodes=4, "
+                  "workers=2, backend='ray'), progress=False)")  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        _same_datasets(reference, out)
+        assert head.poll() is None  # the run disconnected; the cluster it did not start is still up
+    finally:
+        head.terminate()  # --block: the head stops every process it started
+        head.wait(timeout=120)
 
 
 # ---------------------------------------------------------------------------------------------- errors are one line

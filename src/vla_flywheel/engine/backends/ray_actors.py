@@ -56,10 +56,10 @@ class RayBackend(Backend):
                     ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-                raise FlywheelError(
-                    f"ray backend: cannot start or reach {where} ({_one_line(e)}); start one with `ray start --head` "
-                    "or unset RAY_ADDRESS to start a local one"
-                ) from None
+                fix = "start one with `ray start --head` or unset RAY_ADDRESS to start a local one"
+                if "auth" in repr(e.__cause__).lower():  # `ray start` enables token authentication by default
+                    fix = "it wants its token: set RAY_AUTH_MODE=token (the token is in ~/.ray/auth_token)"
+                raise FlywheelError(f"ray backend: cannot start or reach {where} ({_one_line(e)}); {fix}") from None
             self._started_ray = True
         self._actors: list = []
         cpus = ray.cluster_resources().get("CPU", 0)
