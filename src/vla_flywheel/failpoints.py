@@ -28,6 +28,9 @@ NAMES = (
     "judge.verdict",  # the judge gave its verdict, the episode not yet written
     "judge.step",  # a judge gradient step finished
     "lacy.proposed",  # LACY's proposals are saved, none executed yet
+    "world_model.step",  # a world-model gradient step finished, not yet checkpointed
+    "vlaw.world_model",  # VLAW's round world model is trained, nothing imagined yet
+    "vlaw.imagined",  # an imagined episode is judged and written
     "round.record",  # a round is evaluated, its rounds.jsonl line not yet written
     "report.write",  # report.html is being written
 )

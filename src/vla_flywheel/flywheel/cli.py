@@ -35,6 +35,11 @@ def add_commands(sub) -> None:
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
     p.add_argument("--specialist-steps", type=int, default=d.specialist_steps, help="pld: RL env steps per family")
     p.add_argument("--specialist-xi", type=float, default=d.specialist_xi, help="pld: residual bound (action units)")
+    p.add_argument("--imagined-per-round", type=int, default=d.imagined_per_round,
+                   help="vlaw: imagined episodes per round (N; 0 = no world model)")  # fmt: skip
+    p.add_argument("--world-model-steps", type=int, default=d.world_model_steps,
+                   help="vlaw: world-model post-training steps per round")  # fmt: skip
+    p.add_argument("--world-model", type=Path, default=None, help="vlaw: a trained world model round 1 continues")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="per (family, split)")
     p.add_argument("--eval-split", nargs="+", default=list(d.eval_splits), choices=SPLITS)
     p.add_argument("--max-steps", type=int, default=None, help="ee_delta episode horizon (default: the env's)")
@@ -79,6 +84,8 @@ def _run(args) -> None:
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
             backend=args.backend, max_steps=args.max_steps, pld_alpha=args.pld_alpha,
             specialist_steps=args.specialist_steps, specialist_xi=args.specialist_xi,
+            imagined_per_round=args.imagined_per_round, world_model_steps=args.world_model_steps,
+            world_model=args.world_model,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,
             threads=args.threads, seed=args.seed, base_from=args.base_from, preset=args.preset,
         )  # fmt: skip

@@ -21,7 +21,8 @@ from vla_flywheel.models.presets import get_preset
 CONFIG_FILE = "config.json"
 
 # recipe -> defaults. propose: "rollouts" (the policy acts, episodes are judged whole), "lacy" (L2A candidates
-# voted by A2L explanations, gated by L2C) or "pld" (residual specialists probe, hybrid rollouts are kept on success).
+# voted by A2L explanations, gated by L2C), "pld" (residual specialists probe, hybrid rollouts are kept on success)
+# or "vlaw" (real rollouts, then the policy imagined in a world model post-trained on them; flywheel/vlaw.py).
 # judge: who decides what is kept (see flywheel.judging.JUDGES).
 RECIPES: dict[str, dict] = {
     "filtered-bc": {"interface": "primitive", "propose": "rollouts", "judge": "oracle"},
@@ -29,10 +30,12 @@ RECIPES: dict[str, dict] = {
     "lacy": {"interface": "primitive", "propose": "lacy", "judge": "verifier"},
     "vlac": {"interface": "ee_delta", "propose": "rollouts", "judge": "critic"},
     "pld": {"interface": "ee_delta", "propose": "pld", "judge": "oracle"},
+    "vlaw": {"interface": "ee_delta", "propose": "vlaw", "judge": "oracle"},
 }
 JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
 UPDATES = ("finetune", "retrain")
 JUDGE_ROLES = {"success": ("success",), "critic": ("critic",), "verifier": ("explainer", "verifier")}
+IMAGINED_MAX = 100_000  # imagined episodes per round: their seeds are a range of this size per round (layout.py)
 
 
 @dataclass
@@ -52,9 +55,17 @@ class RunConfig:
         residual specialist takes over (PLD's best: 0.6). specialist_steps / specialist_xi: each round's residual
         SAC budget per family in env steps (train.specialist; counted as rl_env_steps) and its residual bound;
         specialist: any other SpecialistConfig field, e.g. {"offline_successes": 20, "eval_episodes": 20}.
+    imagined_per_round: VLAW's N, imagined episodes per round in total (families in turn, like episodes_per_round),
+        from real initial frames on seeds of their own; 0 = no world model and no imagination (the ablation that
+        leaves VLAW's real half: filtered BC by the success classifier). Counted as imagined_episodes, never as env
+        episodes. world_model_steps: each round's world-model post-training in gradient steps (counted as
+        world_model_gradient_steps). world_model: a trained world model round 1 continues from (None: round 1
+        trains one from scratch; later rounds continue from the last round's). world_model_train: any other
+        WorldModelTrainConfig field, e.g. {"batch_size": 8, "world_model": {"hidden": 64}}.
     base_steps / round_steps: gradient steps of the base policy and of each round's update.
     update: "finetune" continues from the last policy, "retrain" trains a fresh one on all data kept so far.
-    judge_model: a trained judge (train-judge run) for learned judges; None trains one on the seed demos.
+    judge_model: a trained judge (train-judge run) for learned judges; None trains one on the seed demos (vlaw: its
+        success classifier; None trains one in round 1 on the seed demos and round 1's labelled real rollouts).
     judge_steps / judge_round_steps: gradient steps for that judge, and for refreshing it each round (LACY: its
         explainer and verifier learn from the triplets they kept; 0 = never).
     threshold: a learned judge keeps an episode when its score exceeds this (VLAW's alpha = 0.8).
@@ -89,6 +100,10 @@ class RunConfig:
     specialist_steps: int = 20_000
     specialist_xi: float = 0.3
     specialist: dict = field(default_factory=dict)
+    imagined_per_round: int = 1000
+    world_model_steps: int = 600
+    world_model: Path | None = None
+    world_model_train: dict = field(default_factory=dict)
     base_steps: int = 1000
     round_steps: int = 500
     update: str = "finetune"
@@ -114,6 +129,7 @@ class RunConfig:
     def __post_init__(self):
         self.out = Path(self.out)
         self.base_from = None if self.base_from is None else Path(self.base_from)
+        self.world_model = None if self.world_model is None else Path(self.world_model)
         self.families, self.eval_splits = tuple(self.families), tuple(self.eval_splits)
         if self.recipe not in RECIPES:
             raise ConfigError(f"run: unknown recipe {self.recipe!r}; choose from {', '.join(RECIPES)}")
@@ -138,6 +154,8 @@ class RunConfig:
         from vla_flywheel.train.specialist import SpecialistConfig
 
         check_fields(SpecialistConfig, self.specialist, "run: specialist")
+        if self.propose == "vlaw":
+            self._check_vlaw()
         if self.judge == "verifier" and self.propose != "lacy":
             raise ConfigError("run: the verifier judges LACY's explained proposals; use recipe lacy")
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
@@ -157,8 +175,9 @@ class RunConfig:
             raise ConfigError(f"run: update={self.update!r} must be finetune or retrain")
         check_positive_ints("run", self, ("seed_demos", "episodes_per_round", "lacy_pool", "lacy_samples", "base_steps",
                                           "round_steps", "judge_steps", "eval_episodes", "threads", "eval_workers",
-                                          "workers", "specialist_steps"), optional=("max_steps",))  # fmt: skip
-        for name in ("rounds", "judge_round_steps", "seed", "videos"):
+                                          "workers", "specialist_steps", "world_model_steps"),
+                           optional=("max_steps",))  # fmt: skip
+        for name in ("rounds", "judge_round_steps", "seed", "videos", "imagined_per_round"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"run: {name}={value!r} must be an integer >= 0")
@@ -180,9 +199,42 @@ class RunConfig:
                     f"lower --rounds / --episodes-per-round / --round-steps or raise --budget-{name.replace('_', '-')}"
                 )
 
+    def _check_vlaw(self) -> None:
+        """VLAW imagines ee_delta episodes, judged by the success classifier; `judge` labels the real rollouts: the
+        oracle (VLAW's success labels given at reset) or, with a trained classifier, the classifier itself."""
+        if self.interface != "ee_delta":
+            raise ConfigError("run: VLAW imagines ee_delta episodes in its world model; use interface=ee_delta")
+        if self.judge not in ("oracle", "success"):
+            raise ConfigError(f"run: VLAW labels real rollouts with judge=oracle (its labels at reset) or success, "
+                              f"not {self.judge}; the success classifier judges imagined ones")  # fmt: skip
+        if self.judge == "success" and self.judge_model is None:
+            raise ConfigError(
+                "run: VLAW with judge=success judges real rollouts by the classifier too, so it needs "
+                "a trained one (--judge-model); with judge=oracle round 1 trains it on labelled rollouts"
+            )
+        n = self.imagined_per_round
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= IMAGINED_MAX:
+            raise ConfigError(f"run: imagined_per_round={n!r} must be an integer in [0, {IMAGINED_MAX}] (VLAW's N)")
+        owned = {"datasets", "out", "steps", "seed", "threads", "init_from"} & set(self.world_model_train)
+        if owned:
+            raise ConfigError(f"run: world_model_train={{...}} may not set {', '.join(sorted(owned))}; the run sets "
+                              "them (use world_model_steps / world_model / seed / threads)")  # fmt: skip
+        from vla_flywheel.train.world_model_loop import WorldModelTrainConfig
+
+        check_fields(WorldModelTrainConfig, self.world_model_train, "run: world_model_train")
+        from vla_flywheel.models.world_model import WorldModelConfig
+
+        shape = self.world_model_train.get("world_model", {})
+        check_fields(WorldModelConfig, shape, "run: world_model_train.world_model")
+
     @property
     def learned_judge(self) -> bool:
         return self.judge in JUDGE_ROLES
+
+    @property
+    def imagines(self) -> bool:
+        """Whether the run trains a world model and imagines in it (VLAW with N > 0)."""
+        return self.propose == "vlaw" and self.imagined_per_round > 0
 
     def planned(self) -> dict[str, int]:
         """What the plan spends: autonomous env episodes and policy gradient steps (judge steps are listed apart)."""
@@ -193,15 +245,20 @@ class RunConfig:
 
     def budgets(self) -> dict[str, int]:
         planned = self.planned()
+        imagined = {}
+        if self.imagines:  # VLAW's synthetic budget: exactly the plan (no separate limit to set)
+            imagined = {"imagined_episodes": self.rounds * self.imagined_per_round,
+                        "world_model_gradient_steps": self.rounds * self.world_model_steps}  # fmt: skip
         return {
             "seed_demos": self.seed_demos * len(self.families),
             **{name: getattr(self, f"budget_{name}") or need for name, need in planned.items()},
+            **imagined,
         }
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["out"] = str(self.out)
-        for name in ("judge_model", "base_from"):
+        for name in ("judge_model", "base_from", "world_model"):
             data[name] = None if data[name] is None else str(data[name])
         return data
 
@@ -225,15 +282,41 @@ class RunConfig:
 def check_judge_model(cfg: RunConfig) -> None:
     """A given --judge-model must be a judge serving the roles the run's judge needs; checked before the run starts,
     not when round 1 first loads it (after the seed demos and the base policy)."""
-    if cfg.judge_model is None or not cfg.learned_judge:
+    needed = JUDGE_ROLES.get(cfg.judge) or (("success",) if cfg.imagines else None)  # VLAW's imagined episodes
+    if cfg.judge_model is None or needed is None:
         return
     from vla_flywheel.models.judges.modeling import resolve_judge_dir
 
     directory = resolve_judge_dir(cfg.judge_model)
     roles = read_json(directory / "config.json", "pass a `flywheel train-judge` run").get("roles", [])
-    missing = [role for role in JUDGE_ROLES[cfg.judge] if role not in roles]
+    missing = [role for role in needed if role not in roles]
     if missing:
+        who = f"the {cfg.judge} judge" if cfg.learned_judge else "VLAW's imagination judge"
         raise ConfigError(
-            f"run: --judge-model {cfg.judge_model} serves {roles}, but the {cfg.judge} judge needs {missing}; "
+            f"run: --judge-model {cfg.judge_model} serves {roles}, but {who} needs {missing}; "
             f"train one with `flywheel train-judge --data {missing[0]}=DIR`"
+        )
+
+
+def check_world_model(cfg: RunConfig) -> None:
+    """VLAW's world model must step in the policy's action chunks (the policy only looks at chunk starts), and a given
+    --world-model must be one; checked before the run starts, not when round 1 first trains or loads it."""
+    if not cfg.imagines:
+        return
+    from vla_flywheel.models.policy.config import PolicyConfig
+
+    chunk = min(cfg.policy.get("n_action_steps", PolicyConfig.n_action_steps),
+                cfg.policy.get("chunk_size", PolicyConfig.chunk_size))  # fmt: skip
+    steps = cfg.world_model_train.get("world_model", {}).get("action_chunk")
+    where = "world_model_train"
+    if cfg.world_model is not None:
+        from vla_flywheel.models.world_model.modeling import resolve_world_model_dir
+
+        directory = resolve_world_model_dir(cfg.world_model)
+        steps = read_json(directory / "config.json", "pass a `flywheel train-world-model` run").get("action_chunk")
+        where = f"--world-model {cfg.world_model}"
+    if steps is not None and steps != chunk:
+        raise ConfigError(
+            f"run: the policy acts in chunks of {chunk} actions but {where} steps {steps} at a time; train the world "
+            f"model with --action-chunk {chunk}"
         )

@@ -4,7 +4,8 @@ evaluate, under explicit budgets, writing one `rounds.jsonl` line per round.
 Every stage is resumable (see stages.py) and `rounds.jsonl` is appended only after a round's evaluation, so
 `--resume` after a kill at any point redoes at most the interrupted stage's unfinished part. Budgets (seed demos,
 autonomous env episodes, policy gradient steps) are counted from what is on disk, checked before each stage, and
-reported per round; evaluation episodes are measurement, counted apart.
+reported per round; evaluation episodes are measurement, counted apart. VLAW's imagined episodes and world-model
+gradient steps are counted as such, never as env episodes or policy steps.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from pathlib import Path
 from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError, FlywheelError
 from vla_flywheel.failpoints import failpoint
-from vla_flywheel.flywheel import memory, pld, records, stages
-from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig, check_judge_model
+from vla_flywheel.flywheel import memory, pld, records, stages, vlaw
+from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig, check_judge_model, check_world_model
 from vla_flywheel.flywheel.layout import RunLayout
 
 GENERATE_STAGES = {
     "rollouts": "act + judge",
     "lacy": "propose (L2A) + explain (A2L) + verify (L2C)",
     "pld": "probe (residual SAC specialists) + hybrid rollouts",
+    "vlaw": "act + judge, post-train the world model, imagine + judge",
 }
 
 
@@ -67,7 +69,8 @@ def _stage_seconds(run: RunLayout, r: int) -> dict[str, float]:
 
 def _spent(cfg: RunConfig, run: RunLayout, upto: int) -> dict[str, int]:
     """Budgets used by rounds 0..upto: seed demos, autonomous env episodes and policy gradient steps (plus, counted
-    apart, judge gradient steps and PLD's specialist RL env steps and episodes)."""
+    apart, judge gradient steps, PLD's specialist RL env steps and episodes, and for VLAW its imagined episodes and
+    world-model gradient steps)."""
     episodes = sum(stages.dataset_episodes(run.round_data(r)) for r in range(1, upto + 1))
     steps = sum(
         (cfg.base_steps if r == 0 else cfg.round_steps) for r in range(upto + 1) if stages.trained(run.policy(r))
@@ -76,8 +79,9 @@ def _spent(cfg: RunConfig, run: RunLayout, upto: int) -> dict[str, int]:
     for r in range(upto + 1):
         if stages.trained(run.judge(r)):
             judge_steps += json.loads((run.judge(r) / "train_summary.json").read_text())["steps"]
+    imagined = vlaw.spent(run, upto) if cfg.propose == "vlaw" else {}
     return {"seed_demos": stages.dataset_episodes(run.demos), "env_episodes": episodes, "gradient_steps": steps,
-            "judge_gradient_steps": judge_steps, **pld.rl_spent(run, upto)}  # fmt: skip
+            "judge_gradient_steps": judge_steps, **pld.rl_spent(run, upto), **imagined}  # fmt: skip
 
 
 def _check_budget(cfg: RunConfig, spent: dict[str, int], name: str, more: int) -> None:
@@ -89,14 +93,23 @@ def _check_budget(cfg: RunConfig, spent: dict[str, int], name: str, more: int) -
         )
 
 
+def _to_generate(cfg: RunConfig, run: RunLayout, r: int) -> dict[str, int]:
+    """What round r's generate stage has left to spend: env episodes (and VLAW's imagined episodes, world-model
+    steps and fidelity check)."""
+    left = {"env_episodes": max(cfg.episodes_per_round - stages.dataset_episodes(run.round_data(r)), 0)}
+    return {**left, **(vlaw.to_generate(cfg, run, r) if cfg.propose == "vlaw" else {})}
+
+
 def _start(cfg: RunConfig | None, resume: Path | None) -> RunConfig:
     if resume is not None:
         cfg = RunConfig.load(resume)
         check_judge_model(cfg)  # it may have been moved or damaged since the run began
+        check_world_model(cfg)
         return cfg
     if (cfg.out / CONFIG_FILE).exists():
         raise ConfigError(f"run: {cfg.out} already holds a flywheel run; pass --resume to continue it or pick --out")
     check_judge_model(cfg)  # before anything is written: a wrong --judge-model is found now, not at round 1
+    check_world_model(cfg)
     cfg.out.mkdir(parents=True, exist_ok=True)
     if cfg.base_from is not None:
         from vla_flywheel.flywheel.base import share_base
@@ -144,15 +157,17 @@ def run_flywheel(cfg: RunConfig | None = None, *, resume: Path | None = None, pr
             continue
         memory.reset_peak()
         seconds = {}
-        expected = cfg.episodes_per_round
-        if stages.dataset_episodes(run.round_data(r)) < expected:
-            _check_budget(
-                cfg, _spent(cfg, run, r), "env_episodes", expected - stages.dataset_episodes(run.round_data(r))
-            )
+        left = _to_generate(cfg, run, r)
+        if any(left.values()):
+            spent, limits = _spent(cfg, run, r), cfg.budgets()
+            for name, more in left.items():
+                if more and name in limits:
+                    _check_budget(cfg, spent, name, more)
             clock.stage(r, GENERATE_STAGES[cfg.propose])
-            generate = {"rollouts": stages.generate_rollouts, "lacy": stages.generate_lacy, "pld": pld.generate_pld}
+            generate = {"rollouts": stages.generate_rollouts, "lacy": stages.generate_lacy, "pld": pld.generate_pld,
+                        "vlaw": vlaw.generate_vlaw}  # fmt: skip
             seconds.update(generate[cfg.propose](cfg, run, r, run.policy(r - 1), judge_dir, progress))
-        data = [run.demos, *(run.round_data(i) for i in range(1, r + 1))]
+        data = [run.demos, *(run.round_data(i) for i in range(1, r + 1)), *vlaw.training_data(run, r)]
         if cfg.learned_judge and cfg.judge_round_steps and cfg.propose == "lacy":
             clock.stage(r, "refresh the explainer and verifier on what they kept")
             t0 = time.perf_counter()
@@ -197,5 +212,7 @@ def _finish_round(cfg: RunConfig, run: RunLayout, r: int, info: dict, verdicts: 
         "memory": memory.memory_record(),  # of this process, since the round (or the resumed part of it) began
         "policy": str(run.policy(r)),
     }
+    if cfg.propose == "vlaw" and r > 0:
+        record["world_model"] = vlaw.round_record(cfg, run, r)
     failpoint("round.record")
     records.append_line(run.rounds, record)

@@ -3,7 +3,8 @@
 Sections: success per round with 95% CI bands per (family, split); budgets spent per round; the judge's confusion
 against the simulator's truth per round; sample rollouts of every round with their instruction, the explainer's
 words, the judge's score, the critic's value curve when there is one, and the true outcome; for PLD, each residual
-specialist's success against the env steps it spent.
+specialist's success against the env steps it spent; for VLAW, each round's world model: imagined episodes kept, its
+PSNR per horizon step against copying the first frame, and imagined-vs-real strips from the same start and seed.
 """
 
 from __future__ import annotations
@@ -76,6 +77,54 @@ def rl_curve_plot(run: RunLayout) -> str:
     parts, sx, sy = _axes(top, "specialist success (95% CI)", x_label="env steps",
                           x_ticks=[round(top * f) for f in (0, 0.25, 0.5, 0.75, 1.0)])  # fmt: skip
     return "<h2>Residual specialists (PLD probe)</h2>" + _svg("rl-curve-plot", parts + _success_lines(series, sx, sy))
+
+
+def world_model_section(run: RunLayout, rounds: list[dict]) -> str:
+    """VLAW: per round, imagined episodes and the world model's fidelity on fresh real episodes (table), PSNR per
+    horizon step of open-loop replay vs the copy-first-frame baseline (plot), imagined-vs-real strips; empty when the
+    run imagined nothing."""
+    from vla_flywheel.flywheel.vlaw import FIDELITY_FILE
+
+    paths = {r["round"]: run.world_model_eval(r["round"]) / FIDELITY_FILE for r in rounds if r.get("world_model")}
+    paths = {i: p for i, p in paths.items() if p.exists()}
+    if not paths:
+        return ""
+    rows = []
+    for r in rounds:
+        w = r.get("world_model") or {}
+        if "psnr" not in w:
+            continue
+        rows.append(f"<tr><td>{r['round']}</td><td>{w['imagined_kept']}/{w['imagined']}</td>"
+                    f"<td>{w['imagined_mean_score']:.2f}</td><td>{w['psnr']:.2f} / {w['copy_psnr']:.2f}</td>"
+                    f"<td>{w['ssim']:.3f} / {w['copy_ssim']:.3f}</td><td>{_pct(w['real_success'])}</td>"
+                    f"<td>{_pct(w['real_judged_success'])}</td><td>{_pct(w['imagined_judged_success'])}</td>"
+                    f"<td>{w['fidelity_episodes']}</td></tr>")  # fmt: skip
+    table = ("<table class='world-model'><tr><th>round</th><th>imagined kept</th><th>mean P(success)</th>"
+             "<th>PSNR dB / copy-first-frame</th><th>SSIM / copy</th><th>real success</th><th>judged success, real"
+             "</th><th>judged success, imagined from the same starts</th><th>real episodes</th></tr>"
+             f"{''.join(rows)}</table>")  # fmt: skip
+    fidelity = {i: json.loads(p.read_text()) for i, p in sorted(paths.items())}
+    top = max(max(f["replay"]["steps"]) for f in fidelity.values())
+    y_max = max(10.0, 5 * -(-max(max(f["replay"]["psnr"] + f["replay"]["copy_psnr"]) for f in fidelity.values()) // 5))
+    parts, sx, sy = _axes(top, "PSNR dB (dashed: copy first frame)", y_max, "env steps",
+                          [round(top * f) for f in (0, 0.25, 0.5, 0.75, 1.0)])  # fmt: skip
+    for n, (i, f) in enumerate(fidelity.items()):
+        colour = COLOURS[n % len(COLOURS)]
+        for name, dash in (("psnr", ""), ("copy_psnr", ' stroke-dasharray="4 3"')):
+            line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(f["replay"]["steps"], f["replay"][name],
+                                                                       strict=True))  # fmt: skip
+            parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
+        parts.append(f'<text x="{W - PAD - 150}" y="{PAD + 14 * n}" font-size="11" fill="{colour}">round {i}</text>')
+    strips = []
+    for i, f in fidelity.items():
+        for name in f["strips"]:
+            data = base64.b64encode((paths[i].parent / name).read_bytes()).decode()
+            strips.append(f"<div><img class='imagined-strip' alt='round {i} {_esc(name)}' style='max-width:100%' "
+                          f"src='data:image/png;base64,{data}'><br><small>round {i}</small></div>")  # fmt: skip
+    return ("<h2>World model (VLAW)</h2><p>Imagined episodes each round, and the round's world model on fresh real "
+            "policy episodes: open-loop replay of their actions (PSNR/SSIM), and the policy imagined from the same "
+            "starts, judged by the success classifier.</p>" + table + _svg("fidelity-plot", parts)
+            + "<h3>Imagined vs real, same start and seed</h3>" + "".join(strips))  # fmt: skip
 
 
 def _success_lines(series: dict[str, list[tuple[int, dict]]], sx, sy) -> list[str]:
@@ -202,6 +251,7 @@ def render(run_dir: Path) -> str:
         body += ["<h2>Success per round</h2>", success_plot(rounds), _round_table(rounds),
                  "<h2>Budgets</h2>", budget_plot(rounds),
                  "<h2>Judge against the simulator's truth</h2>", _judge_table(rounds), rl_curve_plot(run),
+                 world_model_section(run, rounds),
                  "<h2>Sample rollouts</h2>", _rollouts(run, rounds)]  # fmt: skip
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(run.root.name)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip

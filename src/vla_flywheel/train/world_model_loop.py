@@ -48,6 +48,8 @@ class WorldModelTrainConfig:
     world_model: WorldModelConfig field overrides (e.g. {"action_chunk": 4}); sizes of image, state and action come
         from the data.
     save_every: checkpoint period in steps (the last step is always saved).
+    init_from: continue from this trained world model (VLAW's post-training round after round): its architecture
+        and state/action normalization are kept, so `world_model` overrides do not apply.
     """
 
     datasets: tuple[Path, ...]
@@ -66,9 +68,11 @@ class WorldModelTrainConfig:
     log_every: int = 25
     save_every: int = 1000
     world_model: dict = field(default_factory=dict)
+    init_from: Path | None = None
 
     def __post_init__(self):
         self.out = Path(self.out)
+        self.init_from = None if self.init_from is None else Path(self.init_from)
         self.datasets = tuple(Path(d) for d in self.datasets)
         if not self.datasets:
             raise ConfigError("train-world-model: no data; pass --dataset DIR (repeatable)")
@@ -84,6 +88,7 @@ class WorldModelTrainConfig:
         d = asdict(self)
         d["out"] = str(self.out)
         d["datasets"] = [str(p) for p in self.datasets]
+        d["init_from"] = None if self.init_from is None else str(self.init_from)
         return d
 
 
@@ -158,16 +163,32 @@ def _model_config(cfg: WorldModelTrainConfig, windows: WorldModelWindows, image_
     return WorldModelConfig(**base)
 
 
+def _check_continues(model: FlywheelWorldModel, windows: WorldModelWindows, init_from: Path) -> None:
+    """The data a world model continues on must have its image, state and action sizes; else one clear line."""
+    c = model.config
+    have = (int(windows.images.shape[1]), int(windows.states.shape[1]), int(windows.actions.shape[1]))
+    if have != (c.image_size, c.state_dim, c.action_dim):
+        raise ConfigError(
+            f"train-world-model: {init_from} was trained on {c.image_size} px frames, {c.state_dim}-d states and "
+            f"{c.action_dim}-d actions, but the data has {have[0]} px, {have[1]}-d and {have[2]}-d; train a new one"
+        )
+
+
 def train_world_model(cfg: WorldModelTrainConfig, progress: bool = True) -> WorldModelTrainResult:
     """Train and save a world model; the summary also goes to train_summary.json."""
     if cfg.out.joinpath("checkpoints").exists():
         raise ConfigError(f"train-world-model: {cfg.out} already holds a run; choose another --out")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    defaults = WorldModelConfig(**{k: v for k, v in cfg.world_model.items() if k != "image_size"})
-    windows = _windows(cfg, defaults.image_key, defaults.action_chunk)
-    model = FlywheelWorldModel(_model_config(cfg, windows, defaults.image_key)).train()
-    model.set_normalization(*windows.normalization())
+    if cfg.init_from is not None:
+        model = FlywheelWorldModel.from_pretrained(cfg.init_from).train()
+        windows = _windows(cfg, model.config.image_key, model.config.action_chunk)
+        _check_continues(model, windows, cfg.init_from)
+    else:
+        defaults = WorldModelConfig(**{k: v for k, v in cfg.world_model.items() if k != "image_size"})
+        windows = _windows(cfg, defaults.image_key, defaults.action_chunk)
+        model = FlywheelWorldModel(_model_config(cfg, windows, defaults.image_key)).train()
+        model.set_normalization(*windows.normalization())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
     sampler = torch.Generator().manual_seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
