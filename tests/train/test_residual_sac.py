@@ -59,6 +59,72 @@ def test_sac_learns_the_correction_the_reward_asks_for():
     assert q_good > 0.6 and q_bad < 0.3  # and its critic knows where the reward is
 
 
+def test_a_conservative_critic_scores_actions_it_never_saw_below_the_ones_in_its_data():
+    """Data from a base that never corrects (executed = base action 0), reward 1: plain TD leaves Q of unseen
+    residuals wherever its initialisation and extrapolation put it; Cal-QL presses them below Q of the data."""
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer(512, F, S, A)
+    for _ in range(512):
+        features, state = rng.normal(size=F), rng.normal(size=S)
+        slot = buffer.add(features=features, state=state, base_action=np.zeros(A), action=np.zeros(A), reward=1.0,
+                          done=1.0, next_features=features, next_state=state, next_base_action=np.zeros(A))  # fmt: skip
+        buffer.set_returns([slot], [1.0], gamma=0.99)
+    gaps = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = ResidualActorCritic(ResidualConfig(feature_dim=F, xi=0.5, hidden=64, layers=2))
+        learner = SacLearner(model, SacSettings(conservative=weight, max_return=1.0))
+        for _ in range(150):
+            learner.update(buffer.sample(64, rng), actor=False)
+        with torch.no_grad():
+            x = model.inputs(torch.randn(256, F), torch.randn(256, S), torch.zeros(256, A))
+            seen = torch.min(*model.q(x, torch.zeros(256, A))).mean()
+            unseen = torch.min(*model.q(x, torch.empty(256, A).uniform_(-0.5, 0.5).sign() * 0.5)).mean()
+        gaps[weight] = (seen - unseen).item()
+    assert gaps[1.0] > 0.3 and gaps[1.0] > gaps[0.0] + 0.2, gaps
+
+
+def test_the_critics_privileged_state_follows_the_block_into_the_gripper_and_onto_its_goal():
+    """What only the critics read must carry what the base's features blur: the block held, then at its goal."""
+    from vla_flywheel.engine.residual_agent import critic_state
+    from vla_flywheel.envs import make_env
+    from vla_flywheel.envs.registry import make_expert
+
+    env = make_env(family="pick_place", interface="ee_delta", image_size=32)
+    obs, _ = env.reset(seed=3)
+    expert = make_expert(env)
+    expert.reset(env, 3)
+    states, success = [critic_state(env)], False
+    while not success:
+        obs, _, terminated, truncated, info = env.step(expert.act(env, obs))
+        states.append(critic_state(env))
+        success = info["success"]
+        assert not truncated or success, "the scripted expert failed this seed"
+    env.close()
+    states = np.array(states)  # [T, 9]: block xyz, goal xy, tool xyz, held
+    assert states.shape[1] == 9 and states[0, 8] == 0 and states[:, 8].max() == 1
+    assert np.linalg.norm(states[-1, :2] - states[-1, 3:5]) < np.linalg.norm(states[0, :2] - states[0, 3:5])
+
+
+def test_replay_fills_in_each_episodes_discounted_return_when_it_ends():
+    buffer = ReplayBuffer(8, F, S, A)
+    zeros = {
+        "features": np.zeros(F),
+        "state": np.zeros(S),
+        "base_action": np.zeros(A),
+        "action": np.zeros(A),
+        "done": 0.0,
+        "next_features": np.zeros(F),
+        "next_state": np.zeros(S),
+        "next_base_action": np.zeros(A),
+    }
+    slots = [buffer.add(reward=r, **zeros) for r in (0.0, 0.0, 1.0)]
+    assert buffer.sample(64, np.random.default_rng(0))["mc_return"].max() == 0  # a lower bound until the end
+    buffer.set_returns(slots, [0.0, 0.0, 1.0], gamma=0.9)
+    returns = sorted(set(buffer.sample(256, np.random.default_rng(0))["mc_return"].tolist()))
+    np.testing.assert_allclose(returns, [0.81, 0.9, 1.0], rtol=1e-6)
+
+
 def test_replay_is_bounded_and_symmetric_batches_mix_both_buffers():
     rng = np.random.default_rng(0)
     online, offline = ReplayBuffer(10, F, S, A), _bandit_buffer(50, rng)

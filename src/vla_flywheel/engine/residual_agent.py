@@ -4,6 +4,11 @@
 readout of its last chunk prediction and its latched pick/place points) with the normalized state. `ResidualAgent`
 lets the base act alone for the first `takeover` steps of an episode and then executes base + residual; with
 `takeover` drawn from U[0, αT] per episode this is PLD's hybrid rollout, with 0 the specialist from the start.
+
+Each view also carries the simulator's own task state (`critic_state`: where the block and its goal are, whether it
+is held), which only the critics read: an asymmetric actor-critic (Pinto et al. 2018). The actor, and so everything
+the specialist does, still sees only what the base sees; the specialist is a data source that is discarded after
+distillation, so what its critic reads in simulation never reaches the generalist.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ class StepView:
     features: np.ndarray  # [F] float32
     state: np.ndarray  # [S] float32, normalized with the base's statistics
     base_action: np.ndarray  # [A] float32 in [-1, 1]
+    privileged: np.ndarray  # [P] float32, the simulator's task state (critics only; P = 0 if the env has none)
+
+
+def critic_state(env) -> np.ndarray:
+    """The env's `privileged_state()` ([P] float32), or an empty vector for an env that offers none."""
+    read = getattr(env.unwrapped, "privileged_state", None)
+    return np.zeros(0, np.float32) if read is None else read()
 
 
 class BaseStep:
@@ -43,13 +55,14 @@ class BaseStep:
         self.generator.manual_seed(seed)
 
     @torch.no_grad()
-    def __call__(self, obs: dict[str, Any]) -> StepView:
+    def __call__(self, env, obs: dict[str, Any]) -> StepView:
         batch = observation_batch(obs)
         action = self.policy.select_action(batch, generator=self.generator)[0].cpu().numpy().astype(np.float32)
         action = np.clip(finite_action(self.policy, action, obs), -1.0, 1.0)
         state = self.policy.normalizer.normalize(OBS_STATE, batch[OBS_STATE])[0]
         features = self.policy.acting_features[0]
-        return StepView(features.cpu().numpy().astype(np.float32), state.cpu().numpy().astype(np.float32), action)
+        return StepView(features.cpu().numpy().astype(np.float32), state.cpu().numpy().astype(np.float32), action,
+                        critic_state(env))  # fmt: skip
 
 
 class ResidualAgent:
@@ -72,7 +85,7 @@ class ResidualAgent:
 
     @torch.no_grad()
     def act(self, env, obs: dict[str, Any]) -> np.ndarray:
-        view = self.base(obs)
+        view = self.base(env, obs)
         after_takeover = self.t >= self._takeover
         action = view.base_action
         if after_takeover and self.residual is not None:

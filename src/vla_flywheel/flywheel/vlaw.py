@@ -1,7 +1,8 @@
 """VLAW's generate stage for one flywheel round (papers.md §2.2, Algorithm 1): act, post-train the world model,
 imagine, judge.
 
-1. Real rollouts: K = `episodes_per_round` episodes of the round's policy, judged by the success classifier at α and
+1. Real rollouts: K = `episodes_per_round` episodes of the round's policy, judged by the run's judge (the oracle by
+   default: VLAW labels real rollouts at reset; `judge=success` with a trained classifier judges them at α too) and
    written to the round dataset as every recipe's are (`stages.generate_rollouts`).
 2. World-model post-training on every real episode so far, failures included (seed demos + rounds 1..r): round 1
    trains from scratch (or continues the config's `world_model`), round r > 1 continues round r-1's, for

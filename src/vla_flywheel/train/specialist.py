@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from vla_flywheel.config_check import check_positive_ints
-from vla_flywheel.engine.residual_agent import BaseStep, ResidualAgent, StepView
+from vla_flywheel.engine.residual_agent import BaseStep, ResidualAgent, StepView, critic_state
 from vla_flywheel.envs import make_env
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.intervals import wilson_interval
@@ -54,6 +54,10 @@ class SpecialistConfig:
         256-wide MLPs on 256 transitions takes ~90 ms, so the defaults are 128 / 100k / 128 (~12x cheaper).
     temperature: the entropy temperature's starting value (PLD: 1.0; see train.sac).
     critic_warmup: SAC updates that train the critics alone before the actor moves (see train.sac).
+    conservative: weight of the Cal-QL regulariser on the critics (0 = plain SAC; see train.sac).
+    privileged_critic: the critics also read the simulator's task state (engine.residual_agent.critic_state); the
+        actor never does. The base's frozen features alone leave the critic unable to tell a grasped block from a
+        missed one, and the actor then follows its noise.
     eval_every / eval_episodes: curve points (env steps) and fixed-seed episodes per point.
     max_steps: episode horizon (None = the env's: 100 on the tabletop).
     """
@@ -73,6 +77,8 @@ class SpecialistConfig:
     hidden: int = 128
     temperature: float = 0.01
     critic_warmup: int = 1000
+    conservative: float = 0.05
+    privileged_critic: bool = True
     eval_every: int = 2_000
     eval_episodes: int = 50
     max_steps: int | None = None
@@ -90,6 +96,8 @@ class SpecialistConfig:
             raise ConfigError(f"specialist: probe={self.probe} must be in [0, 1] (a fraction of the horizon)")
         if not 0 < self.xi <= 1:
             raise ConfigError(f"specialist: xi={self.xi} must be in (0, 1]")
+        if not self.conservative >= 0:
+            raise ConfigError(f"specialist: conservative={self.conservative} must be >= 0 (0 turns Cal-QL off)")
         if not self.temperature > 0:
             raise ConfigError(f"specialist: temperature={self.temperature} must be > 0")
 
@@ -114,7 +122,7 @@ def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | 
         steps += 1
         pending = (view, action, reward, stored)
         if terminated or truncated:
-            following = view if terminated else agent.base(obs)
+            following = view if terminated else agent.base(env, obs)
             on_step(_transition(pending, following, done=terminated))
             return bool(info["success"]), steps
 
@@ -125,7 +133,8 @@ def _transition(pending, following: StepView, done: bool) -> dict | None:
         return None
     return {"features": view.features, "state": view.state, "base_action": view.base_action, "action": action,
             "reward": reward, "done": float(done), "next_features": following.features,
-            "next_state": following.state, "next_base_action": following.base_action}  # fmt: skip
+            "next_state": following.state, "next_base_action": following.base_action,
+            "privileged": view.privileged, "next_privileged": following.privileged}  # fmt: skip
 
 
 def evaluate_specialist(env, base: BaseStep, model: ResidualActorCritic, episodes: int) -> dict:
@@ -149,13 +158,18 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     env = make_env(family=cfg.family, interface="ee_delta", **({"max_steps": cfg.max_steps} if cfg.max_steps else {}))
     horizon = env.config.max_steps
     base = BaseStep(policy)
+    env.reset(seed=0)
+    privileged_dim = len(critic_state(env)) if cfg.privileged_critic else 0
     model = ResidualActorCritic(ResidualConfig(
         feature_dim=base.feature_dim, state_dim=policy.config.state_dim, action_dim=policy.config.action_dim,
         xi=1.0 if cfg.from_scratch else cfg.xi, hidden=cfg.hidden, use_base=not cfg.from_scratch,
+        privileged_dim=privileged_dim,
     ))  # fmt: skip
-    learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature))
-    buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim)
-               for _ in range(2)]  # fmt: skip
+    # the reward is 1 on the success that ends the episode and 0 otherwise: every return lies in [0, 1]
+    learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature, conservative=cfg.conservative,
+                                            max_return=1.0))  # fmt: skip
+    buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
+                            privileged_dim) for _ in range(2)]  # fmt: skip
     online, offline = buffers
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "specialist_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
@@ -175,8 +189,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         offline_steps, offline_tried = offline_steps + steps, offline_tried + 1
         if success:
             kept += 1
-            for t in episode:
-                offline.add(**t)
+            offline.set_returns([offline.add(**t) for t in episode], [t["reward"] for t in episode], learner.s.gamma)
 
     # 2-4. warm-up, then probing + residual with one update per env step, curve points every eval_every steps
     counts = {"env_steps": 0, "episodes": 0, "successes": 0, "updates": 0}
@@ -192,10 +205,14 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         model.save_pretrained(cfg.out / SPECIALIST_DIR)
         bar.set_postfix(eval=f"{100 * point['success']['rate']:.0f}%")
 
+    slots: list[int] = []  # the running episode's transitions, their returns filled in when it ends
+    rewards: list[float] = []
+
     def on_step(transition: dict | None) -> None:
         counts["env_steps"] += 1
         if transition is not None:
-            online.add(**transition)
+            slots.append(online.add(**transition))
+            rewards.append(transition["reward"])
         if len(online) + len(offline) >= cfg.batch_size and counts["episodes"] >= cfg.warmup_episodes:
             batch = symmetric_batch(online, offline, cfg.batch_size, rng)
             logs.update(learner.update(batch, actor=counts["updates"] >= cfg.critic_warmup))
@@ -208,6 +225,9 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         while counts["env_steps"] < cfg.env_steps:
             agent = warmup_agent if counts["episodes"] < cfg.warmup_episodes else learner_agent
             success, _ = run_episode(env, agent, next(seeds), on_step)
+            online.set_returns(slots, rewards, learner.s.gamma)
+            slots.clear()
+            rewards.clear()
             counts["episodes"] += 1
             counts["successes"] += int(success)
             if counts["env_steps"] >= next_point or counts["env_steps"] >= cfg.env_steps:

@@ -134,6 +134,11 @@ class MetaWorldEnv(gym.Env):
         self.sim._prev_obs = np.array(state["prev_obs"], dtype=np.float64)
 
     # ---------------------------------------------------------------- readings
+    def privileged_state(self) -> np.ndarray:
+        """Meta-World's own 39-d observation (hand, gripper, object poses, goal) as float32, for learners that may read
+        the simulator (an RL specialist's critic)."""
+        return self._raw.astype(np.float32)
+
     @property
     def raw_observation(self) -> np.ndarray:
         """Meta-World's 39-d observation (hand, gripper, object poses, previous frame, goal): what its experts read."""

@@ -188,6 +188,13 @@ class TabletopEnv(gym.Env):
     def setpoint(self) -> np.ndarray:
         return self._setpoint.copy()
 
+    def privileged_state(self) -> np.ndarray:
+        """[9] float32: the task block's centre (3), its goal (2), the tool centre (3) and whether the block is held
+        (1). What the images only imply, for learners that may read the simulator (an RL specialist's critic)."""
+        held = self._picked is not None and self.held_block() == self.task.block
+        block = self.block_positions()[self.task.block]
+        return np.array([*block, *self.task.goal_xy, *self.tcp, float(held)], dtype=np.float32)
+
     def block_positions(self) -> np.ndarray:
         """(n, 3) centres of the scene's blocks, metres."""
         n = len(self.scene.block_colours)

@@ -21,6 +21,8 @@ class ResidualConfig:
     use_base: the inputs include the base action and the executed action is base + residual; False is SAC from
         scratch on the same inputs (RLPD), the baseline PLD compares against.
     log_std_min / log_std_max: bounds of the actor's pre-tanh log standard deviation.
+    privileged_dim: size of the simulator task state only the critics read (0 = none; see
+        engine.residual_agent.critic_state).
     """
 
     feature_dim: int
@@ -32,12 +34,15 @@ class ResidualConfig:
     use_base: bool = True
     log_std_min: float = -5.0
     log_std_max: float = 1.0
+    privileged_dim: int = 0
     type: str = field(default="flywheel_residual", init=False)
 
     def __post_init__(self):
         check_positive_ints("residual", self, ("feature_dim", "state_dim", "action_dim", "hidden", "layers"))
         if not 0 < self.xi <= 1:
             raise ConfigError(f"residual: xi={self.xi} must be in (0, 1] (action units; 1 = the whole action box)")
+        if isinstance(self.privileged_dim, bool) or not isinstance(self.privileged_dim, int) or self.privileged_dim < 0:
+            raise ConfigError(f"residual: privileged_dim={self.privileged_dim!r} must be an integer >= 0")
         if not self.log_std_min < self.log_std_max:
             raise ConfigError("residual: log_std_min must be below log_std_max")
 

@@ -41,8 +41,8 @@ class ResidualActorCritic(nn.Module):
         self.actor = mlp(c.input_dim, c.hidden, c.layers, 2 * c.action_dim)
         nn.init.zeros_(self.actor[-1].weight)  # start as "no correction", σ = e^-2: the base leads early on
         nn.init.zeros_(self.actor[-1].bias)
-        self.q1 = mlp(c.input_dim + c.action_dim, c.hidden, c.layers, 1)
-        self.q2 = mlp(c.input_dim + c.action_dim, c.hidden, c.layers, 1)
+        self.q1 = mlp(c.input_dim + c.privileged_dim + c.action_dim, c.hidden, c.layers, 1)
+        self.q2 = mlp(c.input_dim + c.privileged_dim + c.action_dim, c.hidden, c.layers, 1)
         self.q1_target, self.q2_target = copy.deepcopy(self.q1), copy.deepcopy(self.q2)
         for p in [*self.q1_target.parameters(), *self.q2_target.parameters()]:
             p.requires_grad_(False)
@@ -81,9 +81,10 @@ class ResidualActorCritic(nn.Module):
         total = base_action + residual if self.config.use_base else residual
         return total.clamp(-1.0, 1.0)
 
-    def q(self, x: torch.Tensor, action: torch.Tensor, target: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, input_dim], executed action [B, A] -> (Q1, Q2), each [B]."""
-        xa = torch.cat([x, action], dim=-1)
+    def q(self, x: torch.Tensor, action: torch.Tensor, privileged: torch.Tensor | None = None,
+          target: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """x [B, input_dim], executed action [B, A], privileged [B, P] (None when P = 0) -> (Q1, Q2), each [B]."""
+        xa = torch.cat([x, action] if privileged is None else [x, privileged, action], dim=-1)
         q1, q2 = (self.q1_target, self.q2_target) if target else (self.q1, self.q2)
         return q1(xa).squeeze(-1), q2(xa).squeeze(-1)
 
