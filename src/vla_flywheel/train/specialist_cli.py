@@ -19,6 +19,10 @@ def add_commands(sub) -> None:
     p.add_argument("--offline-successes", type=int, default=d.offline_successes)
     p.add_argument("--warmup-episodes", type=int, default=d.warmup_episodes)
     p.add_argument("--probe", type=float, default=d.probe, help="RL starts after U[0, probe x T] base steps")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="initial entropy temperature")
+    p.add_argument("--critic-warmup", type=int, default=d.critic_warmup, help="critic-only updates before the actor")
+    p.add_argument("--conservative", type=float, default=d.conservative, help="Cal-QL weight (0 = plain SAC)")
+    p.add_argument("--no-privileged-critic", action="store_true", help="critics read only what the actor reads")
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="env steps between curve points")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
@@ -35,7 +39,9 @@ def _train_specialist(args) -> None:
     check_rendering_libraries()
     cfg = SpecialistConfig(base=args.base, out=args.out, family=args.family, env_steps=args.env_steps, xi=args.xi,
                            from_scratch=args.from_scratch, offline_successes=args.offline_successes,
-                           warmup_episodes=args.warmup_episodes, probe=args.probe, eval_every=args.eval_every,
+                           warmup_episodes=args.warmup_episodes, probe=args.probe, temperature=args.temperature,
+                           critic_warmup=args.critic_warmup, conservative=args.conservative,
+                           privileged_critic=not args.no_privileged_critic, eval_every=args.eval_every,
                            eval_episodes=args.eval_episodes, max_steps=args.max_steps, seed=args.seed,
                            threads=args.threads)  # fmt: skip
     s = train_specialist(cfg, progress=not args.no_progress)
