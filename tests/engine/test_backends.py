@@ -7,10 +7,12 @@ The Ray tests run against a real local cluster (2 CPUs) started once for the mod
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,7 +37,7 @@ BACKENDS = [("inprocess", 1), ("process", 2), ("ray", 2)]
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[ray]" to run the Ray tests')
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
 
@@ -206,8 +208,9 @@ def test_collection_joins_an_existing_ray_cluster_and_leaves_it_running(tmp_path
     # `ray start` turns on token authentication; a driver sends the token (~/.ray/auth_token) only when asked to
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": address}
     log = tmp_path / "head.log"
+    scratch = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short (socket paths) and its own: /tmp/ray is left alone
     head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus", "2",
-                             "--node-ip-address", "127.0.0.1", "--port", address.split(":")[1],
+                             "--node-ip-address", "127.0.0.1", "--port", address.split(":")[1], "--temp-dir", scratch,
                              "--include-dashboard", "false", "--disable-usage-stats"],
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)  # fmt: skip
     try:
@@ -227,6 +230,7 @@ def test_collection_joins_an_existing_ray_cluster_and_leaves_it_running(tmp_path
     finally:
         head.terminate()  # --block: the head stops every process it started
         head.wait(timeout=120)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------- errors are one line

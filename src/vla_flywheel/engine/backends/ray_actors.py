@@ -53,7 +53,8 @@ class RayBackend(Backend):
                 if address:
                     ray.init(address=address, logging_level=logging.WARNING)
                 else:
-                    ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+                    # "local": a cluster of our own, even where `ray start` left one (or its stale address file)
+                    ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
                 fix = "start one with `ray start --head` or unset RAY_ADDRESS to start a local one"
