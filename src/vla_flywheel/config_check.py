@@ -92,6 +92,14 @@ def _describe(hint) -> str:
     return " or ".join(names)
 
 
+def check_counts(what: str, config, names: tuple[str, ...]) -> None:
+    """Each field in `names` an int >= 0 (a bool is refused), else one line naming `what` and the field."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{what}: {name}={value!r} must be an integer >= 0")
+
+
 def check_positive_ints(what: str, config, names: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
     """Each field in `names` a positive int (a bool is refused: JSON's true is not a count); the `optional` ones may
     also be None. One line naming `what` and the field otherwise."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vla_flywheel.config_check import check_fields, check_positive_ints, read_json
+from vla_flywheel.config_check import check_counts, check_fields, check_positive_ints, read_json
 from vla_flywheel.engine.backends import check_backend
 from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
 from vla_flywheel.envs.registry import KNOWN_FAMILIES
@@ -177,10 +177,7 @@ class RunConfig:
                                           "round_steps", "judge_steps", "eval_episodes", "threads", "eval_workers",
                                           "workers", "specialist_steps", "world_model_steps"),
                            optional=("max_steps",))  # fmt: skip
-        for name in ("rounds", "judge_round_steps", "seed", "videos", "imagined_per_round"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"run: {name}={value!r} must be an integer >= 0")
+        check_counts("run", self, ("rounds", "judge_round_steps", "seed", "videos", "imagined_per_round"))
         check_backend(self.backend, self.workers, "run")
         if self.max_steps is not None and self.interface != "ee_delta":
             raise ConfigError("run: --max-steps caps ee_delta episodes; a primitive episode is its pick/place")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vla_flywheel.config_check import check_positive_ints
+from vla_flywheel.config_check import check_counts, check_positive_ints
 from vla_flywheel.engine.residual_agent import BaseStep, ResidualAgent, StepView, critic_state
 from vla_flywheel.envs import make_env
 from vla_flywheel.errors import ConfigError
@@ -89,9 +89,8 @@ class SpecialistConfig:
         self.base, self.out = Path(self.base), Path(self.out)
         check_positive_ints("specialist", self, ("env_steps", "batch_size", "capacity", "hidden", "eval_every",
                                                  "eval_episodes", "threads"))  # fmt: skip
-        for name in ("offline_successes", "offline_episodes", "warmup_episodes", "critic_warmup", "seed"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"specialist: {name}={getattr(self, name)} must be >= 0")
+        check_counts("specialist", self, ("offline_successes", "offline_episodes", "warmup_episodes", "critic_warmup",
+                                          "seed"))  # fmt: skip
         if not 0 <= self.probe <= 1:
             raise ConfigError(f"specialist: probe={self.probe} must be in [0, 1] (a fraction of the horizon)")
         if not 0 < self.xi <= 1:

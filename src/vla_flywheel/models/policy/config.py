@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from vla_flywheel.config_check import check_fields, check_positive_ints
+from vla_flywheel.config_check import check_counts, check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 HEADS = ("flow", "primitive")
@@ -138,8 +138,7 @@ class PolicyConfig:
                                              "num_inference_steps", "dim", "depth", "num_heads", "ff_mult",
                                              "pooled_grid", "keypoints", "flow_hidden", "flow_samples",
                                              "coordinate_bins", "yaw_bins", "max_text_length"))  # fmt: skip
-        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) or self.augment_shift < 0:
-            raise ConfigError(f"policy: augment_shift={self.augment_shift!r} must be an integer >= 0")
+        check_counts("policy", self, ("augment_shift",))
         if self.n_action_steps > self.chunk_size:
             raise ConfigError(
                 f"policy: n_action_steps={self.n_action_steps} exceeds chunk_size={self.chunk_size}; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from vla_flywheel.config_check import check_fields, check_positive_ints
+from vla_flywheel.config_check import check_counts, check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 
@@ -41,8 +41,7 @@ class ResidualConfig:
         check_positive_ints("residual", self, ("feature_dim", "state_dim", "action_dim", "hidden", "layers"))
         if not 0 < self.xi <= 1:
             raise ConfigError(f"residual: xi={self.xi} must be in (0, 1] (action units; 1 = the whole action box)")
-        if isinstance(self.privileged_dim, bool) or not isinstance(self.privileged_dim, int) or self.privileged_dim < 0:
-            raise ConfigError(f"residual: privileged_dim={self.privileged_dim!r} must be an integer >= 0")
+        check_counts("residual", self, ("privileged_dim",))
         if not self.log_std_min < self.log_std_max:
             raise ConfigError("residual: log_std_min must be below log_std_max")
 
