@@ -157,7 +157,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     env = make_env(family=cfg.family, interface="ee_delta", **({"max_steps": cfg.max_steps} if cfg.max_steps else {}))
     horizon = env.config.max_steps
     base = BaseStep(policy)
-    env.reset(seed=0)
+    env.reset(seed=0)  # the task state (and so its size) exists once a task is drawn
     privileged_dim = len(critic_state(env)) if cfg.privileged_critic else 0
     model = ResidualActorCritic(ResidualConfig(
         feature_dim=base.feature_dim, state_dim=policy.config.state_dim, action_dim=policy.config.action_dim,
