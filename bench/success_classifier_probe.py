@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vla_flywheel.engine.collect import _policy_agent
+from vla_flywheel.engine.policy_agent import policy_agent
 from vla_flywheel.engine.rollout import rollout
 from vla_flywheel.envs import make_env, make_expert
 from vla_flywheel.envs.tabletop.config import TabletopConfig
@@ -29,6 +29,7 @@ from vla_flywheel.envs.tabletop.language import corpus
 from vla_flywheel.eval.judge_metrics import auroc
 from vla_flywheel.flywheel.stages import pretrained
 from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
+from vla_flywheel.models.policy import FlywheelPolicy
 from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.config import warmup_cosine
 from vla_flywheel.train.judge_data import Episode, SuccessExamples, subsample
@@ -116,7 +117,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = TabletopConfig(family="pick_place", interface="ee_delta")
     env = make_env(cfg)
-    policy = _policy_agent(pretrained(args.policy), cfg)
+    policy = policy_agent(FlywheelPolicy.from_pretrained(pretrained(args.policy)), cfg.interface)
     began = time.perf_counter()
     demos = episodes(make_expert, env, range(args.demos), "expert demos")
     more = episodes(make_expert, env, range(100, 100 + args.extra_demos), "extra demos") if args.extra_demos else []
