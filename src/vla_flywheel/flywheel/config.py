@@ -16,6 +16,7 @@ from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
 from vla_flywheel.envs.registry import KNOWN_FAMILIES
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.flywheel.layout import IMAGINED_ROUND_STRIDE
 from vla_flywheel.models.presets import get_preset
 
 CONFIG_FILE = "config.json"
@@ -35,7 +36,6 @@ RECIPES: dict[str, dict] = {
 JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
 UPDATES = ("finetune", "retrain")
 JUDGE_ROLES = {"success": ("success",), "critic": ("critic",), "verifier": ("explainer", "verifier")}
-IMAGINED_MAX = 100_000  # imagined episodes per round: their seeds are a range of this size per round (layout.py)
 
 
 @dataclass
@@ -209,9 +209,9 @@ class RunConfig:
                 "run: VLAW with judge=success judges real rollouts by the classifier too, so it needs "
                 "a trained one (--judge-model); with judge=oracle round 1 trains it on labelled rollouts"
             )
-        n = self.imagined_per_round
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= IMAGINED_MAX:
-            raise ConfigError(f"run: imagined_per_round={n!r} must be an integer in [0, {IMAGINED_MAX}] (VLAW's N)")
+        n, most = self.imagined_per_round, IMAGINED_ROUND_STRIDE  # each round's imagined seeds are a range this long
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= most:
+            raise ConfigError(f"run: imagined_per_round={n!r} must be an integer in [0, {most}] (VLAW's N)")
         owned = {"datasets", "out", "steps", "seed", "threads", "init_from"} & set(self.world_model_train)
         if owned:
             raise ConfigError(f"run: world_model_train={{...}} may not set {', '.join(sorted(owned))}; the run sets "

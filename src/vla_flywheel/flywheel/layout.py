@@ -19,7 +19,7 @@ STAGES_FILE = "stages.jsonl"
 REPORT_FILE = "report.html"
 FIDELITY_SEED_BASE = 2_000_000
 IMAGINED_SEED_BASE = 3_000_000
-IMAGINED_ROUND_STRIDE = 100_000  # = config.IMAGINED_MAX
+IMAGINED_ROUND_STRIDE = 100_000  # so also the most imagined episodes a round may have
 
 
 def rollout_seed(round_index: int, i: int) -> int:
