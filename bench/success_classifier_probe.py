@@ -33,6 +33,7 @@ from vla_flywheel.models.policy import FlywheelPolicy
 from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.config import warmup_cosine
 from vla_flywheel.train.judge_data import Episode, SuccessExamples, subsample
+from vla_flywheel.train.optimizer_step import checked_step
 
 IMAGE = "observation.images.front"
 OPEN, LIFT = np.array([0, 0, 0, 0, -1], np.float32), np.array([0, 0, 1, 0, -1], np.float32)
@@ -90,17 +91,14 @@ def train_and_score(train: list[Episode], heldout: list[Episode], frames: int, s
         if frames == 1:
             batch["frames"] = batch["frames"][:, -1:]
         loss, _ = judge({**batch, "role": "success"})
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(judge.parameters(), 1.0)
-        optimizer.step()
+        loss_value, _ = checked_step(judge, optimizer, loss, 1.0, f"probe step {step}", "lower the learning rate")
         if step % 250 == 0:
             with torch.no_grad():
                 judge.eval()
                 p = np.array([float(torch.sigmoid(judge.success_logit(clip_of(e.images, frames)[None], [e.task]))[0])
                               for e in heldout])  # fmt: skip
                 judge.train()
-            rows.append((step, loss.item(), auroc(p, labels), p[labels].mean(), p[~labels].mean()))
+            rows.append((step, loss_value, auroc(p, labels), p[labels].mean(), p[~labels].mean()))
     return rows
 
 

@@ -20,9 +20,9 @@ transition's episode really collected (the calibration: Q of the policy's own ac
 value the data proves, so the penalty does not unlearn what the base does well). Its weight is in units of Q: the
 penalty lifts Q of the buffer's actions by up to `conservative` above their TD target, so against returns in [0, 1]
 it must be small (measured with weight 1 and 5: the critic loss rose to 1.1 and 3.5 and success fell to 10% and 33%
-within 7.5k steps). `max_return` clips the
-bootstrapped value to the returns the reward allows (a sparse success that ends the episode: 1): measured without
-it, the mean Q of the specialist's critic climbed to 1.35 while its success fell from 47% to 10%.
+within 7.5k steps). `max_return` clips the bootstrapped value to the returns the reward allows (a sparse success
+that ends the episode: 1): measured without it, the mean Q of the specialist's critic climbed to 1.35 while its
+success fell from 47% to 10%.
 """
 
 from __future__ import annotations
