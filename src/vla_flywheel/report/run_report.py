@@ -118,9 +118,8 @@ def world_model_section(run: RunLayout, rounds: list[dict]) -> str:
     strips = []
     for i, f in fidelity.items():
         for name in f["strips"]:
-            data = base64.b64encode((paths[i].parent / name).read_bytes()).decode()
-            strips.append(f"<div><img class='imagined-strip' alt='round {i} {_esc(name)}' style='max-width:100%' "
-                          f"src='data:image/png;base64,{data}'><br><small>round {i}</small></div>")  # fmt: skip
+            image = _embedded(paths[i].parent / name, "imagined-strip", f"round {i} {name}", "max-width:100%")
+            strips.append(f"<div>{image}<br><small>round {i}</small></div>")
     return ("<h2>World model (VLAW)</h2><p>Imagined episodes each round, and the round's world model on fresh real "
             "policy episodes: open-loop replay of their actions (PSNR/SSIM), and the policy imagined from the same "
             "starts, judged by the success classifier.</p>" + table + _svg("fidelity-plot", parts)
@@ -177,9 +176,12 @@ def _svg(cls: str, parts: list[str]) -> str:
     return f'<svg class="plot {cls}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
 
 
-def _gif(path: Path) -> str:
+def _embedded(path: Path, cls: str = "rollout-video", alt: str | None = None, style: str = "") -> str:
+    """An <img> carrying the GIF or PNG file itself, so the report works offline as one file."""
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img class="rollout-video" alt="{_esc(path.name)}" src="data:image/gif;base64,{data}">'
+    kind = path.suffix.lstrip(".").lower()
+    css = f" style='{style}'" if style else ""
+    return f"<img class='{cls}' alt='{_esc(alt or path.name)}'{css} src='data:image/{kind};base64,{data}'>"
 
 
 def _rollouts(run: RunLayout, rounds: list[dict]) -> str:
@@ -196,10 +198,10 @@ def _rollouts(run: RunLayout, rounds: list[dict]) -> str:
                 lines.append(f"A2L: <i>{_esc(info['explanation'])}</i>")
             lines.append(f"judge {info['judge_score']:.2f} → {kept}; truth: {truth}")
             curve = value_sparkline(info["values"]) if info.get("values") else ""
-            figures.append(f"<figure>{_gif(meta.with_suffix('.gif'))}<figcaption>{'<br>'.join(lines)}{curve}"
+            figures.append(f"<figure>{_embedded(meta.with_suffix('.gif'))}<figcaption>{'<br>'.join(lines)}{curve}"
                            "</figcaption></figure>")  # fmt: skip
         for gif in sorted((run.eval(i) / "videos").glob("*.gif")):
-            figures.append(f"<figure>{_gif(gif)}<figcaption>evaluation: {_esc(gif.stem)}</figcaption></figure>")
+            figures.append(f"<figure>{_embedded(gif)}<figcaption>evaluation: {_esc(gif.stem)}</figcaption></figure>")
         if figures:
             title = "base policy" if i == 0 else f"round {i}"
             out.append(f"<h3>{title}</h3>{''.join(figures)}")
