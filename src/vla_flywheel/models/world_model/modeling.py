@@ -58,6 +58,7 @@ SPRITE_PIXELS = 24  # side of the learned tool sprite, in pixels at the referenc
 SPRITE_GAIN = 80.0  # see ToolSprite.__init__
 SPRITE_BASES = 4  # sprites blended by the state (the gripper looks different open, closed, turned)
 STATE_CHANNELS = 32  # the state, embedded and broadcast over the grid the decoder starts from
+EDIT_DEADZONE = 2 / 255  # edits of the first frame smaller than this are dropped (see FlywheelWorldModel.decode)
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:
@@ -296,7 +297,10 @@ class FlywheelWorldModel(nn.Module):
         if self.sprite is not None:
             sprite = self.sprite(state, s, self.state_mean)  # [B, 4, S, S]
             frame = sprite[:, 3:] * sprite[:, :3] + (1 - sprite[:, 3:]) * frame
-        return frame
+        # where the model changes a pixel by less than two grey levels, it keeps the real one: a sigmoid mask and a
+        # sprite's alpha never reach 0, and their faint tint over a still scene costs more than copying does
+        # (measured on 50 held-out rollouts, 800 steps, one seed: open-loop steps that beat copying 1 -> 20 of 49)
+        return context + F.softshrink(frame - context, EDIT_DEADZONE)
 
     @torch.no_grad()
     def rollout(self, image: torch.Tensor, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
