@@ -64,6 +64,22 @@ def test_save_then_load_gives_identical_predictions(tmp_path):
     assert torch.equal(frames, frames_again) and torch.equal(states, states_again)
 
 
+def test_the_kinematic_prior_moves_the_setpoint_by_the_action_and_clips_it():
+    """ee_delta: dx = 0.5 moves the tool 2.5 cm; dz = +1 from near the top stops at the setpoint's ceiling; the
+    gripper's opening, which no action moves here, keeps its value."""
+    from vla_flywheel.envs.tabletop.env import ACTION_NAMES, STATE_NAMES
+    from vla_flywheel.train.world_model_loop import tabletop_setpoint_moves
+
+    moves = tabletop_setpoint_moves(ACTION_NAMES["ee_delta"], STATE_NAMES)
+    model = FlywheelWorldModel(WorldModelConfig(setpoint_moves=moves))
+    state = torch.tensor([[0.0, 0.0, 0.42, 0.0, 0.07]])  # [1, D]
+    actions = torch.tensor([[[0.5, 0.0, 1.0, 0.0, -1.0]] * 2])  # [1, k=2, A]
+    prior = model.kinematic_prior(state, actions)[0]  # [k, D]
+    assert prior[:, 0].tolist() == pytest.approx([0.025, 0.05])
+    assert prior[:, 2].tolist() == pytest.approx([0.45, 0.45])  # clipped at the ceiling
+    assert prior[:, 4].tolist() == pytest.approx([0.07, 0.07])
+
+
 def test_image_metrics_are_perfect_on_identical_frames_and_lower_otherwise():
     a = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
     b = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
@@ -75,6 +91,7 @@ def test_a_trained_world_model_beats_copying_the_first_frame(trained, demos):
     """Over the first second (5 chunks) of open-loop replay: the gripper must be drawn where it went."""
     model = FlywheelWorldModel.from_pretrained(trained)
     assert model.config.camera_projection is not None and model.config.state_xyz == (0, 1, 2)
+    assert [row[:2] for row in model.config.setpoint_moves] == [(0, 0), (1, 1), (2, 2), (3, 3)]  # ee_delta data
     result = evaluate_fidelity(model, load_episodes([demos], model.config.image_key), horizon=10)
     assert result.steps == [2, 4, 6, 8, 10] and result.count == [3] * 5
     assert result.mean("psnr") > result.mean("copy_psnr") + 0.2, (result.mean("psnr"), result.mean("copy_psnr"))

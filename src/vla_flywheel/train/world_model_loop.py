@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from vla_flywheel.config_check import check_positive_ints
-from vla_flywheel.constants import OBS_STATE
+from vla_flywheel.constants import ACTION, OBS_STATE
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError
@@ -147,8 +147,25 @@ def _camera(cfg: WorldModelTrainConfig, image_key: str, image_size: int) -> dict
     known = reader.info.get("robot_type") == TABLETOP_ROBOT and image_key == TABLETOP_FRONT
     if not known or not all(n in names for n in TOOL_XYZ_NAMES) or "camera_projection" in cfg.world_model:
         return {}
-    return {"camera_projection": tabletop_projection(image_size).tolist(),
-            "state_xyz": tuple(names.index(n) for n in TOOL_XYZ_NAMES)}  # fmt: skip
+    settings = {"camera_projection": tabletop_projection(image_size).tolist(),
+                "state_xyz": tuple(names.index(n) for n in TOOL_XYZ_NAMES)}  # fmt: skip
+    from vla_flywheel.envs.tabletop.env import ACTION_NAMES
+
+    actions = list(reader.features[ACTION].get("names") or [])
+    if actions == ACTION_NAMES["ee_delta"]:
+        settings["setpoint_moves"] = tabletop_setpoint_moves(actions, names)
+    return settings
+
+
+def tabletop_setpoint_moves(actions: list[str], states: list[str]) -> list[tuple]:
+    """The tabletop ee_delta controller as WorldModelConfig.setpoint_moves: dx, dy, dz move the tool's x, y, z by
+    up to MAX_DXYZ and dyaw its yaw by MAX_DYAW per step, the setpoint clipped to the env's bounds."""
+    from vla_flywheel.envs.tabletop.controller import MAX_DXYZ, MAX_DYAW
+    from vla_flywheel.envs.tabletop.env import SETPOINT_HIGH, SETPOINT_LOW
+
+    moved = zip(("dx", "dy", "dz", "dyaw"), (*TOOL_XYZ_NAMES, "tcp.yaw"), (MAX_DXYZ,) * 3 + (MAX_DYAW,), strict=True)
+    return [(actions.index(a), states.index(s), gain, float(SETPOINT_LOW[i]), float(SETPOINT_HIGH[i]))
+            for i, (a, s, gain) in enumerate(moved) if s in states]  # fmt: skip
 
 
 def _model_config(cfg: WorldModelTrainConfig, windows: WorldModelWindows, image_key: str) -> WorldModelConfig:

@@ -28,6 +28,10 @@ class WorldModelConfig:
         pixels (u s, v s, s) of this camera at image_size. With it the decoder is told where the state puts the tool
         (see modeling.ToolMarker); train-world-model fills it in for the tabletop, whose camera is known.
     state_xyz: indices of the tool's x, y, z in the state (needed with camera_projection).
+    setpoint_moves: rows (action index, state index, gain, low, high): that action, clipped to [-1, 1], moves that
+        state by gain per unit each step, and the result is clipped to [low, high] (an ee_delta controller's setpoint).
+        The state head then predicts only what this kinematic prior misses (contacts, lag); train-world-model fills
+        it in for the tabletop's ee_delta interface. Empty: the state head predicts the whole change.
     """
 
     image_key: str = "observation.images.front"
@@ -41,6 +45,7 @@ class WorldModelConfig:
     hidden: int = 128
     camera_projection: tuple[tuple[float, ...], ...] | None = None
     state_xyz: tuple[int, int, int] | None = None
+    setpoint_moves: tuple[tuple[float, ...], ...] = ()
     type: str = field(default=WORLD_MODEL_TYPE, init=False)
 
     def __post_init__(self):
@@ -64,6 +69,15 @@ class WorldModelConfig:
             if len(self.state_xyz) != 3 or any(not 0 <= i < self.state_dim for i in self.state_xyz):
                 raise ConfigError(
                     f"world model: state_xyz={list(self.state_xyz)} must be 3 indices into the {self.state_dim}-d state"
+                )
+
+        self.setpoint_moves = tuple(tuple(float(v) for v in row) for row in self.setpoint_moves)
+        for row in self.setpoint_moves:
+            indices_ok = len(row) == 5 and row[0] in range(self.action_dim) and row[1] in range(self.state_dim)
+            if not indices_ok or not row[3] < row[4]:
+                raise ConfigError(
+                    f"world model: setpoint_moves row {list(row)} must be (action index < {self.action_dim}, state "
+                    f"index < {self.state_dim}, gain, low, high) with low < high"
                 )
 
     @property

@@ -33,6 +33,7 @@ buffers, so a checkpoint is one checked tensor file (see `models.loading`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -216,6 +217,17 @@ class FlywheelWorldModel(nn.Module):
         self.state_head = nn.Sequential(
             nn.Linear(latent * g * g + c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, k * c.state_dim)
         )
+        # the kinematic prior the state head corrects (config.setpoint_moves): gain [A, D], bounds [D]
+        gain, low, high = (
+            torch.zeros(c.action_dim, c.state_dim),
+            torch.full((c.state_dim,), -math.inf),
+            torch.full((c.state_dim,), math.inf),
+        )
+        for action, state, g, lo, hi in c.setpoint_moves:
+            gain[int(action), int(state)], low[int(state)], high[int(state)] = g, lo, hi
+        self.register_buffer("setpoint_gain", gain, persistent=False)
+        self.register_buffer("setpoint_low", low, persistent=False)
+        self.register_buffer("setpoint_high", high, persistent=False)
         self.state_embedding = nn.Sequential(nn.Linear(c.state_dim, STATE_CHANNELS), nn.GELU(),
                                              nn.Linear(STATE_CHANNELS, STATE_CHANNELS))  # fmt: skip
         self.decoder = nn.Sequential(
@@ -274,8 +286,23 @@ class FlywheelWorldModel(nn.Module):
             h = block(h, condition)
         z_next = normalize_latent(z + self.dynamics_out(h))  # [B, L, G, G]
         delta = self.state_head(torch.cat([z_next.flatten(1), condition], dim=-1))  # [B, k*D]
-        s_next = s[:, None] + delta.unflatten(1, (self.config.action_chunk, -1))  # [B, k, D], normalized
+        prior = (self.kinematic_prior(state, actions) - self.state_mean) / self.state_std  # [B, k, D], normalized
+        s_next = prior + delta.unflatten(1, (self.config.action_chunk, -1))  # [B, k, D], normalized
         return z_next, s_next * self.state_std + self.state_mean
+
+    def kinematic_prior(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(state [B, D], actions [B, k, A]) -> [B, k, D]: where each action puts the setpoint (config.setpoint_moves),
+        the state itself where nothing moves it.
+
+        An ee_delta action moves the tool up to 5 cm, and a state head that must learn that sum from the latent drifts
+        open loop (measured, 800 steps: the tool 4-9 cm off after 10-60 steps, the gripper drawn beside the real
+        one); with the prior it predicts only the tracking lag and contacts (0.2-0.5 cm off).
+        """
+        priors = []
+        for action in actions.unbind(1):
+            state = torch.clamp(state + action.clamp(-1, 1) @ self.setpoint_gain, self.setpoint_low, self.setpoint_high)
+            priors.append(state)
+        return torch.stack(priors, dim=1)
 
     def decode(self, z: torch.Tensor, state: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(latent [B, L, G, G], state [B, D], the rollout's first real frame, float [B, 3, S, S]) -> frame float
