@@ -9,7 +9,8 @@ this is the CPU-sized analogue, a latent dynamics model in the shape of TD-MPC2'
 - encode: three stride-2 convs, 64 px -> an 8x8 grid of `latent_channels`.
 - step: residual conv blocks on the grid, FiLM-conditioned on (state, the chunk's k actions), with two coordinate
   channels so a conv knows *where* the gripper is told to go. It also predicts the k states inside the chunk, as
-  residuals on the current one (ee_delta moves the tool by the action, so the residual is most of the answer).
+  residuals on where the controller's setpoint goes (`kinematic_prior`, when the config knows it) or on the
+  current state.
 - decode: transposed convs back to 64 px, composited over the rollout's first real frame with a predicted mask
   (the "copy the context, paint what moved" trick of CDNA/SV2P-style video predictors). Most of a tabletop frame
   never changes; with the composite the model spends its few parameters on the gripper and the block, and the static
