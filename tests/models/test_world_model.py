@@ -29,7 +29,7 @@ def demos(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, demos):
     """A tiny world model trained 150 steps on three real episodes (the tabletop's camera is known: it gets the
-    tool sprite, see modeling.ToolSprite)."""
+    tool sprite, see tool.ToolSprite)."""
     out = tmp_path_factory.mktemp("wm") / "run"
     cfg = WorldModelTrainConfig(datasets=(demos,), out=out, steps=150, batch_size=8, lr=3e-3, rollout_steps=3,
                                 warmup_steps=10, world_model=TINY)  # fmt: skip

@@ -26,7 +26,7 @@ class WorldModelConfig:
     hidden: width of the action/state embedding and the state head.
     camera_projection: optional 3x4 pinhole matrix taking (x, y, z, 1) of the tool, in state units, to homogeneous
         pixels (u s, v s, s) of this camera at image_size. With it the decoder is told where the state puts the tool
-        (see modeling.ToolMarker); train-world-model fills it in for the tabletop, whose camera is known.
+        (see tool.ToolMarker); train-world-model fills it in for the tabletop, whose camera is known.
     state_xyz: indices of the tool's x, y, z in the state (needed with camera_projection).
     setpoint_moves: rows (action index, state index, gain, low, high): that action, clipped to [-1, 1], moves that
         state by gain per unit each step, and the result is clipped to [low, high] (an ee_delta controller's setpoint).
