@@ -141,7 +141,8 @@ def tabletop_projection(image_size: int) -> np.ndarray:
 
 
 def _camera(cfg: WorldModelTrainConfig, image_key: str, image_size: int) -> dict:
-    """The tool-marker settings for tabletop front-camera data (where the camera is known); {} otherwise."""
+    """The tool-marker settings for tabletop front-camera data (where the camera is known), plus the setpoint's
+    kinematics when the actions are ee_delta; {} otherwise."""
     reader = DatasetReader(cfg.datasets[0])
     names = list(reader.features[OBS_STATE].get("names") or [])
     known = reader.info.get("robot_type") == TABLETOP_ROBOT and image_key == TABLETOP_FRONT
