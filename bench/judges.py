@@ -6,7 +6,8 @@ Data (all collected here, resumable: finished parts are skipped on a rerun):
   controller moves), so their successes and failures are full videos; labelled rollouts on training seeds, with
   noise-injected expert episodes and the expert demos, train the success classifier; the 20-demo policy's rollouts
   on held-out seeds measure the critic's and the classifier's AUROC;
-- noise-injected primitive episodes over all families (near-miss goals) for the explainer and the verifier.
+- noise-injected primitive episodes over all families (near-miss goals) for the explainer and the verifier, measured
+  on held-out seeds twice: in the held-out wordings and colour-target pairs, and in the training ones.
 
 Judges: the critic (VLAC labels, 5% mismatched instructions) and its ablation without mismatched negatives, the
 success classifier, and the explainer + verifier (one unified model with two roles). Results go to --out as
@@ -60,10 +61,10 @@ def judge(out: Path, name: str, data: dict, steps: int, **kwargs) -> Path:
     return run
 
 
-def measure(run: Path, data: dict) -> dict:
-    if not (run / "eval" / JUDGE_EVAL_FILE).exists():
-        evaluate_judge(JudgeEvalConfig(judge=run, data=data))
-    results = json.loads((run / "eval" / JUDGE_EVAL_FILE).read_text())
+def measure(run: Path, data: dict, name: str = "eval") -> dict:
+    if not (run / name / JUDGE_EVAL_FILE).exists():
+        evaluate_judge(JudgeEvalConfig(judge=run, data=data, out=run / name))
+    results = json.loads((run / name / JUDGE_EVAL_FILE).read_text())
     results["train_seconds"] = json.loads((run / SUMMARY_FILE).read_text())["seconds"]
     return results
 
@@ -86,9 +87,13 @@ def main() -> None:
     near_miss = ExpertNoise(action_std=0.03, wrong_target=0.5)
     primitive = dataset(out, "primitive_noisy", env=TabletopConfig(family="all", interface="primitive"),
                         episodes=1500, seed=3000, noise=near_miss)  # fmt: skip
-    primitive_eval = dataset(out, "primitive_noisy_heldout", episodes=400, seed=HELDOUT_SEED + 30_000, noise=near_miss,
-                             env=TabletopConfig(family="all", interface="primitive", split="heldout"))  # fmt: skip
+    primitive_eval = {  # held-out seeds, in the held-out wordings and colour-target pairs, or in the training ones
+        split: dataset(out, f"primitive_noisy_{split}_split", episodes=400, seed=HELDOUT_SEED + 30_000, noise=near_miss,
+                       env=TabletopConfig(family="all", interface="primitive", split=split))
+        for split in ("heldout", "train")
+    }  # fmt: skip
     video_eval = {"expert": (expert_eval,), "rollouts": (rollouts_eval,)}
+    lacy = judge(out, "lacy", {"explainer": (primitive,), "verifier": (primitive,)}, steps["explainer_verifier"])
     results = {
         "critic": measure(judge(out, "critic", {"critic": (expert,)}, steps["critic"]), video_eval),
         "critic_without_mismatch": measure(
@@ -97,9 +102,9 @@ def main() -> None:
         "success": measure(
             judge(out, "success", {"success": (noisy, *rollouts, expert)}, steps["success"]), video_eval
         ),
-        "explainer_verifier": measure(
-            judge(out, "lacy", {"explainer": (primitive,), "verifier": (primitive,)}, steps["explainer_verifier"]),
-            {"primitive": (primitive_eval,)},
+        "explainer_verifier, held-out wording": measure(lacy, {"primitive": (primitive_eval["heldout"],)}),
+        "explainer_verifier, training wording": measure(
+            lacy, {"primitive": (primitive_eval["train"],)}, "eval_training_wording"
         ),
     }
     (out / "judges.json").write_text(json.dumps(results, indent=2))

@@ -1,5 +1,7 @@
 """The judge's contract: every role runs, outputs have the documented shapes, and save -> load is exact."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -56,6 +58,19 @@ def test_save_then_load_gives_identical_outputs(tmp_path):
     assert before["explain"] == after["explain"]
 
 
+def test_judges_saved_before_the_verifier_marked_shared_words_still_load(tmp_path):
+    new = make_judge(shared_words=True)
+    assert "shared_word_embedding" in dict(new.named_parameters())
+    old = make_judge()
+    old.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for key in ("shared_words", "word_dropout"):
+        del config[key]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = FlywheelJudge.from_pretrained(tmp_path)
+    assert not loaded.config.shared_words and torch.equal(outputs(old)["verify"], outputs(loaded)["verify"])
+
+
 def test_a_model_serves_only_its_roles_and_bad_configs_are_named():
     critic = FlywheelJudge(JudgeConfig(roles=("critic",), dim=32), WordTokenizer.from_corpus(corpus()))
     with pytest.raises(ConfigError, match="not 'success'"):
@@ -66,3 +81,20 @@ def test_a_model_serves_only_its_roles_and_bad_configs_are_named():
         JudgeConfig(roles=("explainer",))
     with pytest.raises(ConfigError, match="no saved judge"):
         FlywheelJudge.from_pretrained("/nonexistent")
+
+
+def test_word_dropout_reads_known_words_as_unknown_in_training_only():
+    judge = make_judge(word_dropout=0.3)
+    seen = []
+    judge.text.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    texts = ["put the red block on the blue pad"] * 500
+    judge.train()._texts(texts)
+    judge.eval()._texts(texts)
+    trained, evaluated = seen
+    real = evaluated != judge.tokenizer.pad_id
+    unknown_share = (trained[real] == judge.tokenizer.unk_id).float().mean().item()
+    assert 0.27 < unknown_share < 0.33  # 4000 words, the share drawn is within 3 points of 0.3
+    assert torch.equal(trained[~real], evaluated[~real])  # padding stays padding
+    assert not (evaluated == judge.tokenizer.unk_id).any()  # an evaluated judge reads every word it knows
+    with pytest.raises(ConfigError, match="word_dropout"):
+        JudgeConfig(word_dropout=1.0)

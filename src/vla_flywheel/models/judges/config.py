@@ -25,6 +25,11 @@ class JudgeConfig:
     dim / depth / num_heads / ff_mult: the transformer over [role, image tokens, extra tokens, text tokens].
     channels / pooled_grid: conv encoder widths and image tokens per side (pooled_grid^2 + 1 tokens per image).
     max_text_length: tokens per text input; max_explanation_length: tokens the explainer may generate.
+    shared_words: the verifier marks each word that the other text also has (train-judge turns it on; configs
+        saved before it existed load with it off).
+    word_dropout: in training, the chance that a word of an instruction or description is read as [UNK]. Held-out
+        wordings ("set the red cube down on the blue target") reach the judge with [UNK] where the words are new; a
+        judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points (needed by the explainer role only).
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
@@ -45,6 +50,8 @@ class JudgeConfig:
     max_explanation_length: int = 16
     workspace_homography: tuple[tuple[float, ...], ...] | None = None
     glimpse_pixels: int = 32
+    shared_words: bool = False
+    word_dropout: float = 0.0
     type: str = field(default="flywheel_judge", init=False)
 
     def __post_init__(self):
@@ -65,6 +72,8 @@ class JudgeConfig:
             raise ConfigError("judge: the explainer needs workspace_homography (train-judge sets it for the tabletop)")
         if self.glimpse_pixels % 32 or self.glimpse_pixels > self.image_size:
             raise ConfigError(f"judge: glimpse_pixels={self.glimpse_pixels} must be a multiple of 32, <= image_size")
+        if not 0 <= self.word_dropout < 1:
+            raise ConfigError(f"judge: word_dropout={self.word_dropout} is a probability; use a value in [0, 1)")
         if self.dim % self.num_heads:
             raise ConfigError(f"judge: dim={self.dim} must be divisible by num_heads={self.num_heads}")
 

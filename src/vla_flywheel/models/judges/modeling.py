@@ -79,6 +79,8 @@ class FlywheelJudge(nn.Module):
             self.success_head = head(c.dim, 1)
         if "verifier" in c.roles:
             self.verify_head = head(c.dim, 1)
+            if c.shared_words:
+                self.shared_word_embedding = nn.Parameter(torch.zeros(2, c.dim))  # word not / also in the other text
         if "explainer" in c.roles:
             self.register_buffer("homography", torch.tensor(c.workspace_homography).float(), persistent=False)
             self.action_proj = nn.Sequential(nn.Linear(5, c.dim), nn.GELU(), nn.Linear(c.dim, c.dim))
@@ -92,9 +94,18 @@ class FlywheelJudge(nn.Module):
         return self.task_tokens.device
 
     # ------------------------------------------------------------------ encoding
-    def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _tokens(self, texts: list[str], drop: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (tokens [B, L], mask [B, L]); in training some known words of an instruction (`drop`) read as [UNK]."""
         tokens, mask = self.tokenizer(texts)
         tokens, mask = tokens.to(self.device), mask.to(self.device)
+        if drop and self.training and self.config.word_dropout:
+            dropped = mask & (torch.rand(tokens.shape, device=self.device) < self.config.word_dropout)
+            tokens = tokens.masked_fill(dropped, self.tokenizer.unk_id)
+        return tokens, mask
+
+    def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Instructions -> (words [B, L, D], what to look for [B, D], mask [B, L])."""
+        tokens, mask = self._tokens(texts, drop=True)
         embedded, _ = self.text(tokens, mask)  # [B, L, D]
         return embedded, self._look_for(embedded, mask), mask
 
@@ -168,9 +179,24 @@ class FlywheelJudge(nn.Module):
         return self.success_head(self._watch("success", frames, texts, fine_last=True))[:, 0]
 
     def verify_logit(self, frame: torch.Tensor, texts_a: list[str], texts_b: list[str]) -> torch.Tensor:
-        """(frame, instruction, description) -> [B] logit of their consistency given the scene (LACY's L2C)."""
-        a, query, mask_a = self._texts(texts_a)
-        b, _, mask_b = self._texts(texts_b)
+        """(frame, instruction, description) -> [B] logit of their consistency given the scene (LACY's L2C).
+
+        Only the instruction's words may be dropped in training: a description is written by the environment or the
+        explainer, in the judge's own vocabulary, and its colour or relation word is what a near miss changes.
+        With `shared_words`, each word carries whether the other text has it too (as NLI readers mark exact
+        matches): wrong-colour and wrong-relation near misses differ from a consistent pair in one such mark.
+        """
+        tokens_a, mask_a = self._tokens(texts_a, drop=True)
+        tokens_b, mask_b = self._tokens(texts_b, drop=False)
+        a, _ = self.text(tokens_a, mask_a)  # [B, La, D]
+        b, _ = self.text(tokens_b, mask_b)  # [B, Lb, D]
+        if self.config.shared_words:
+            unk = self.tokenizer.unk_id
+            known_a, known_b = mask_a & (tokens_a != unk), mask_b & (tokens_b != unk)
+            same = (tokens_a[:, :, None] == tokens_b[:, None, :]) & known_a[:, :, None] & known_b[:, None, :]
+            a = a + self.shared_word_embedding[same.any(2).long()]  # [B, La, D]: this word is also in b
+            b = b + self.shared_word_embedding[same.any(1).long()]  # [B, Lb, D]: this word is also in a
+        query = self._look_for(a, mask_a)
         image = self._frame_tokens(to_float_images(frame[:, None]).to(self.device), query, False)
         parts = [image, a + self.segment_embedding[0], b + self.segment_embedding[1]]
         return self.verify_head(self._read("verify", parts, torch.cat([mask_a, mask_b], dim=1)))[:, 0]
