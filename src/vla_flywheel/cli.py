@@ -284,7 +284,7 @@ def _add_judges(sub) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--mismatch", type=float, default=0.05, help="critic: P(wrong instruction, label 0)")
     p.add_argument("--word-dropout", type=float, default=None,
-                   help="P(a word of an instruction or description is read as [UNK]) in training")  # fmt: skip
+                   help="P(a word of an instruction is read as [UNK]) in training (verifier default 0.25)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

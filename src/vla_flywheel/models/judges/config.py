@@ -27,7 +27,7 @@ class JudgeConfig:
     max_text_length: tokens per text input; max_explanation_length: tokens the explainer may generate.
     shared_words: the verifier marks each word that the other text also has (train-judge turns it on; configs
         saved before it existed load with it off).
-    word_dropout: in training, the chance that a word of an instruction or description is read as [UNK]. Held-out
+    word_dropout: in training, the chance that a word of an instruction is read as [UNK] (never a description's). Held-out
         wordings ("set the red cube down on the blue target") reach the judge with [UNK] where the words are new; a
         judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
