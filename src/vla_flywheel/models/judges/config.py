@@ -27,9 +27,9 @@ class JudgeConfig:
     max_text_length: tokens per text input; max_explanation_length: tokens the explainer may generate.
     shared_words: the verifier marks each word that the other text also has (train-judge turns it on; configs
         saved before it existed load with it off).
-    word_dropout: in training, the chance that a word of an instruction is read as [UNK] (never a description's). Held-out
-        wordings ("set the red cube down on the blue target") reach the judge with [UNK] where the words are new; a
-        judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
+    word_dropout: in training, the chance that a word of an instruction (never of a description) is read as [UNK].
+        Held-out wordings ("set the red cube down on the blue target") reach the judge with [UNK] where the words are
+        new; a judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points (needed by the explainer role only).
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
