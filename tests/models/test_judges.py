@@ -39,16 +39,18 @@ def outputs(judge: FlywheelJudge) -> dict:
         }
 
 
-def test_every_role_gives_one_output_per_example():
-    out = outputs(make_judge())
+@pytest.mark.parametrize("relation", [False, True])
+def test_every_role_gives_one_output_per_example(relation):
+    out = outputs(make_judge(relation=relation))
     for key in ("progress", "done", "success", "verify"):
         assert out[key].shape == (2,) and torch.isfinite(out[key]).all()
     assert out["progress"].abs().max() <= 1
     assert len(out["explain"]) == 2 and all(isinstance(s, str) for s in out["explain"])
 
 
-def test_save_then_load_gives_identical_outputs(tmp_path):
-    judge = make_judge()
+@pytest.mark.parametrize("relation", [False, True])
+def test_save_then_load_gives_identical_outputs(tmp_path, relation):
+    judge = make_judge(relation=relation)
     judge.save_pretrained(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json"}
     loaded = FlywheelJudge.from_pretrained(tmp_path)
@@ -58,17 +60,20 @@ def test_save_then_load_gives_identical_outputs(tmp_path):
     assert before["explain"] == after["explain"]
 
 
-def test_judges_saved_before_the_verifier_marked_shared_words_still_load(tmp_path):
-    new = make_judge(shared_words=True)
-    assert "shared_word_embedding" in dict(new.named_parameters())
+def test_judges_saved_before_shared_words_and_relation_tokens_still_load(tmp_path):
+    new = make_judge(shared_words=True, relation=True)
+    assert {"shared_word_embedding", "relation_embedding"} <= set(dict(new.named_parameters()))
     old = make_judge()
     old.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    for key in ("shared_words", "word_dropout"):
+    for key in ("shared_words", "word_dropout", "relation"):
         del config[key]
     (tmp_path / "config.json").write_text(json.dumps(config))
     loaded = FlywheelJudge.from_pretrained(tmp_path)
-    assert not loaded.config.shared_words and torch.equal(outputs(old)["verify"], outputs(loaded)["verify"])
+    assert not loaded.config.shared_words and not loaded.config.relation
+    before, after = outputs(old), outputs(loaded)
+    for key in ("progress", "done", "success", "verify"):
+        assert torch.equal(before[key], after[key])
 
 
 def test_a_model_serves_only_its_roles_and_bad_configs_are_named():

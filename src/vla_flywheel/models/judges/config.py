@@ -30,6 +30,9 @@ class JudgeConfig:
     word_dropout: in training, the chance that a word of an instruction (never of a description) is read as [UNK].
         Held-out wordings ("set the red cube down on the blue target") reach the judge with [UNK] where the words are
         new; a judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
+    relation: each frame the success classifier watches also gives a token saying where the instruction's block
+        and pad are and how much of the block lies on the pad (models/judges/relation.py; train-judge turns it on
+        for the success role; configs saved before it existed load with it off).
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points (needed by the explainer role only).
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
@@ -52,6 +55,7 @@ class JudgeConfig:
     glimpse_pixels: int = 32
     shared_words: bool = False
     word_dropout: float = 0.0
+    relation: bool = False
     type: str = field(default="flywheel_judge", init=False)
 
     def __post_init__(self):

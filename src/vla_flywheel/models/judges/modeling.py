@@ -12,7 +12,8 @@ features already know what to look for. The explainer looks through glimpses cut
 
 An image's tokens are an average-pooled grid, a keypoint token and a max-pooled token: the grid says where things
 are, the max token whether the instruction-conditioned features fire anywhere (the block is on its pad somewhere),
-which a 4x4 average dilutes for a 3-pixel block.
+which a 4x4 average dilutes for a 3-pixel block. The success classifier's frames add a relation token (where the
+named block and pad are, how much of one lies on the other: models/judges/relation.py).
 
 Batches are dicts of tensors made by `vla_flywheel.train.judge_data`; images are uint8 [B, (N,) S, S, 3] as datasets
 hold them. Saving writes config.json + model.safetensors + tokenizer.json, like the policy.
@@ -30,6 +31,7 @@ from vla_flywheel.constants import EXPLANATION, TASK
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
 from vla_flywheel.models.judges.config import JudgeConfig
+from vla_flywheel.models.judges.relation import ObjectGoalRelation
 from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.tokenizer import WordTokenizer
@@ -73,6 +75,9 @@ class FlywheelJudge(nn.Module):
         )
         self.transformer = nn.TransformerEncoder(layer, c.depth, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(c.dim)
+        if c.relation and "success" in c.roles:
+            self.relation = ObjectGoalRelation(c.dim)
+            self.relation_embedding = nn.Parameter(torch.zeros(1, c.dim))
         if "critic" in c.roles:
             self.progress_head, self.done_head = head(c.dim, 1), head(c.dim, 1)
         if "success" in c.roles:
@@ -103,32 +108,38 @@ class FlywheelJudge(nn.Module):
             tokens = tokens.masked_fill(dropped, self.tokenizer.unk_id)
         return tokens, mask
 
-    def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Instructions -> (words [B, L, D], what to look for [B, D], mask [B, L])."""
+    def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Instructions -> (words [B, L, D], what to look for [B, D], the two things named [B, 2, D], mask [B, L])."""
         tokens, mask = self._tokens(texts, drop=True)
         embedded, _ = self.text(tokens, mask)  # [B, L, D]
-        return embedded, self._look_for(embedded, mask), mask
+        named = self._named(embedded, mask)
+        return embedded, self.look_for(named.flatten(1)), named, mask
 
-    def _look_for(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Text tokens [B, L, D] -> the vector the image encoder is FiLM-conditioned on [B, D].
+    def _named(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Text tokens [B, L, D] -> the two things the instruction names [B, 2, D]: object, goal.
 
         Two learned queries attend over the words, one free to pick the object and one the goal ("the red block",
-        "the blue pad"); a mean over the words would blur which colour plays which part.
+        "the blue pad"); a mean over the words would blur which colour plays which part. Projected together they
+        are the vector the image encoder is FiLM-conditioned on.
         """
         scores = torch.einsum("qd,bld->bql", self.role_queries, words) / words.shape[-1] ** 0.5  # [B, 2, L]
         weights = scores.masked_fill(~mask[:, None], float("-inf")).softmax(-1)
-        return self.look_for(torch.einsum("bql,bld->bqd", weights, words).flatten(1))  # [B, 2D] -> [B, D]
+        return torch.einsum("bql,bld->bqd", weights, words)
 
-    def _frame_tokens(self, images: torch.Tensor, query: torch.Tensor, fine_last: bool, centre: bool = False
-                      ) -> torch.Tensor:  # fmt: skip
+    def _frame_tokens(self, images: torch.Tensor, query: torch.Tensor, fine_last: bool, centre: bool = False,
+                      named: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """images [B, N, 3, S, S] -> [B, N * tokens, D]; only the last frame gets the fine grid when `fine_last`.
 
         `centre` adds a token for the middle 2x2 cells of the map: a glimpse's subject (the block under the pick, the
         pad or block at the place point) sits there, and averaging it with its neighbours loses its colour.
+        `named` (the instruction's object and goal [B, 2, D]) adds each frame's relation token.
         """
         b, n = images.shape[:2]
         _, quarter = self.image(images.flatten(0, 1), query.repeat_interleave(n, 0))  # [B*N, C, S/4, S/4]
         quarter = quarter.unflatten(0, (b, n))
+        related = None
+        if named is not None:
+            related = self.relation(images.flatten(0, 1), named.repeat_interleave(n, 0)).unflatten(0, (b, n))
         parts = []
         for i in range(n):
             fine = not fine_last or i == n - 1
@@ -139,6 +150,8 @@ class FlywheelJudge(nn.Module):
                 h, w = quarter.shape[-2:]
                 middle = quarter[:, i, :, h // 2 - 1 : h // 2 + 1, w // 2 - 1 : w // 2 + 1].mean(dim=(-2, -1))
                 tokens = torch.cat([tokens, self.pooled_proj(middle)[:, None] + self.centre_embedding], dim=1)
+            if related is not None:
+                tokens = torch.cat([tokens, related[:, i, None] + self.relation_embedding], dim=1)
             parts.append(tokens + self.frame_embedding[min(i, len(self.frame_embedding) - 1)])
         return torch.cat(parts, dim=1)
 
@@ -153,10 +166,12 @@ class FlywheelJudge(nn.Module):
             padding = ~torch.cat([keep, text_mask], dim=1)
         return self.out_norm(self.transformer(sequence, src_key_padding_mask=padding))[:, 0]
 
-    def _watch(self, task: str, images: torch.Tensor, texts: list[str], fine_last: bool = False) -> torch.Tensor:
+    def _watch(self, task: str, images: torch.Tensor, texts: list[str], fine_last: bool = False,
+               relate: bool = False) -> torch.Tensor:  # fmt: skip
         """(frames [B, N, S, S, 3], instruction) -> [B, D] for the critic, done and success tasks."""
-        text, query, mask = self._texts(texts)
-        frames = self._frame_tokens(to_float_images(images).to(self.device), query, fine_last)
+        text, query, named, mask = self._texts(texts)
+        frames = self._frame_tokens(to_float_images(images).to(self.device), query, fine_last,
+                                    named=named if relate and self.config.relation else None)  # fmt: skip
         return self._read(task, [frames, text], mask)
 
     # ------------------------------------------------------------------ roles
@@ -176,7 +191,7 @@ class FlywheelJudge(nn.Module):
 
     def success_logit(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """frames [B, F, S, S, 3] (a trajectory subsampled, last frame last) -> [B] logit of P(success) (VLAW)."""
-        return self.success_head(self._watch("success", frames, texts, fine_last=True))[:, 0]
+        return self.success_head(self._watch("success", frames, texts, fine_last=True, relate=True))[:, 0]
 
     def verify_logit(self, frame: torch.Tensor, texts_a: list[str], texts_b: list[str]) -> torch.Tensor:
         """(frame, instruction, description) -> [B] logit of their consistency given the scene (LACY's L2C).
@@ -196,7 +211,7 @@ class FlywheelJudge(nn.Module):
             same = (tokens_a[:, :, None] == tokens_b[:, None, :]) & known_a[:, :, None] & known_b[:, None, :]
             a = a + self.shared_word_embedding[same.any(2).long()]  # [B, La, D]: this word is also in b
             b = b + self.shared_word_embedding[same.any(1).long()]  # [B, Lb, D]: this word is also in a
-        query = self._look_for(a, mask_a)
+        query = self.look_for(self._named(a, mask_a).flatten(1))
         image = self._frame_tokens(to_float_images(frame[:, None]).to(self.device), query, False)
         parts = [image, a + self.segment_embedding[0], b + self.segment_embedding[1]]
         return self.verify_head(self._read("verify", parts, torch.cat([mask_a, mask_b], dim=1)))[:, 0]

@@ -1,0 +1,52 @@
+"""Where the instruction's block and pad are in a frame, and whether one sits on the other: one token per frame.
+
+A pick-and-place outcome is a relation between two small things (a 3-4 pixel block on a 6-pixel pad at 64 px) among
+look-alikes (every colour is both a block and a pad somewhere). The backbone's pooled tokens average that away, and
+learning the relation from a few thousand labelled trajectories through a transformer is slow. This module gives the
+judge the relation in the form it is decided: two soft masks on a half-resolution map (the named block, the named
+pad), keyed by the two things the instruction names, then their centres, how far apart they are and how much of the
+block lies on or next to the pad. Nothing here knows colours or positions: the masks are learned from the success
+classifier's labels alone; the module only fixes the shape of the question. Measured (README "Judges"): AUROC 0.845
+-> 0.927 on the same data. Given to the critic as well, it cost VOC (0.93 -> 0.74), so only the success role has it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vla_flywheel.models.encoders import coordinate_grid
+
+FEATURES = 10  # 2 centres (x, y), their offset (x, y) and its length, the block's share on the pad, 2 mask areas
+
+
+class ObjectGoalRelation(nn.Module):
+    """(images [B, 3, S, S] in [0, 1], named things [B, 2, D]: object, goal) -> relation token [B, D]."""
+
+    def __init__(self, dim: int, channels: int = 16):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, channels, 3, 1, 1), nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, 2, 1), nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, 1, 1),
+        )  # fmt: skip
+        self.keys = nn.Linear(dim, channels + 1)  # a named thing -> a pixel classifier (weights + bias)
+        self.out = nn.Sequential(nn.Linear(FEATURES, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def forward(self, images: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+        features = self.features(images * 2 - 1)  # [B, C, S/2, S/2]
+        b, c, h, w = features.shape
+        keys = self.keys(named)  # [B, 2, C + 1]
+        logits = torch.einsum("bkc,bchw->bkhw", keys[..., :c], features) / c**0.5 + keys[..., c, None, None]
+        masks = logits.sigmoid()  # [B, 2, h, w]: P(pixel shows the named block / pad)
+        where = logits.flatten(2).softmax(-1)  # [B, 2, h*w]: where each thing most likely is
+        centres = torch.einsum("bkn,cn->bkc", where, coordinate_grid(h, w, images.device).flatten(1))  # [B, 2, 2]
+        offset = centres[:, 0] - centres[:, 1]  # [B, 2]
+        near_pad = F.max_pool2d(masks[:, 1:], 3, 1, 1)[:, 0]  # [B, h, w]: on the pad or one cell from it
+        block_area = masks[:, 0].sum((-2, -1))
+        on_pad = (masks[:, 0] * near_pad).sum((-2, -1)) / block_area.clamp(min=1.0)  # [B]
+        areas = masks.mean((-2, -1))  # [B, 2]
+        distance = offset.norm(dim=-1, keepdim=True)
+        summary = torch.cat([centres.flatten(1), offset, distance, on_pad[:, None], areas], dim=-1)  # [B, 10]
+        return self.out(summary)  # [B, D]
