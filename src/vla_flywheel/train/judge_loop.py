@@ -42,9 +42,6 @@ BATCH = {"critic": 8, "success": 12, "explainer": 32, "verifier": 32}
 # a model with the verifier role marks shared words and reads a quarter of the instruction's words as [UNK] in
 # training: L2C on held-out wordings 72.5% -> 93.3% (README "Judges"); not measured on the other roles, so off there
 VERIFIER_TEXT = {"shared_words": True, "word_dropout": 0.25}
-# a model with the success role reads each frame's block-on-pad relation token: AUROC 0.845 -> 0.927 on the same
-# data (README "Judges"); the critic is not given it (with it, VOC fell from 0.93 to 0.74)
-SUCCESS_RELATION = {"relation": True}
 
 
 @dataclass
@@ -101,8 +98,7 @@ class JudgeTrainConfig:
 
 def judge_config_for(cfg: JudgeTrainConfig) -> JudgeConfig:
     roles = tuple(r for r in ROLES if r in cfg.data)
-    base = {"roles": roles, **(VERIFIER_TEXT if "verifier" in roles else {}),
-            **(SUCCESS_RELATION if "success" in roles else {}), **cfg.judge}  # fmt: skip
+    base = {"roles": roles, **(VERIFIER_TEXT if "verifier" in roles else {}), **cfg.judge}
     if "explainer" in base["roles"] and "workspace_homography" not in base:
         from vla_flywheel.envs.tabletop.camera import front_camera_homography
 
