@@ -32,7 +32,7 @@ class JudgeConfig:
         new; a judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
     relation: each frame the success classifier watches also gives a token saying where the instruction's block
         and pad are and how much of the block lies on the pad (models/judges/relation.py; `train-judge
-        --relation`). Off by default: over two training seeds it gave AUROC 0.927 and 0.596 (README "Judges").
+        --relation`). Off by default: its gain did not hold across training seeds (README "Judges").
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points (needed by the explainer role only).
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
