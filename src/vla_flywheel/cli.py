@@ -287,6 +287,8 @@ def _add_judges(sub) -> None:
                    help="P(a word of an instruction is read as [UNK]) in training (verifier default 0.25)")  # fmt: skip
     p.add_argument("--relation", action="store_true",
                    help="success classifier: each frame adds a block-on-pad relation token (opt-in)")  # fmt: skip
+    p.add_argument("--progress-reading", default=None, metavar="potential|pair",
+                   help="critic: read each frame to a potential (default) or the pair at once (VLAC)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -308,7 +310,8 @@ def _train_judge(args) -> None:
         data=_role_dirs(args.data, "--data"), out=args.out, steps=args.steps, lr=args.lr, mismatch=args.mismatch,
         seed=args.seed, threads=args.threads,
         judge={**({} if args.word_dropout is None else {"word_dropout": args.word_dropout}),
-               **({"relation": True} if args.relation else {})},
+               **({"relation": True} if args.relation else {}),
+               **({} if args.progress_reading is None else {"progress_reading": args.progress_reading})},
     )  # fmt: skip
     summary = train_judge(cfg, progress=not args.no_progress)
     print(f"judge     {args.out / 'checkpoints' / 'last' / 'pretrained_model'}")

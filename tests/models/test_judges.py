@@ -10,6 +10,7 @@ from vla_flywheel.envs.tabletop.camera import front_camera_homography
 from vla_flywheel.envs.tabletop.describe import explanation_corpus
 from vla_flywheel.envs.tabletop.language import corpus
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.eval.judge_metrics import integrate_progress
 from vla_flywheel.models.judges import ROLES, FlywheelJudge, JudgeConfig
 from vla_flywheel.models.tokenizer import WordTokenizer
 
@@ -39,18 +40,21 @@ def outputs(judge: FlywheelJudge) -> dict:
         }
 
 
-@pytest.mark.parametrize("relation", [False, True])
-def test_every_role_gives_one_output_per_example(relation):
-    out = outputs(make_judge(relation=relation))
+VARIANTS = [{}, {"relation": True}, {"progress_reading": "potential", "relation": True}]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_role_gives_one_output_per_example(variant):
+    out = outputs(make_judge(**variant))
     for key in ("progress", "done", "success", "verify"):
         assert out[key].shape == (2,) and torch.isfinite(out[key]).all()
     assert out["progress"].abs().max() <= 1
     assert len(out["explain"]) == 2 and all(isinstance(s, str) for s in out["explain"])
 
 
-@pytest.mark.parametrize("relation", [False, True])
-def test_save_then_load_gives_identical_outputs(tmp_path, relation):
-    judge = make_judge(relation=relation)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_save_then_load_gives_identical_outputs(tmp_path, variant):
+    judge = make_judge(**variant)
     judge.save_pretrained(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json"}
     loaded = FlywheelJudge.from_pretrained(tmp_path)
@@ -60,17 +64,35 @@ def test_save_then_load_gives_identical_outputs(tmp_path, relation):
     assert before["explain"] == after["explain"]
 
 
+def test_progress_read_as_a_potential_integrates_back_to_the_potential():
+    """c = (phi_j - phi_i) / (1 - phi_i) is VLAC's label with phi = t / T, so VLAC's value integration telescopes:
+    v_last = 1 - (1 - phi_last) / (1 - phi_first), whatever path the frames took; equal frames make no progress."""
+    judge = make_judge(progress_reading="potential")
+    video = frames(6, seed=3)
+    with torch.no_grad():
+        phi = judge.potential(video, TASKS[:1] * 6)  # [6]
+        deltas = judge.progress(video[:-1], video[1:], TASKS[:1] * 5)  # [5]
+        still = judge.progress(video[:2], video[:2], TASKS)
+    assert torch.equal(still, torch.zeros(2))
+    assert deltas.abs().max() < 1  # no clipping here, so the identity is exact
+    values = integrate_progress(deltas.double().numpy())
+    assert values[-1] == pytest.approx(1 - (1 - phi[-1].item()) / (1 - phi[0].item()), abs=1e-5)
+    with pytest.raises(ConfigError, match="progress_reading"):
+        JudgeConfig(progress_reading="triplet")
+
+
 def test_judges_saved_before_shared_words_and_relation_tokens_still_load(tmp_path):
     new = make_judge(shared_words=True, relation=True)
     assert {"shared_word_embedding", "relation_embedding"} <= set(dict(new.named_parameters()))
     old = make_judge()
     old.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    for key in ("shared_words", "word_dropout", "relation"):
+    for key in ("shared_words", "word_dropout", "relation", "progress_reading"):
         del config[key]
     (tmp_path / "config.json").write_text(json.dumps(config))
     loaded = FlywheelJudge.from_pretrained(tmp_path)
     assert not loaded.config.shared_words and not loaded.config.relation
+    assert loaded.config.progress_reading == "pair"
     before, after = outputs(old), outputs(loaded)
     for key in ("progress", "done", "success", "verify"):
         assert torch.equal(before[key], after[key])

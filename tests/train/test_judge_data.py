@@ -25,6 +25,27 @@ def test_progress_label_is_the_fraction_of_the_remaining_way():
     assert progress_label(6, 8, 10) == 0.5
     assert progress_label(8, 6, 10) == -1.0  # backwards past the remaining way: clipped
     assert progress_label(2, 0, 10) == -0.25
+    # after the success (frame 10) the task stays done: reaching it covers the rest, leaving it undoes everything
+    assert progress_label(4, 15, 10) == 1.0 and progress_label(15, 4, 10) == -1.0 and progress_label(12, 15, 10) == 0
+
+
+def test_critic_examples_reach_past_the_success_where_the_recording_goes_on():
+    """A video that goes on after its success (the gripper parks) gives global partners and done frames from there;
+    the fine pairs stay before it. Frame t is filled with 9 t, so every frame says which it is."""
+    frames = torch.arange(28, dtype=torch.uint8)[:, None, None, None].mul(9).expand(28, 8, 8, 3).contiguous()
+    succeeded = [t >= 10 for t in range(28)]
+    episode = Episode(frames, "put the red block on the blue pad", True, torch.zeros(28, 4), succeeded, [""] * 28)
+    batch = CriticExamples([episode], fps=10, mismatch=0.0).sample(np.random.default_rng(0), groups=200)
+    index = lambda images: images[:, 0, 0, 0].long() // 9  # noqa: E731
+    first, second = index(batch["first"]), index(batch["second"])
+    for a, b, label in zip(first.tolist(), second.tolist(), batch["progress"].tolist(), strict=True):
+        assert label == pytest.approx(progress_label(a, b, 10))
+    groups = torch.stack([first, second], 1).view(200, 4, 2)
+    assert (groups[:, :2] <= 10).all()  # fine pairs: before the success
+    assert 0.3 < (groups[:, 2, 1] > 10).float().mean() < 0.7  # global partners: about half from after it
+    done_frames, done = index(batch["done_frame"]), batch["done"]
+    assert (done[done_frames > 10] == 1).all() and (done[done_frames < 8] == 0).all()
+    assert 0.3 < (done_frames > 10).float().mean() * 2 < 0.7
 
 
 def test_critic_groups_label_pairs_and_done_frames(ee_delta_demos):

@@ -5,7 +5,9 @@
   in under 1% of their pixels. Pairs come in VLAC's four-sample groups (o_i, o_i+1), (o_i+1, o_i), (o_i, o_i+Δ),
   (o_i+Δ, o_i) (fine and global, forward and backward; "+1" is 0.2 s), and with 5% probability a group gets another
   episode's instruction and label 0. Done frames come in balanced pairs: one before 0.8 T (label 0), one after
-  0.95 T (label 1, or 0 when the pair got another episode's instruction, with the same probability).
+  0.95 T (label 1, or 0 when the pair got another episode's instruction, with the same probability). T is the first
+  successful frame; a recording that goes on after it also lends global partners and done frames from there, every
+  one of them counted as the success frame (the task stays done).
 - success (VLAW): labelled successes and failures, classes balanced per batch, each trajectory subsampled to F frames
   evenly spread from the first to the last (the last always included), with a little jitter. Half the failures are
   made from successes: paired with another instruction, or cut before the step that succeeded.
@@ -37,6 +39,7 @@ PIXEL_TOLERANCE = 8  # a pixel counts as changed when a channel moves by more th
 MISMATCH_PROBABILITY = 0.05
 MADE_FAILURES = 0.5  # share of the success classifier's failures made from successes
 DONE_BEFORE, DONE_AFTER = 0.8, 0.95
+AFTER_SUCCESS = 0.5  # share of global partners and done frames drawn from after the success, where there is one
 
 
 @dataclass
@@ -79,18 +82,26 @@ def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
     return episodes
 
 
+def success_frame(episode: Episode) -> int:
+    """The index of an episode's first successful frame (its last frame when no row says)."""
+    return episode.row_success.index(True) if True in episode.row_success else len(episode.images) - 1
+
+
 def until_success(episode: Episode) -> Episode:
-    """The episode cut at its first successful frame: the "successful and efficient" trajectory VLAC's labels assume
-    (an episode that goes on after success, e.g. parking the gripper, would otherwise count that as progress)."""
-    if True not in episode.row_success:
-        return episode
-    end = episode.row_success.index(True) + 1
+    """The episode cut at its first successful frame: the "successful and efficient" trajectory VLAC's labels assume,
+    on which VOC is measured (the parking after it is neither progress nor regress)."""
+    end = success_frame(episode) + 1
     return Episode(episode.images[:end], episode.task, episode.success, episode.actions[:end],
                    episode.row_success[:end], episode.explanations[:end])  # fmt: skip
 
 
 def progress_label(i: int, j: int, last: int) -> float:
-    """VLAC's c = Δt / (T - i) for frames i -> j of a successful episode whose last frame is `last`."""
+    """VLAC's c = Δt / (T - i) for frames i -> j of a successful episode that succeeds at frame `last`.
+
+    A frame after the success counts as the success frame: the task stays done while the recording goes on (the
+    gripper parks), so reaching such a frame covers the whole remaining way, and leaving it goes back past all of it.
+    """
+    i, j = min(i, last), min(j, last)
     return float(np.clip((j - i) / max(last - i, 1), -1.0, 1.0))
 
 
@@ -111,11 +122,15 @@ def other_instruction(tasks: list[str], task: str, rng: np.random.Generator) -> 
 
 
 class CriticExamples:
-    """Progress pairs in four-sample groups and balanced done pairs, from successful episodes."""
+    """Progress pairs in four-sample groups and balanced done pairs, from successful episodes.
+
+    Pairs start before the success (VLAC's "successful and efficient" trajectory ends there). Where the recording
+    goes on after it (the gripper parks), AFTER_SUCCESS of the global partners and of the late done frames come from
+    there: rollouts are judged on such frames, and the task is done in every one of them.
+    """
 
     def __init__(self, episodes: list[Episode], fps: int, mismatch: float = MISMATCH_PROBABILITY):
-        self.episodes = [until_success(e) for e in episodes if e.success]
-        self.episodes = [e for e in self.episodes if len(e.images) >= 3]
+        self.episodes = [e for e in episodes if e.success and success_frame(e) >= 2]
         if not self.episodes:
             raise DatasetError("critic data: no successful episode of 3+ frames; the critic learns from successes")
         self.fine = max(1, round(FINE_STEP_SECONDS * fps))
@@ -126,11 +141,12 @@ class CriticExamples:
         first, second, texts, labels = [], [], [], []
         for _ in range(groups):
             e = self.episodes[rng.integers(len(self.episodes))]
-            last = len(e.images) - 1
+            last, end = success_frame(e), len(e.images) - 1
             i = int(rng.integers(0, last - self.fine + 1))
-            k = int(rng.integers(0, last + 1))
+            k = i
             while k == i:
-                k = int(rng.integers(0, last + 1))
+                after = end > last and rng.random() < AFTER_SUCCESS
+                k = int(rng.integers(last + 1, end + 1)) if after else int(rng.integers(0, last + 1))
             task = e.task
             other = other_instruction(self.tasks, e.task, rng) if rng.random() < self.mismatch else None
             task, mismatched = other or task, other is not None
@@ -145,9 +161,10 @@ class CriticExamples:
         done_frames, done_texts, done_labels = [], [], []
         for _ in range(groups):
             e = self.episodes[rng.integers(len(self.episodes))]
-            last = len(e.images) - 1
+            last, end = success_frame(e), len(e.images) - 1
             early = int(rng.integers(0, max(1, int(DONE_BEFORE * last))))
-            late = int(rng.integers(min(last, int(np.ceil(DONE_AFTER * last))), last + 1))
+            after = end > last and rng.random() < AFTER_SUCCESS
+            late = int(rng.integers(last + 1, end + 1) if after else rng.integers(np.ceil(DONE_AFTER * last), last + 1))
             other = other_instruction(self.tasks, e.task, rng) if rng.random() < self.mismatch else None
             done_frames += [e.images[early], e.images[late]]
             done_texts += [e.task, other or e.task]

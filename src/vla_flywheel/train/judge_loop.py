@@ -42,6 +42,7 @@ BATCH = {"critic": 8, "success": 12, "explainer": 32, "verifier": 32}
 # a model with the verifier role marks shared words and reads a quarter of the instruction's words as [UNK] in
 # training: L2C on held-out wordings 72.5% -> 93.3% (README "Judges"); not measured on the other roles, so off there
 VERIFIER_TEXT = {"shared_words": True, "word_dropout": 0.25}
+CRITIC_READING = {"progress_reading": "potential"}  # README "Judges": VOC 0.52 -> 0.92 against reading pairs
 
 
 @dataclass
@@ -98,7 +99,8 @@ class JudgeTrainConfig:
 
 def judge_config_for(cfg: JudgeTrainConfig) -> JudgeConfig:
     roles = tuple(r for r in ROLES if r in cfg.data)
-    base = {"roles": roles, **(VERIFIER_TEXT if "verifier" in roles else {}), **cfg.judge}
+    base = {"roles": roles, **(VERIFIER_TEXT if "verifier" in roles else {}),
+            **(CRITIC_READING if "critic" in roles else {}), **cfg.judge}  # fmt: skip
     if "explainer" in base["roles"] and "workspace_homography" not in base:
         from vla_flywheel.envs.tabletop.camera import front_camera_homography
 

@@ -8,6 +8,7 @@ from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 ROLES = ("critic", "success", "explainer", "verifier")
+PROGRESS_READINGS = ("pair", "potential")
 
 
 @dataclass
@@ -33,6 +34,12 @@ class JudgeConfig:
     relation: each frame the success classifier watches also gives a token saying where the instruction's block
         and pad are and how much of the block lies on the pad (models/judges/relation.py; `train-judge
         --relation`). Off by default: its gain did not hold across training seeds (README "Judges").
+    progress_reading: how the critic reads a pair of frames.
+        - pair: both frames and their difference in one sequence -> progress (VLAC's pairwise reading).
+        - potential: each frame alone -> a potential phi in (0, 1), and progress c = (phi_j - phi_i) / (1 - phi_i):
+          VLAC's labels are exactly this with phi = t / T, so it can fit them. Equal frames then get exactly 0 (the
+          pixel filter's label) and a wrong instruction needs only a flat phi (its label), where a pairwise reader
+          must learn both from examples.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points (needed by the explainer role only).
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
@@ -56,6 +63,7 @@ class JudgeConfig:
     shared_words: bool = False
     word_dropout: float = 0.0
     relation: bool = False
+    progress_reading: str = "pair"
     type: str = field(default="flywheel_judge", init=False)
 
     def __post_init__(self):
@@ -78,6 +86,9 @@ class JudgeConfig:
             raise ConfigError(f"judge: glimpse_pixels={self.glimpse_pixels} must be a multiple of 32, <= image_size")
         if not 0 <= self.word_dropout < 1:
             raise ConfigError(f"judge: word_dropout={self.word_dropout} is a probability; use a value in [0, 1)")
+        if self.progress_reading not in PROGRESS_READINGS:
+            readings = ", ".join(PROGRESS_READINGS)
+            raise ConfigError(f"judge: progress_reading={self.progress_reading!r} is not one of {readings}")
         if self.dim % self.num_heads:
             raise ConfigError(f"judge: dim={self.dim} must be divisible by num_heads={self.num_heads}")
 

@@ -38,6 +38,7 @@ from vla_flywheel.models.tokenizer import WordTokenizer
 
 TASKS = ("progress", "done", "success", "explain", "verify")  # task tokens; the critic role uses the first two
 LOAD_FIX = "pass a `flywheel train-judge` run, a checkpoints/<step> or a pretrained_model directory"
+POTENTIAL_FLOOR = 0.02  # 1 - phi_i below this (the last 2% of a task) divides by it instead
 COARSE_GRID = 2  # context frames and the pick glimpse: 2x2 + 1 tokens each
 
 
@@ -75,7 +76,7 @@ class FlywheelJudge(nn.Module):
         )
         self.transformer = nn.TransformerEncoder(layer, c.depth, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(c.dim)
-        if c.relation and "success" in c.roles:
+        if c.relation and {"success", "critic"} & set(c.roles):
             self.relation = ObjectGoalRelation(c.dim)
             self.relation_embedding = nn.Parameter(torch.zeros(1, c.dim))
         if "critic" in c.roles:
@@ -178,12 +179,28 @@ class FlywheelJudge(nn.Module):
     def progress(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """Signed progress [B] in [-1, 1] from frame `first` to frame `second` toward the instruction (VLAC).
 
-        The encoder also sees the change itself, (second - first + 1) / 2 as a third image: what moved is then in
-        one image's features instead of having to be matched across two.
+        Read as a pair (see JudgeConfig.progress_reading), the encoder also sees the change itself,
+        (second - first + 1) / 2 as a third image: what moved is then in one image's features instead of having to
+        be matched across two.
         """
+        if self.config.progress_reading == "potential":
+            return self._potential_progress(first, second, texts)
         first, second = to_float_images(first), to_float_images(second)
         frames = torch.stack([first, second, (second - first + 1) / 2], dim=1)  # [B, 3, 3, S, S]
         return torch.tanh(self.progress_head(self._watch("progress", frames, texts))[:, 0])
+
+    def potential(self, frame: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """[B] potential phi in (0, 1) of one frame for the instruction: the fraction of the task it shows done."""
+        return torch.sigmoid(self.progress_head(self._watch("progress", frame[:, None], texts, relate=True))[:, 0])
+
+    def _potential_progress(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """c = (phi_j - phi_i) / (1 - phi_i), VLAC's label with phi = t / T, clipped to [-1, 1].
+
+        The clip passes gradients straight through: a ratio past the clip for a label inside it still learns.
+        """
+        phi_i, phi_j = self.potential(torch.cat([first, second]), texts + texts).chunk(2)  # [B] each
+        ratio = (phi_j - phi_i) / (1 - phi_i).clamp_min(POTENTIAL_FLOOR)
+        return ratio + (ratio.clamp(-1, 1) - ratio).detach()
 
     def done_logit(self, frame: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """[B] logit of P(the instruction is complete in this frame)."""
