@@ -286,7 +286,7 @@ def _add_judges(sub) -> None:
     p.add_argument("--word-dropout", type=float, default=None,
                    help="P(a word of an instruction is read as [UNK]) in training (verifier default 0.25)")  # fmt: skip
     p.add_argument("--relation", action="store_true",
-                   help="success classifier: each frame adds a block-on-pad relation token (opt-in)")  # fmt: skip
+                   help="success classifier, potential critic: a block-on-pad relation token per frame")  # fmt: skip
     p.add_argument("--progress-reading", default=None, metavar="potential|pair",
                    help="critic: read each frame to a potential (default) or the pair at once (VLAC)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)

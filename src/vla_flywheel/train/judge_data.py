@@ -164,7 +164,8 @@ class CriticExamples:
             last, end = success_frame(e), len(e.images) - 1
             early = int(rng.integers(0, max(1, int(DONE_BEFORE * last))))
             after = end > last and rng.random() < AFTER_SUCCESS
-            late = int(rng.integers(last + 1, end + 1) if after else rng.integers(np.ceil(DONE_AFTER * last), last + 1))
+            late_from = last + 1 if after else int(np.ceil(DONE_AFTER * last))
+            late = int(rng.integers(late_from, end + 1 if after else last + 1))
             other = other_instruction(self.tasks, e.task, rng) if rng.random() < self.mismatch else None
             done_frames += [e.images[early], e.images[late]]
             done_texts += [e.task, other or e.task]

@@ -31,9 +31,10 @@ class JudgeConfig:
     word_dropout: in training, the chance that a word of an instruction (never of a description) is read as [UNK].
         Held-out wordings ("set the red cube down on the blue target") reach the judge with [UNK] where the words are
         new; a judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
-    relation: each frame the success classifier watches also gives a token saying where the instruction's block
-        and pad are and how much of the block lies on the pad (models/judges/relation.py; `train-judge
-        --relation`). Off by default: its gain did not hold across training seeds (README "Judges").
+    relation: each frame the success classifier (or a potential-reading critic) watches also gives a token saying
+        where the instruction's block and pad are and how much of the block lies on the pad
+        (models/judges/relation.py; `train-judge --relation`). Off by default: its gain did not hold across
+        training seeds (README "Judges").
     progress_reading: how the critic reads a pair of frames.
         - pair: both frames and their difference in one sequence -> progress (VLAC's pairwise reading).
         - potential: each frame alone -> a potential phi in (0, 1), and progress c = (phi_j - phi_i) / (1 - phi_i):

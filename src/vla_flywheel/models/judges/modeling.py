@@ -12,8 +12,9 @@ features already know what to look for. The explainer looks through glimpses cut
 
 An image's tokens are an average-pooled grid, a keypoint token and a max-pooled token: the grid says where things
 are, the max token whether the instruction-conditioned features fire anywhere (the block is on its pad somewhere),
-which a 4x4 average dilutes for a 3-pixel block. With `relation` on, the success classifier's frames add a relation
-token (where the named block and pad are, how much of one lies on the other: models/judges/relation.py).
+which a 4x4 average dilutes for a 3-pixel block. With `relation` on, the success classifier's frames (and a potential
+critic's) add a relation token (where the named block and pad are, how much of one lies on the other:
+models/judges/relation.py).
 
 Batches are dicts of tensors made by `vla_flywheel.train.judge_data`; images are uint8 [B, (N,) S, S, 3] as datasets
 hold them. Saving writes config.json + model.safetensors + tokenizer.json, like the policy.
