@@ -70,7 +70,7 @@ def value_curve(judge: FlywheelJudge, episode: Episode, stride: int, task: str |
     """Critic value at frames 0, stride, 2*stride, ..., last (the last frame always included)."""
     idx = np.unique(np.r_[np.arange(0, len(episode.images), stride), len(episode.images) - 1])
     frames = episode.images[idx]
-    deltas = judge.progress(frames[:-1], frames[1:], [task or episode.task] * (len(idx) - 1))
+    deltas = judge.progress_along(frames, task or episode.task)
     return integrate_progress(deltas.cpu().numpy())
 
 

@@ -75,7 +75,7 @@ class CriticJudge:
         t = len(images)
         # the frame after the last action is not recorded; the last observation stands in for it
         idx = np.unique(np.r_[np.arange(0, t, self.stride), t - 1])  # [K]
-        deltas = self.model.progress(images[idx[:-1]], images[idx[1:]], [record.task] * (len(idx) - 1))
+        deltas = self.model.progress_along(images[idx], record.task)
         deltas = deltas.cpu().numpy()  # [K-1] signed progress between consecutive sampled frames
         values = integrate_progress(deltas)  # [K]
         value = float(values[-1])

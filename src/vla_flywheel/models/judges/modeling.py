@@ -194,12 +194,23 @@ class FlywheelJudge(nn.Module):
         """[B] potential phi in (0, 1) of one frame for the instruction: the fraction of the task it shows done."""
         return torch.sigmoid(self.progress_head(self._watch("progress", frame[:, None], texts, relate=True))[:, 0])
 
+    def progress_along(self, video: torch.Tensor, task: str) -> torch.Tensor:
+        """Progress [N-1] between consecutive frames of video [N, S, S, 3]; a potential critic reads each frame once."""
+        if self.config.progress_reading == "potential":
+            phi = self.potential(video, [task] * len(video))  # [N]
+            return self._between_potentials(phi[:-1], phi[1:])
+        return self.progress(video[:-1], video[1:], [task] * (len(video) - 1))
+
     def _potential_progress(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        phi_i, phi_j = self.potential(torch.cat([first, second]), texts + texts).chunk(2)  # [B] each
+        return self._between_potentials(phi_i, phi_j)
+
+    @staticmethod
+    def _between_potentials(phi_i: torch.Tensor, phi_j: torch.Tensor) -> torch.Tensor:
         """c = (phi_j - phi_i) / (1 - phi_i), VLAC's label with phi = t / T, clipped to [-1, 1].
 
         The clip passes gradients straight through: a ratio past the clip for a label inside it still learns.
         """
-        phi_i, phi_j = self.potential(torch.cat([first, second]), texts + texts).chunk(2)  # [B] each
         ratio = (phi_j - phi_i) / (1 - phi_i).clamp_min(POTENTIAL_FLOOR)
         return ratio + (ratio.clamp(-1, 1) - ratio).detach()
 
