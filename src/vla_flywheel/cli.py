@@ -297,7 +297,12 @@ def _add_judges(sub) -> None:
     p.add_argument("--judge", type=Path, required=True, help="train-judge run or pretrained_model dir")
     p.add_argument("--data", action="append", default=[], metavar="KIND=DIR",
                    help="expert=DIR (VOC), rollouts=DIR (labelled: AUROC), primitive=DIR (A2L, L2C)")  # fmt: skip
-    p.add_argument("--alpha", type=float, default=0.8, help="success classifier threshold (VLAW: 0.8)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.8,
+        help="success classifier threshold (VLAW: 0.8), and the critic keep rule: value or done > alpha",
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: <judge>/eval)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=_eval_judge)

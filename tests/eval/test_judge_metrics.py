@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from vla_flywheel.eval.judge_metrics import auroc, confusion, integrate_progress, spearman
+from vla_flywheel.eval.judge_metrics import auroc, confusion, critic_keeps, integrate_progress, spearman
 
 
 def test_auroc_is_the_probability_a_positive_outranks_a_negative():
@@ -40,3 +40,8 @@ def test_confusion_counts_and_rates():
     c = confusion([True, True, False, False], [True, False, True, False])
     assert (c["tp"], c["fp"], c["fn"], c["tn"]) == (1, 1, 1, 1)
     assert c["precision"] == c["recall"] == c["accuracy"] == 0.5
+
+
+def test_the_critic_keeps_an_episode_when_its_value_or_its_done_head_clears_the_threshold():
+    value, done = [0.9, 0.1, 0.1, 0.8], [0.1, 0.9, 0.1, 0.8]
+    assert critic_keeps(value, done, 0.8).tolist() == [True, True, False, False]  # strictly above, as P > alpha

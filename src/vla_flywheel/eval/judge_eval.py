@@ -2,7 +2,8 @@
 
 - critic on successful (expert) episodes: VOC of the value curve, the same on the video played backwards, and how
   much progress it reports under a mismatched instruction relative to the true one; on labelled rollouts: AUROC of
-  the final value for success vs failure.
+  the final value (and of the last frame's done head) for success vs failure, and the confusion matrix of the rule
+  the vlac recipe keeps episodes by (value or done > alpha).
 - success classifier on labelled rollouts: AUROC, and the confusion matrix at alpha (VLAW's P > 0.8) next to the
   argmax rule (P > 0.5), VLAW Table 3's comparison.
 - explainer: semantic accuracy (the generated sentence parsed back to block / relation / reference, compared with
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from vla_flywheel.envs.tabletop.describe import parse_description
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.eval.judge_metrics import auroc, confusion, integrate_progress, spearman
+from vla_flywheel.eval.judge_metrics import auroc, confusion, critic_keeps, integrate_progress, spearman
 from vla_flywheel.eval.versions import library_versions
 from vla_flywheel.models.judges import FlywheelJudge
 from vla_flywheel.train.judge_data import (
@@ -43,7 +44,8 @@ EXPERT, ROLLOUTS, PRIMITIVE = "expert", "rollouts", "primitive"
 class JudgeEvalConfig:
     """judge: a train-judge run or pretrained_model dir. data: kind -> dataset dirs, where kind is
     `expert` (successful episodes: critic VOC), `rollouts` (labelled successes and failures: AUROC) or
-    `primitive` (primitive episodes with explanations: explainer and verifier). alpha: the classifier's threshold.
+    `primitive` (primitive episodes with explanations: explainer and verifier). alpha: the classifier's threshold and
+    the critic's keep rule's (the vlac recipe's `threshold`).
     verifier_pairs: held-out pairs drawn (seeded) for the verifier."""
 
     judge: Path
@@ -75,7 +77,7 @@ def value_curve(judge: FlywheelJudge, episode: Episode, stride: int, task: str |
 
 
 @torch.no_grad()
-def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], stride: int) -> dict:
+def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], stride: int, alpha: float) -> dict:
     out: dict = {}
     if expert:
         forward, backward, matched, mismatched = [], [], [], []
@@ -110,6 +112,8 @@ def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], strid
         out["rollout_successes"] = int(sum(labels))
         out["final_value_auroc"] = auroc(final, labels)
         out["final_done_auroc"] = auroc(done, labels)  # the done head on the last frame
+        out["alpha"] = alpha
+        out[f"keep_at_alpha_{alpha}"] = confusion(critic_keeps(final, done, alpha), labels)  # what vlac keeps
     return out
 
 
@@ -176,7 +180,7 @@ def evaluate_judge(cfg: JudgeEvalConfig, progress: bool = True) -> dict:
     for role in tqdm(roles, desc="eval-judge", unit="role", disable=not progress):
         if role == "critic":
             expert = [until_success(e) for e in data.get(EXPERT, []) if e.success]
-            results[role] = evaluate_critic(judge, expert, data.get(ROLLOUTS, []), stride)
+            results[role] = evaluate_critic(judge, expert, data.get(ROLLOUTS, []), stride, cfg.alpha)
         elif role == "success" and ROLLOUTS in data:
             results[role] = evaluate_success(judge, data[ROLLOUTS], cfg.alpha)
         elif role == "explainer" and PRIMITIVE in data:
@@ -203,6 +207,9 @@ def summary_lines(results: dict) -> list[str]:
             lines.append(f"critic    final-value AUROC {c['final_value_auroc']:.3f}, last-frame done AUROC "
                          f"{c['final_done_auroc']:.3f} on {c['rollouts']} rollouts ({c['rollout_successes']} "
                          "successes)")  # fmt: skip
+            k = c[f"keep_at_alpha_{c['alpha']}"]
+            lines.append(f"critic    vlac's keep rule (value or done > {c['alpha']}): precision {k['precision']:.3f} "
+                         f"recall {k['recall']:.3f} (tp {k['tp']} fp {k['fp']} fn {k['fn']} tn {k['tn']})")  # fmt: skip
     if s := results.get("success"):
         a, m = s[f"at_alpha_{s['alpha']}"], s["argmax_0.5"]
         lines.append(

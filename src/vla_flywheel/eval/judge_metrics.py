@@ -1,4 +1,4 @@
-"""Judge quality metrics: value-order correlation, AUROC, and a thresholded confusion matrix.
+"""Judge quality metrics: value-order correlation, AUROC, a thresholded confusion matrix, and the critic's keep rule.
 
 VOC (VLAC's value-order correlation) is Spearman's rank correlation between a value curve and time: 1 when the
 critic's value rises monotonically along a successful episode.
@@ -63,3 +63,9 @@ def integrate_progress(deltas) -> np.ndarray:
         v = v + c * (1 - v)
         out.append(v)
     return np.asarray(out)
+
+
+def critic_keeps(value, done, threshold: float) -> np.ndarray:
+    """The vlac recipe's verdict on an episode: its integrated final value or its last frame's P(done) above the
+    threshold. One definition, so eval-judge measures the rule the flywheel filters with."""
+    return (np.asarray(value) > threshold) | (np.asarray(done) > threshold)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vla_flywheel.engine.rollout import EpisodeRecord
-from vla_flywheel.eval.judge_metrics import integrate_progress
+from vla_flywheel.eval.judge_metrics import critic_keeps, integrate_progress
 from vla_flywheel.train.judge_data import subsample
 
 CRITIC_STRIDE = 5  # frames between the critic's pairs (0.5 s at 10 Hz)
@@ -80,7 +80,7 @@ class CriticJudge:
         values = integrate_progress(deltas)  # [K]
         value = float(values[-1])
         done = float(torch.sigmoid(self.model.done_logit(images[-1:], [record.task]))[0])
-        keep = value > self.threshold or done > self.threshold
+        keep = bool(critic_keeps(value, done, self.threshold))
         weights = np.zeros(t)
         if keep:
             positive = deltas[deltas > 0]
