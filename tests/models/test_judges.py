@@ -79,6 +79,24 @@ def test_progress_read_as_a_potential_integrates_back_to_the_potential():
     assert values[-1] == pytest.approx(1 - (1 - phi[-1].item()) / (1 - phi[0].item()), abs=1e-5)
     with pytest.raises(ConfigError, match="progress_reading"):
         JudgeConfig(progress_reading="triplet")
+    with pytest.raises(ConfigError, match="potential_anchor"):
+        JudgeConfig(potential_anchor=1.0)  # a pair reader has no potential to anchor
+
+
+def test_the_anchor_compares_each_kept_frame_with_its_demo_phase():
+    """The anchor loss is the squared distance of phi from t / T over the pairs that kept their own instruction;
+    a mismatched pair's frames have no phase and stay out of it."""
+    judge = make_judge(progress_reading="potential", potential_anchor=1.0)
+    first, second = frames(2, seed=4), frames(2, seed=5)
+    batch = {"role": "critic", "first": first, "second": second, "task": TASKS, "progress": torch.zeros(2),
+             "done_frame": first, "done_task": TASKS, "done": torch.zeros(2),
+             "first_phase": torch.tensor([0.0, 0.5]), "second_phase": torch.tensor([1.0, 0.5]),
+             "anchored": torch.tensor([True, False])}  # fmt: skip
+    with torch.no_grad():
+        loss, logs = judge(batch)
+        phi = judge.potential(torch.cat([first[:1], second[:1]]), TASKS[:1] * 2)  # the kept pair's two frames
+    assert logs["anchor_loss"] == pytest.approx(((phi - torch.tensor([0.0, 1.0])) ** 2).mean().item(), rel=1e-5)
+    assert loss.item() == pytest.approx(logs["progress_loss"] + logs["done_loss"] + logs["anchor_loss"], rel=1e-5)
 
 
 def test_judges_saved_before_shared_words_and_relation_tokens_still_load(tmp_path):
@@ -87,12 +105,12 @@ def test_judges_saved_before_shared_words_and_relation_tokens_still_load(tmp_pat
     old = make_judge()
     old.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    for key in ("shared_words", "word_dropout", "relation", "progress_reading"):
+    for key in ("shared_words", "word_dropout", "relation", "progress_reading", "potential_anchor"):
         del config[key]
     (tmp_path / "config.json").write_text(json.dumps(config))
     loaded = FlywheelJudge.from_pretrained(tmp_path)
     assert not loaded.config.shared_words and not loaded.config.relation
-    assert loaded.config.progress_reading == "pair"
+    assert loaded.config.progress_reading == "pair" and loaded.config.potential_anchor == 0
     before, after = outputs(old), outputs(loaded)
     for key in ("progress", "done", "success", "verify"):
         assert torch.equal(before[key], after[key])

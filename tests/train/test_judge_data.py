@@ -46,6 +46,10 @@ def test_critic_examples_reach_past_the_success_where_the_recording_goes_on():
     done_frames, done = index(batch["done_frame"]), batch["done"]
     assert (done[done_frames > 10] == 1).all() and (done[done_frames < 8] == 0).all()
     assert 0.3 < (done_frames > 10).float().mean() * 2 < 0.7
+    # each frame's phase t / T, the potential VLAC's labels come from, with every frame after the success at 1
+    assert torch.equal(batch["first_phase"], first.clamp(max=10) / 10)
+    assert torch.equal(batch["second_phase"], second.clamp(max=10) / 10)
+    assert batch["anchored"].all()
 
 
 def test_critic_groups_label_pairs_and_done_frames(ee_delta_demos):
@@ -70,6 +74,7 @@ def test_identical_frames_and_mismatched_instructions_are_labelled_no_progress(e
               for e in episodes[:1]]  # fmt: skip
     batch = CriticExamples(episodes + others, fps=10, mismatch=1.0).sample(np.random.default_rng(1), groups=8)
     assert (batch["progress"] == 0).all()
+    assert not batch["anchored"].any()  # how far along another instruction is, no demo says
     assert any(not same_task(t, "put the cyan block on the orange pad") for t in batch["task"])
     # the done head gets them too: a finished frame under another instruction is not done
     assert batch["done"].tolist() == [0.0] * 16

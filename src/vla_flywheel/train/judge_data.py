@@ -138,7 +138,7 @@ class CriticExamples:
         self.tasks = sorted({e.task for e in self.episodes})
 
     def sample(self, rng: np.random.Generator, groups: int) -> dict:
-        first, second, texts, labels = [], [], [], []
+        first, second, texts, labels, phases, anchored = [], [], [], [], [], []
         for _ in range(groups):
             e = self.episodes[rng.integers(len(self.episodes))]
             last, end = success_frame(e), len(e.images) - 1
@@ -158,6 +158,8 @@ class CriticExamples:
                 second.append(e.images[b])
                 texts.append(task)
                 labels.append(label)
+                phases.append((min(a, last) / last, min(b, last) / last))  # phi = t / T, done after the success
+                anchored.append(not mismatched)
         done_frames, done_texts, done_labels = [], [], []
         for _ in range(groups):
             e = self.episodes[rng.integers(len(self.episodes))]
@@ -173,6 +175,8 @@ class CriticExamples:
         return {
             "first": torch.stack(first), "second": torch.stack(second), TASK: texts,
             "progress": torch.tensor(labels), "done_frame": torch.stack(done_frames), "done_task": done_texts,
+            "first_phase": torch.tensor(phases)[:, 0], "second_phase": torch.tensor(phases)[:, 1],
+            "anchored": torch.tensor(anchored),
             "done": torch.tensor(done_labels),
         }  # fmt: skip
 

@@ -41,6 +41,10 @@ class JudgeConfig:
           VLAC's labels are exactly this with phi = t / T, so it can fit them. Equal frames then get exactly 0 (the
           pixel filter's label) and a wrong instruction needs only a flat phi (its label), where a pairwise reader
           must learn both from examples.
+    potential_anchor: weight of a loss pinning a potential critic's phi on a demo's frames to t / T, the potential
+        VLAC's labels come from. The labels alone fix phi only up to a scale (c depends on (1 - phi_j) / (1 - phi_i)),
+        and an unanchored critic settles near phi = 1, where the value's division by 1 - phi_first magnifies every
+        small error. 0 (configs saved before it existed) trains on the labels alone.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points (needed by the explainer role only).
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
@@ -65,6 +69,7 @@ class JudgeConfig:
     word_dropout: float = 0.0
     relation: bool = False
     progress_reading: str = "pair"
+    potential_anchor: float = 0.0
     type: str = field(default="flywheel_judge", init=False)
 
     def __post_init__(self):
@@ -90,6 +95,9 @@ class JudgeConfig:
         if self.progress_reading not in PROGRESS_READINGS:
             readings = ", ".join(PROGRESS_READINGS)
             raise ConfigError(f"judge: progress_reading={self.progress_reading!r} is not one of {readings}")
+        if self.potential_anchor < 0 or (self.potential_anchor and self.progress_reading != "potential"):
+            raise ConfigError(f"judge: potential_anchor={self.potential_anchor} must be >= 0, and 0 unless "
+                              "progress_reading is 'potential'")  # fmt: skip
         if self.dim % self.num_heads:
             raise ConfigError(f"judge: dim={self.dim} must be divisible by num_heads={self.num_heads}")
 

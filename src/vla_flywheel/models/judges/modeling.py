@@ -202,8 +202,11 @@ class FlywheelJudge(nn.Module):
         return self.progress(video[:-1], video[1:], [task] * (len(video) - 1))
 
     def _potential_progress(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        phi_i, phi_j = self.potential(torch.cat([first, second]), texts + texts).chunk(2)  # [B] each
-        return self._between_potentials(phi_i, phi_j)
+        return self._between_potentials(*self._potentials(first, second, texts))
+
+    def _potentials(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, ...]:
+        """-> (phi of each first frame [B], phi of each second frame [B]), read in one batch."""
+        return self.potential(torch.cat([first, second]), texts + texts).chunk(2)
 
     @staticmethod
     def _between_potentials(phi_i: torch.Tensor, phi_j: torch.Tensor) -> torch.Tensor:
@@ -301,11 +304,7 @@ class FlywheelJudge(nn.Module):
         if role not in self.config.roles:
             raise ConfigError(f"judge: this model serves {list(self.config.roles)}, not {role!r}")
         if role == "critic":
-            progress = self.progress(batch["first"], batch["second"], batch[TASK])
-            done = self.done_logit(batch["done_frame"], batch["done_task"])
-            progress_loss = F.mse_loss(progress, batch["progress"].to(self.device))
-            done_loss = F.binary_cross_entropy_with_logits(done, batch["done"].to(self.device))
-            return progress_loss + done_loss, {"progress_loss": progress_loss.item(), "done_loss": done_loss.item()}
+            return self._critic_loss(batch)
         if role == "success":
             logit = self.success_logit(batch["frames"], batch[TASK])
             loss = F.binary_cross_entropy_with_logits(logit, batch["success"].to(self.device))
@@ -321,6 +320,29 @@ class FlywheelJudge(nn.Module):
         counted = (is_pad.cumsum(1) - is_pad) == 0  # [B, L]
         loss = F.cross_entropy(logits[counted], words[counted])
         return loss, {"explainer_loss": loss.item()}
+
+    def _critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """VLAC's progress regression and done classification, plus the potential's anchor (see JudgeConfig)."""
+        anchor = None
+        if self.config.progress_reading == "potential":
+            phi_i, phi_j = self._potentials(batch["first"], batch["second"], batch[TASK])  # [B] each
+            progress = self._between_potentials(phi_i, phi_j)
+            if self.config.potential_anchor:
+                known = batch["anchored"].to(self.device)  # [B]: the pair kept its own instruction
+                phi = torch.cat([phi_i[known], phi_j[known]])
+                phase = torch.cat([batch["first_phase"][known], batch["second_phase"][known]]).to(self.device)
+                anchor = F.mse_loss(phi, phase)
+        else:
+            progress = self.progress(batch["first"], batch["second"], batch[TASK])
+        done = self.done_logit(batch["done_frame"], batch["done_task"])
+        progress_loss = F.mse_loss(progress, batch["progress"].to(self.device))
+        done_loss = F.binary_cross_entropy_with_logits(done, batch["done"].to(self.device))
+        logs = {"progress_loss": progress_loss.item(), "done_loss": done_loss.item()}
+        loss = progress_loss + done_loss
+        if anchor is not None:
+            loss = loss + self.config.potential_anchor * anchor
+            logs["anchor_loss"] = anchor.item()
+        return loss, logs
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:
