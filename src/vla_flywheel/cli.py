@@ -289,6 +289,8 @@ def _add_judges(sub) -> None:
                    help="success classifier, potential critic: a block-on-pad relation token per frame")  # fmt: skip
     p.add_argument("--progress-reading", default=None, metavar="potential|pair",
                    help="critic: read each frame to a potential (default) or the pair at once (VLAC)")  # fmt: skip
+    p.add_argument("--potential-anchor", type=float, default=None, metavar="W",
+                   help="potential critic: weight of the loss pinning phi on demo frames to t/T (0: off)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -297,12 +299,8 @@ def _add_judges(sub) -> None:
     p.add_argument("--judge", type=Path, required=True, help="train-judge run or pretrained_model dir")
     p.add_argument("--data", action="append", default=[], metavar="KIND=DIR",
                    help="expert=DIR (VOC), rollouts=DIR (labelled: AUROC), primitive=DIR (A2L, L2C)")  # fmt: skip
-    p.add_argument(
-        "--alpha",
-        type=float,
-        default=0.8,
-        help="success classifier threshold (VLAW: 0.8), and the critic keep rule: value or done > alpha",
-    )
+    p.add_argument("--alpha", type=float, default=0.8,
+                   help="success classifier threshold (VLAW: 0.8); critic keep rule: value or done > it")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="output directory (default: <judge>/eval)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=_eval_judge)
@@ -316,7 +314,8 @@ def _train_judge(args) -> None:
         seed=args.seed, threads=args.threads,
         judge={**({} if args.word_dropout is None else {"word_dropout": args.word_dropout}),
                **({"relation": True} if args.relation else {}),
-               **({} if args.progress_reading is None else {"progress_reading": args.progress_reading})},
+               **({} if args.progress_reading is None else {"progress_reading": args.progress_reading}),
+               **({} if args.potential_anchor is None else {"potential_anchor": args.potential_anchor})},
     )  # fmt: skip
     summary = train_judge(cfg, progress=not args.no_progress)
     print(f"judge     {args.out / 'checkpoints' / 'last' / 'pretrained_model'}")

@@ -7,7 +7,8 @@
   episode's instruction and label 0. Done frames come in balanced pairs: one before 0.8 T (label 0), one after
   0.95 T (label 1, or 0 when the pair got another episode's instruction, with the same probability). T is the first
   successful frame; a recording that goes on after it also lends global partners and done frames from there, every
-  one of them counted as the success frame (the task stays done).
+  one of them counted as the success frame (the task stays done). Each frame of a pair that kept its own instruction
+  also carries its phase t / T, the potential VLAC's labels come from (JudgeConfig.potential_anchor).
 - success (VLAW): labelled successes and failures, classes balanced per batch, each trajectory subsampled to F frames
   evenly spread from the first to the last (the last always included), with a little jitter. Half the failures are
   made from successes: paired with another instruction, or cut before the step that succeeded.
