@@ -11,6 +11,7 @@ gradient steps are counted as such, never as env episodes or policy steps.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -167,6 +168,9 @@ def run_flywheel(cfg: RunConfig | None = None, *, resume: Path | None = None, pr
             generate = {"rollouts": stages.generate_rollouts, "lacy": stages.generate_lacy, "pld": pld.generate_pld,
                         "vlaw": vlaw.generate_vlaw}  # fmt: skip
             seconds.update(generate[cfg.propose](cfg, run, r, run.policy(r - 1), judge_dir, progress))
+            if cfg.learned_judge and (warning := records.kept_nothing(records.round_verdicts(run.round_data(r)),
+                                                                      cfg.judge, cfg.threshold)):  # fmt: skip
+                print(f"flywheel run: warning: round {r}: {warning}", file=sys.stderr, flush=True)
         data = [run.demos, *(run.round_data(i) for i in range(1, r + 1)), *vlaw.training_data(run, r)]
         if cfg.learned_judge and cfg.judge_round_steps and cfg.propose == "lacy":
             clock.stage(r, "refresh the explainer and verifier on what they kept")

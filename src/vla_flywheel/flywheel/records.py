@@ -55,6 +55,16 @@ def _stats(g: dict) -> dict:
     return {"n": g["n"], "successes": g["successes"], "rate": g["success_rate"], "ci95": g["ci95"]}
 
 
+def kept_nothing(verdicts: list[dict], judge: str, threshold: float) -> str | None:
+    """A warning when a learned judge kept none of a round's episodes: the round's training then only repeats what
+    the policy had, and a user should see why (its scores against its threshold) while the run goes on."""
+    if not verdicts or any(v["keep"] for v in verdicts):
+        return None
+    best = max(v["score"] for v in verdicts)
+    return (f"the {judge} judge kept none of {len(verdicts)} episodes (highest score {best:.2f}, threshold "
+            f"{threshold}); lower --threshold or pass a judge trained on more data (--judge-model)")  # fmt: skip
+
+
 def data_added(verdicts: list[dict]) -> dict:
     kept = [v for v in verdicts if v["keep"]]
     return {
