@@ -168,9 +168,9 @@ def run_flywheel(cfg: RunConfig | None = None, *, resume: Path | None = None, pr
             generate = {"rollouts": stages.generate_rollouts, "lacy": stages.generate_lacy, "pld": pld.generate_pld,
                         "vlaw": vlaw.generate_vlaw}  # fmt: skip
             seconds.update(generate[cfg.propose](cfg, run, r, run.policy(r - 1), judge_dir, progress))
-            if cfg.learned_judge and (warning := records.kept_nothing(records.round_verdicts(run.round_data(r)),
-                                                                      cfg.judge, cfg.threshold)):  # fmt: skip
-                print(f"flywheel run: warning: round {r}: {warning}", file=sys.stderr, flush=True)
+        verdicts = records.round_verdicts(run.round_data(r))
+        if cfg.learned_judge and (warning := records.kept_nothing(verdicts, cfg.judge, cfg.threshold)):
+            print(f"flywheel run: warning: round {r}: {warning}", file=sys.stderr, flush=True)
         data = [run.demos, *(run.round_data(i) for i in range(1, r + 1)), *vlaw.training_data(run, r)]
         if cfg.learned_judge and cfg.judge_round_steps and cfg.propose == "lacy":
             clock.stage(r, "refresh the explainer and verifier on what they kept")
@@ -190,7 +190,7 @@ def run_flywheel(cfg: RunConfig | None = None, *, resume: Path | None = None, pr
         info = stages.evaluate_policy(cfg, run.policy(r), run.eval(r), progress)
         seconds["evaluate"] = time.perf_counter() - t0
         clock.record(r, seconds)
-        _finish_round(cfg, run, r, info, records.round_verdicts(run.round_data(r)))
+        _finish_round(cfg, run, r, info, verdicts)
         clock.round_seconds.append(time.perf_counter() - began)
     from vla_flywheel.report.run_report import write_report
 
