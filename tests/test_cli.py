@@ -155,3 +155,14 @@ def test_train_refuses_to_overwrite_a_run_and_leaves_it_untouched(tmp_path, data
     assert rc == 2
     _one_error_line(stderr, "already holds a run", "--resume")
     assert sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()) == before
+
+
+def test_every_help_page_renders():
+    """`flywheel --help` and each command's help format every help string (a bare % in one crashed them all)."""
+    from vla_flywheel.cli import build_parser
+
+    parser = build_parser()
+    assert "train-specialist" in parser.format_help()
+    commands = next(a for a in parser._actions if a.choices and "run" in a.choices).choices
+    for name, command in commands.items():
+        assert command.format_help().startswith("usage:"), name

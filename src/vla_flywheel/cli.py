@@ -227,7 +227,7 @@ def _train(args) -> None:
 def _add_eval(sub) -> None:
     from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 
-    p = sub.add_parser("eval", help="evaluate a policy on fixed seeds: success per family with 95% Wilson CIs")
+    p = sub.add_parser("eval", help="evaluate a policy on fixed seeds: success per family with 95%% Wilson CIs")
     p.add_argument("--policy", type=Path, required=True, help="training run, checkpoint or pretrained_model dir")
     p.add_argument("--family", nargs="+", default=["pick_place"],
                    help=f"task families: {', '.join(FAMILIES)} or Meta-World's mw/<task>")  # fmt: skip
