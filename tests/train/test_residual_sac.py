@@ -73,7 +73,7 @@ def test_a_conservative_critic_scores_actions_it_never_saw_below_the_ones_in_its
     for weight in (0.0, 1.0):
         torch.manual_seed(0)
         model = ResidualActorCritic(ResidualConfig(feature_dim=F, xi=0.5, hidden=64, layers=2))
-        learner = SacLearner(model, SacSettings(conservative=weight, max_return=1.0))
+        learner = SacLearner(model, SacSettings(conservative=weight, return_bounds=(0.0, 1.0)))
         for _ in range(150):
             learner.update(buffer.sample(64, rng), actor=False)
         with torch.no_grad():
@@ -104,6 +104,38 @@ def test_the_critics_privileged_state_follows_the_block_into_the_gripper_and_ont
     states = np.array(states)  # [T, 9]: block xyz, goal xy, tool xyz, held
     assert states.shape[1] == 9 and states[0, 8] == 0 and states[:, 8].max() == 1
     assert np.linalg.norm(states[-1, :2] - states[-1, 3:5]) < np.linalg.norm(states[0, :2] - states[0, 3:5])
+
+
+def test_the_progress_reward_pays_each_step_towards_the_goal_and_sums_to_success_plus_progress_made():
+    """Shaping must say at every step whether the expert moved towards the goal (the sparse reward is silent until
+    the end) and telescope: its sum is success + the progress made, so it cannot outbid the success itself."""
+    from vla_flywheel.envs import make_env
+    from vla_flywheel.envs.registry import make_expert
+    from vla_flywheel.train.rewards import StepReward
+
+    env = make_env(family="pick_place", interface="ee_delta", image_size=32)
+    obs, info = env.reset(seed=3)
+    expert, reward_of = make_expert(env), StepReward("progress")
+    expert.reset(env, 3)
+    reward_of.reset(info)
+    start, rewards, success = info["progress"], [], False
+    while not success:
+        obs, sparse, terminated, truncated, info = env.step(expert.act(env, obs))
+        rewards.append(reward_of(sparse, info))
+        success = info["success"]
+        assert not truncated or success, "the scripted expert failed this seed"
+    idle, idle_rewards = StepReward("progress"), []
+    obs, info = env.reset(seed=3)
+    idle.reset(info)
+    for _ in range(20):
+        obs, sparse, *_, info = env.step(np.array([0, 0, 0, 0, -1], np.float32))
+        idle_rewards.append(idle(sparse, info))
+    env.close()
+    assert sum(rewards) == pytest.approx(1.0 + 1.0 - start, abs=1e-6)  # success + Φ(success) − Φ(s0)
+    assert sum(r > 0 for r in rewards[:-1]) > len(rewards) / 2  # most steps before the success are paid already
+    assert abs(sum(idle_rewards)) < 1e-3  # standing still earns nothing
+    with pytest.raises(ConfigError, match="reward='dense' is not one of sparse, progress"):
+        StepReward("dense")
 
 
 def test_replay_fills_in_each_episodes_discounted_return_when_it_ends():
@@ -153,14 +185,29 @@ def test_a_saved_specialist_loads_back_identically_and_a_damaged_one_is_refused(
 def test_a_residual_bound_outside_the_action_box_is_refused():
     with pytest.raises(ConfigError, match=r"xi=1.5 must be in \(0, 1\]"):
         ResidualConfig(feature_dim=F, xi=1.5)
+    with pytest.raises(ConfigError, match="actor_privileged needs privileged_dim > 0"):
+        ResidualConfig(feature_dim=F, actor_privileged=True)
 
 
-def test_a_specialist_run_writes_its_curve_and_a_loadable_specialist(tmp_path, ee_delta_policy):
+def test_a_privileged_actor_reads_the_task_state_and_its_critics_read_it_once():
+    model = ResidualActorCritic(ResidualConfig(feature_dim=F, privileged_dim=9, actor_privileged=True))
+    features, state, base, privileged = torch.zeros(2, F), torch.zeros(2, S), torch.zeros(2, A), torch.zeros(2, 9)
+    privileged[1, 0] = 1.0  # the block is elsewhere: a privileged actor's input, and so its residual, differ
+    x = model.inputs(features, state, base, privileged)  # [2, F + S + A + 9]
+    assert x.shape == (2, F + S + A + 9) and not torch.equal(x[0], x[1])
+    q1, _ = model.q(x, base, privileged)
+    assert q1.shape == (2,) and model.q1[0].in_features == F + S + A + 9 + A
+
+
+@pytest.mark.parametrize("reward, actor_privileged", [("sparse", False), ("progress", True)])
+def test_a_specialist_run_writes_its_curve_and_a_loadable_specialist(tmp_path, ee_delta_policy, reward,
+                                                                     actor_privileged):  # fmt: skip
     from vla_flywheel.train.specialist import CURVE_FILE, SPECIALIST_DIR, SpecialistConfig, train_specialist
 
     cfg = SpecialistConfig(base=ee_delta_policy, out=tmp_path / "sp", env_steps=60, offline_successes=1,
                            offline_episodes=1, warmup_episodes=1, batch_size=16, capacity=50, hidden=32,
-                           eval_every=30, eval_episodes=2, max_steps=20)  # fmt: skip
+                           eval_every=30, eval_episodes=2, max_steps=20, reward=reward,
+                           actor_privileged=actor_privileged)  # fmt: skip
     summary = train_specialist(cfg, progress=False)
     curve = [json.loads(line) for line in (tmp_path / "sp" / CURVE_FILE).read_text().splitlines()]
     assert curve[0]["env_steps"] == 0 and curve[-1]["env_steps"] >= 60 and len(curve) >= 3

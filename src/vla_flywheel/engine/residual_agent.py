@@ -90,7 +90,8 @@ class ResidualAgent:
         action = view.base_action
         if after_takeover and self.residual is not None:
             m = self.residual
-            x = m.inputs(*(torch.from_numpy(v)[None] for v in (view.features, view.state, view.base_action)))
+            x = m.inputs(*(torch.from_numpy(v)[None] for v in (view.features, view.state, view.base_action,
+                                                                view.privileged)))  # fmt: skip
             residual, _ = m.residual(x, deterministic=self.deterministic, generator=self.generator)
             action = m.executed(torch.from_numpy(view.base_action)[None], residual)[0].numpy()
         self.t += 1

@@ -7,7 +7,8 @@ oldest transitions are overwritten.
 
 Each transition also carries `mc_return`, the discounted return its episode actually collected from it on (Cal-QL's
 lower bound on the value of the policy that collected it). It is 0 until the episode ends and `set_returns` fills
-it in, which keeps it a lower bound meanwhile: rewards are never negative.
+it in, which keeps it a lower bound meanwhile for the sparse reward, which is never negative (a shaped one may
+be, for the steps until its episode ends).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ transition's episode really collected (the calibration: Q of the policy's own ac
 value the data proves, so the penalty does not unlearn what the base does well). Its weight is in units of Q: the
 penalty lifts Q of the buffer's actions by up to `conservative` above their TD target, so against returns in [0, 1]
 it must be small (measured with weight 1 and 5: the critic loss rose to 1.1 and 3.5 and success fell to 10% and 33%
-within 7.5k steps). `max_return` clips the bootstrapped value to the returns the reward allows (a sparse success
-that ends the episode: 1): measured without it, the mean Q of the specialist's critic climbed to 1.35 while its
-success fell from 47% to 10%.
+within 7.5k steps). `return_bounds` clips the bootstrapped value to the returns the reward allows (a sparse success
+that ends the episode: [0, 1]; see train.rewards): measured without it, the mean Q of the specialist's critic
+climbed to 1.35 while its success fell from 47% to 10%.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class SacSettings:
     backup_entropy: bool = False
     conservative: float = 0.0
     conservative_samples: int = 4
-    max_return: float | None = None
+    return_bounds: tuple[float, float] | None = None
 
 
 class SacLearner:
@@ -75,14 +75,14 @@ class SacLearner:
 
     def _critic_step(self, b: dict[str, torch.Tensor], generator) -> dict[str, float]:
         m = self.model
-        x = m.inputs(b["features"], b["state"], b["base_action"])  # [B, I]
+        x = m.inputs(b["features"], b["state"], b["base_action"], b.get("privileged"))  # [B, I]
         with torch.no_grad():
-            x_next = m.inputs(b["next_features"], b["next_state"], b["next_base_action"])
+            x_next = m.inputs(b["next_features"], b["next_state"], b["next_base_action"], b.get("next_privileged"))
             residual, log_prob = m.residual(x_next, generator=generator)  # [B, A], [B]
             q1, q2 = m.q(x_next, m.executed(b["next_base_action"], residual), b.get("next_privileged"), target=True)
             soft = torch.min(q1, q2) - (m.log_alpha.exp() * log_prob if self.s.backup_entropy else 0.0)
-            if self.s.max_return is not None:  # rewards are >= 0: no return lies outside [0, max_return]
-                soft = soft.clamp(0.0, self.s.max_return)
+            if self.s.return_bounds is not None:  # no return the reward allows lies outside them
+                soft = soft.clamp(*self.s.return_bounds)
             target = b["reward"] + self.s.gamma * (1 - b["done"]) * soft  # [B]
         q1, q2 = m.q(x, b["action"], b.get("privileged"))
         loss = 0.5 * ((q1 - target).pow(2).mean() + (q2 - target).pow(2).mean())
@@ -125,7 +125,7 @@ class SacLearner:
 
     def _actor_step(self, b: dict[str, torch.Tensor], generator) -> dict[str, float]:
         m = self.model
-        x = m.inputs(b["features"], b["state"], b["base_action"])
+        x = m.inputs(b["features"], b["state"], b["base_action"], b.get("privileged"))
         residual, log_prob = m.residual(x, generator=generator)
         q1, q2 = m.q(x, m.executed(b["base_action"], residual), b.get("privileged"))
         alpha = m.log_alpha.exp().detach()

@@ -5,8 +5,8 @@
 2. Warm-up: `warmup_episodes` base-only episodes fill the online buffer (PLD: 100; fewer fit a CPU budget).
 3. RL: each episode starts after the base has acted alone for T ~ U[0, probe·T_max] steps (PLD's probing; those
    steps are spent but not stored), then base + residual act and every env step runs one SAC update on a batch
-   drawn half from each buffer (RLPD's symmetric replay). Reward is the task's sparse success; success ends the
-   episode.
+   drawn half from each buffer (RLPD's symmetric replay). Reward is the task's sparse success (PLD) or success plus
+   the change of the task's progress (`reward`, see train.rewards); success ends the episode.
 4. Every `eval_every` env steps, the specialist (its mean action, from the first step, no probing) plays the fixed
    evaluation seeds; `curve.jsonl` gets (env steps, episodes, success with a 95% CI, wall time).
 
@@ -35,6 +35,7 @@ from vla_flywheel.eval.intervals import wilson_interval
 from vla_flywheel.eval.seeds import eval_seeds
 from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
 from vla_flywheel.train.replay import ReplayBuffer, symmetric_batch
+from vla_flywheel.train.rewards import StepReward
 from vla_flywheel.train.sac import SacLearner, SacSettings
 
 SPECIALIST_SEED_BASE = 2_000_000  # above the evaluation lists (1e6 + i): RL never trains on an evaluation scene
@@ -55,9 +56,11 @@ class SpecialistConfig:
     temperature: the entropy temperature's starting value (PLD: 1.0; see train.sac).
     critic_warmup: SAC updates that train the critics alone before the actor moves (see train.sac).
     conservative: weight of the Cal-QL regulariser on the critics (0 = plain SAC; see train.sac).
-    privileged_critic: the critics also read the simulator's task state (engine.residual_agent.critic_state); the
-        actor never does. The base's frozen features alone leave the critic unable to tell a grasped block from a
-        missed one, and the actor then follows its noise.
+    reward: "sparse" (PLD) or "progress" (shaped by the simulator's stage-wise progress; see train.rewards).
+    privileged_critic: the critics also read the simulator's task state (engine.residual_agent.critic_state). The
+        base's frozen features alone leave the critic unable to tell a grasped block from a missed one, and the
+        actor then follows its noise.
+    actor_privileged: the actor reads it too (a privileged teacher; see models.residual.config).
     eval_every / eval_episodes: curve points (env steps) and fixed-seed episodes per point.
     max_steps: episode horizon (None = the env's: 100 on the tabletop).
     """
@@ -78,7 +81,9 @@ class SpecialistConfig:
     temperature: float = 0.01
     critic_warmup: int = 1000
     conservative: float = 0.05
+    reward: str = "sparse"
     privileged_critic: bool = True
+    actor_privileged: bool = False
     eval_every: int = 2_000
     eval_episodes: int = 50
     max_steps: int | None = None
@@ -97,6 +102,9 @@ class SpecialistConfig:
             raise ConfigError(f"specialist: xi={self.xi} must be in (0, 1]")
         if not self.conservative >= 0:
             raise ConfigError(f"specialist: conservative={self.conservative} must be >= 0 (0 turns Cal-QL off)")
+        if self.actor_privileged and not self.privileged_critic:
+            raise ConfigError("specialist: actor_privileged needs privileged_critic (the state both read)")
+        StepReward(self.reward)  # a bad name fails here, before anything runs
         if not self.temperature > 0:
             raise ConfigError(f"specialist: temperature={self.temperature} must be > 0")
 
@@ -104,11 +112,15 @@ class SpecialistConfig:
         return {**asdict(self), "base": str(self.base), "out": str(self.out)}
 
 
-def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | None], None]) -> tuple[bool, int]:
+def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | None], None],
+                reward_of: StepReward | None = None) -> tuple[bool, int]:  # fmt: skip
     """Play one episode, calling `on_step` once per env step with the finished transition (None for a probing step
-    before the takeover). A transition is finished when the next step's view is known; a time-limit truncation
-    bootstraps from the final observation's view, a termination does not. -> (success, env steps)."""
-    obs, _ = env.reset(seed=seed)
+    before the takeover), its reward given by `reward_of` (the env's sparse one without). A transition is finished
+    when the next step's view is known; a time-limit truncation bootstraps from the final observation's view, a
+    termination does not. -> (success, env steps)."""
+    reward_of = reward_of or StepReward("sparse")
+    obs, info = env.reset(seed=seed)
+    reward_of.reset(info)
     agent.reset(env, seed)
     pending: tuple[StepView, np.ndarray, float, bool] | None = None
     steps = 0
@@ -118,6 +130,7 @@ def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | 
         if pending is not None:
             on_step(_transition(pending, view, done=False))
         obs, reward, terminated, truncated, info = env.step(action)
+        reward = reward_of(reward, info)
         steps += 1
         pending = (view, action, reward, stored)
         if terminated or truncated:
@@ -162,11 +175,11 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     model = ResidualActorCritic(ResidualConfig(
         feature_dim=base.feature_dim, state_dim=policy.config.state_dim, action_dim=policy.config.action_dim,
         xi=1.0 if cfg.from_scratch else cfg.xi, hidden=cfg.hidden, use_base=not cfg.from_scratch,
-        privileged_dim=privileged_dim,
+        privileged_dim=privileged_dim, actor_privileged=cfg.actor_privileged,
     ))  # fmt: skip
-    # the reward is 1 on the success that ends the episode and 0 otherwise: every return lies in [0, 1]
+    reward_of = StepReward(cfg.reward)
     learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature, conservative=cfg.conservative,
-                                            max_return=1.0))  # fmt: skip
+                                            return_bounds=reward_of.return_bounds))  # fmt: skip
     buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
                             privileged_dim) for _ in range(2)]  # fmt: skip
     online, offline = buffers
@@ -184,7 +197,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         if kept >= cfg.offline_successes:
             break
         episode: list[dict] = []
-        success, steps = run_episode(env, base_only, next(seeds), episode.append)
+        success, steps = run_episode(env, base_only, next(seeds), episode.append, reward_of)
         offline_steps, offline_tried = offline_steps + steps, offline_tried + 1
         if success:
             kept += 1
@@ -223,7 +236,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         next_point = cfg.eval_every
         while counts["env_steps"] < cfg.env_steps:
             agent = warmup_agent if counts["episodes"] < cfg.warmup_episodes else learner_agent
-            success, _ = run_episode(env, agent, next(seeds), on_step)
+            success, _ = run_episode(env, agent, next(seeds), on_step, reward_of)
             online.set_returns(slots, rewards, learner.s.gamma)
             slots.clear()
             rewards.clear()

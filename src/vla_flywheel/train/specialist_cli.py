@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vla_flywheel.train.rewards import REWARDS
 from vla_flywheel.train.specialist import CURVE_FILE, SpecialistConfig
 
 
@@ -22,7 +23,18 @@ def add_commands(sub) -> None:
     p.add_argument("--temperature", type=float, default=d.temperature, help="initial entropy temperature")
     p.add_argument("--critic-warmup", type=int, default=d.critic_warmup, help="critic-only updates before the actor")
     p.add_argument("--conservative", type=float, default=d.conservative, help="Cal-QL weight (0 = plain SAC)")
+    p.add_argument(
+        "--reward",
+        choices=REWARDS,
+        default=d.reward,
+        help="sparse success (PLD) or success plus the change of the task's progress",
+    )
     p.add_argument("--no-privileged-critic", action="store_true", help="critics read only what the actor reads")
+    p.add_argument(
+        "--actor-privileged",
+        action="store_true",
+        help="the actor also reads the simulator's task state (a privileged teacher)",
+    )
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="env steps between curve points")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
@@ -41,7 +53,8 @@ def _train_specialist(args) -> None:
                            from_scratch=args.from_scratch, offline_successes=args.offline_successes,
                            warmup_episodes=args.warmup_episodes, probe=args.probe, temperature=args.temperature,
                            critic_warmup=args.critic_warmup, conservative=args.conservative,
-                           privileged_critic=not args.no_privileged_critic, eval_every=args.eval_every,
+                           reward=args.reward, privileged_critic=not args.no_privileged_critic,
+                           actor_privileged=args.actor_privileged, eval_every=args.eval_every,
                            eval_episodes=args.eval_episodes, max_steps=args.max_steps, seed=args.seed,
                            threads=args.threads)  # fmt: skip
     s = train_specialist(cfg, progress=not args.no_progress)

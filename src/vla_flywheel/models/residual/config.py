@@ -21,8 +21,12 @@ class ResidualConfig:
     use_base: the inputs include the base action and the executed action is base + residual; False is SAC from
         scratch on the same inputs (RLPD), the baseline PLD compares against.
     log_std_min / log_std_max: bounds of the actor's pre-tanh log standard deviation.
-    privileged_dim: size of the simulator task state only the critics read (0 = none; see
+    privileged_dim: size of the simulator task state the critics read (0 = none; see
         engine.residual_agent.critic_state).
+    actor_privileged: the actor reads that state too, a privileged teacher (Chen et al. 2019, "Learning by
+        Cheating"): PLD's actor sees only the base's features, but a base that reaches for the wrong block or carries
+        to the wrong pad leaves nothing in them that says where the right one is. The specialist is discarded after
+        distillation, so what it read in simulation never reaches the generalist, which learns from images.
     """
 
     feature_dim: int
@@ -35,6 +39,7 @@ class ResidualConfig:
     log_std_min: float = -5.0
     log_std_max: float = 1.0
     privileged_dim: int = 0
+    actor_privileged: bool = False
     type: str = field(default="flywheel_residual", init=False)
 
     def __post_init__(self):
@@ -42,13 +47,22 @@ class ResidualConfig:
         if not 0 < self.xi <= 1:
             raise ConfigError(f"residual: xi={self.xi} must be in (0, 1] (action units; 1 = the whole action box)")
         check_counts("residual", self, ("privileged_dim",))
+        if self.actor_privileged and not self.privileged_dim:
+            raise ConfigError("residual: actor_privileged needs privileged_dim > 0 (an env with a privileged state)")
         if not self.log_std_min < self.log_std_max:
             raise ConfigError("residual: log_std_min must be below log_std_max")
 
     @property
     def input_dim(self) -> int:
-        """[features | state | base action] (the base action only when there is a base)."""
-        return self.feature_dim + self.state_dim + (self.action_dim if self.use_base else 0)
+        """[features | state | base action | privileged] (base action with a base, privileged for a privileged
+        actor)."""
+        return (self.feature_dim + self.state_dim + (self.action_dim if self.use_base else 0)
+                + (self.privileged_dim if self.actor_privileged else 0))  # fmt: skip
+
+    @property
+    def critic_extra_dim(self) -> int:
+        """Privileged state the critics read beyond the actor's inputs."""
+        return 0 if self.actor_privileged else self.privileged_dim
 
     def to_dict(self) -> dict:
         return asdict(self)

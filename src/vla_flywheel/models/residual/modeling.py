@@ -41,8 +41,8 @@ class ResidualActorCritic(nn.Module):
         self.actor = mlp(c.input_dim, c.hidden, c.layers, 2 * c.action_dim)
         nn.init.zeros_(self.actor[-1].weight)  # start as "no correction", σ = e^-2: the base leads early on
         nn.init.zeros_(self.actor[-1].bias)
-        self.q1 = mlp(c.input_dim + c.privileged_dim + c.action_dim, c.hidden, c.layers, 1)
-        self.q2 = mlp(c.input_dim + c.privileged_dim + c.action_dim, c.hidden, c.layers, 1)
+        self.q1 = mlp(c.input_dim + c.critic_extra_dim + c.action_dim, c.hidden, c.layers, 1)
+        self.q2 = mlp(c.input_dim + c.critic_extra_dim + c.action_dim, c.hidden, c.layers, 1)
         self.q1_target, self.q2_target = copy.deepcopy(self.q1), copy.deepcopy(self.q2)
         for p in [*self.q1_target.parameters(), *self.q2_target.parameters()]:
             p.requires_grad_(False)
@@ -52,10 +52,11 @@ class ResidualActorCritic(nn.Module):
     def target_entropy(self) -> float:
         return -float(self.config.action_dim)  # −|A| (SAC's heuristic, PLD Table 5)
 
-    def inputs(self, features: torch.Tensor, state: torch.Tensor, base_action: torch.Tensor) -> torch.Tensor:
-        """[B, F], [B, S], [B, A] -> [B, input_dim]."""
+    def inputs(self, features: torch.Tensor, state: torch.Tensor, base_action: torch.Tensor,
+               privileged: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """[B, F], [B, S], [B, A], [B, P] (read only by a privileged actor) -> [B, input_dim]."""
         parts = [features, state] + ([base_action] if self.config.use_base else [])
-        return torch.cat(parts, dim=-1)
+        return torch.cat(parts + ([privileged] if self.config.actor_privileged else []), dim=-1)
 
     def residual(self, x: torch.Tensor, deterministic: bool = False, generator: torch.Generator | None = None):
         """x [B, input_dim] -> (a_δ [B, A] in [−ξ, ξ], log π(a_δ / ξ | x) [B]).
@@ -84,7 +85,8 @@ class ResidualActorCritic(nn.Module):
     def q(self, x: torch.Tensor, action: torch.Tensor, privileged: torch.Tensor | None = None,
           target: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """x [B, input_dim], executed action [B, A], privileged [B, P] (None when P = 0) -> (Q1, Q2), each [B]."""
-        xa = torch.cat([x, action] if privileged is None else [x, privileged, action], dim=-1)
+        extra = privileged is not None and self.config.critic_extra_dim > 0  # a privileged actor's x holds it already
+        xa = torch.cat([x, privileged, action] if extra else [x, action], dim=-1)
         q1, q2 = (self.q1_target, self.q2_target) if target else (self.q1, self.q2)
         return q1(xa).squeeze(-1), q2(xa).squeeze(-1)
 
