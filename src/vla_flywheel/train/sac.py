@@ -2,7 +2,8 @@
 
 Clipped double-Q with Polyak-averaged targets; the TD target bootstraps through the combined policy: the next
 executed action is the next base action plus a fresh residual sample. The actor maximises min(Q1, Q2) minus the
-temperature-weighted log-probability, with no behaviour-cloning term (so the specialist can exceed its base), and
+temperature-weighted log-probability, with no behaviour-cloning term (so the specialist can exceed its base; VLAC's
+demonstration replay adds one, `bc_weight`, see train.expert_help), and
 the temperature is tuned to keep the entropy near −|A|. `critic_per_actor` critic updates run per actor update.
 
 Two settings matter for a sparse 0/1 reward on a short budget. `backup_entropy` off (RLPD's and SERL's option)
@@ -41,6 +42,7 @@ class SacSettings:
     gamma: float = 0.99
     tau: float = 0.005
     lr: float = 3e-4
+    actor_lr: float | None = None  # None: lr
     grad_clip: float = 1.0
     critic_per_actor: int = 2
     init_temperature: float = 1.0
@@ -48,6 +50,7 @@ class SacSettings:
     conservative: float = 0.0
     conservative_samples: int = 4
     return_bounds: tuple[float, float] | None = None
+    bc_weight: float = 0.0
 
 
 class SacLearner:
@@ -58,19 +61,19 @@ class SacLearner:
         with torch.no_grad():
             model.log_alpha.fill_(math.log(settings.init_temperature))
         self.critic_opt = torch.optim.AdamW([*model.q1.parameters(), *model.q2.parameters()], lr=settings.lr)
-        self.actor_opt = torch.optim.AdamW(model.actor.parameters(), lr=settings.lr)
+        self.actor_opt = torch.optim.AdamW(model.actor.parameters(), lr=settings.actor_lr or settings.lr)
         self.alpha_opt = torch.optim.AdamW([model.log_alpha], lr=settings.lr, weight_decay=0.0)
 
-    def update(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None,
-               actor: bool = True) -> dict[str, float]:  # fmt: skip
+    def update(self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None, actor: bool = True,
+               demos: dict[str, torch.Tensor] | None = None) -> dict[str, float]:  # fmt: skip
         """`critic_per_actor` critic steps on `batch` split in as many parts, then (with `actor`) one actor and
-        temperature step."""
+        temperature step, its loss with a behaviour-cloning term on `demos` when given (`bc_weight`)."""
         logs: dict[str, float] = {}
         parts = [{k: v[i :: self.s.critic_per_actor] for k, v in batch.items()} for i in range(self.s.critic_per_actor)]
         for part in parts:
             logs.update(self._critic_step(part, generator))
         if actor:
-            logs.update(self._actor_step(batch, generator))
+            logs.update(self._actor_step(batch, generator, demos))
         return logs
 
     def _critic_step(self, b: dict[str, torch.Tensor], generator) -> dict[str, float]:
@@ -123,17 +126,31 @@ class SacLearner:
             gap = gap + (torch.logsumexp(scored, dim=1) - math.log(2 * n) - data_q).mean()  # [B] -> []
         return gap / 2
 
-    def _actor_step(self, b: dict[str, torch.Tensor], generator) -> dict[str, float]:
+    def _actor_step(self, b: dict[str, torch.Tensor], generator, demos: dict[str, torch.Tensor] | None) -> dict:
         m = self.model
         x = m.inputs(b["features"], b["state"], b["base_action"], b.get("privileged"))
         residual, log_prob = m.residual(x, generator=generator)
         q1, q2 = m.q(x, m.executed(b["base_action"], residual), b.get("privileged"))
         alpha = m.log_alpha.exp().detach()
         loss = (alpha * log_prob - torch.min(q1, q2)).mean()
+        logs = {}
+        if demos is not None and self.s.bc_weight > 0:
+            bc = self._demo_error(demos)
+            loss = loss + self.s.bc_weight * bc
+            logs["bc"] = bc.item()
         self._step(self.actor_opt, loss, list(m.actor.parameters()))
         alpha_loss = -(m.log_alpha * (log_prob.detach() + m.target_entropy)).mean()
         self._step(self.alpha_opt, alpha_loss, [m.log_alpha])
-        return {"actor_loss": loss.item(), "alpha": alpha.item(), "entropy": -log_prob.mean().item()}
+        return {"actor_loss": loss.item(), "alpha": alpha.item(), "entropy": -log_prob.mean().item(), **logs}
+
+    def _demo_error(self, d: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Squared distance of the executed mean action, base + residual, from the demonstrated one, summed over the
+        dimensions the residual corrects, averaged over the batch (VLAC's demonstration replay)."""
+        m = self.model
+        x = m.inputs(d["features"], d["state"], d["base_action"], d.get("privileged"))
+        residual, _ = m.residual(x, deterministic=True)  # [B, A]
+        executed = m.executed(d["base_action"], residual)  # [B, A]
+        return ((executed - d["action"]).pow(2) * m.corrected).sum(-1).mean()
 
     def _step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params: list[nn.Parameter]) -> None:
         optimizer.zero_grad(set_to_none=True)

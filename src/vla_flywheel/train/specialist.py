@@ -9,10 +9,13 @@
    the change of the task's progress (`reward`, see train.rewards); success ends the episode.
 4. Every `eval_every` env steps, the specialist (its mean action, from the first step, no probing) plays the fixed
    evaluation seeds; `curve.jsonl` gets (env steps, episodes, success with a 95% CI, wall time).
+With `expert_help` (VLAC's graded help, train.expert_help) expert demonstrations are collected after step 1 and
+RL episodes may restart from states where earlier ones failed, led there by the expert for a few steps.
 
 `from_scratch` is the RLPD baseline at the same budget and data: the actor outputs the whole action (ξ = 1) from
 the same frozen features and state, with no base action and no probing. Every env step counts against
-`env_steps` except the offline collection, which is counted and reported apart. A killed run starts over.
+`env_steps` except the offline collection and the demonstrations, which are counted and reported apart. A killed run
+starts over.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from tqdm import tqdm
 from vla_flywheel.config_check import check_counts, check_positive_ints
 from vla_flywheel.engine.residual_agent import BaseStep, ResidualAgent, StepView, critic_state
 from vla_flywheel.envs import make_env
+from vla_flywheel.envs.registry import make_expert
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.intervals import wilson_interval
 from vla_flywheel.eval.seeds import eval_seeds
 from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
+from vla_flywheel.train.expert_help import ExpertHelp, ExpertLed, FailureStates, check_expert_help
 from vla_flywheel.train.replay import ReplayBuffer, symmetric_batch
 from vla_flywheel.train.rewards import StepReward
 from vla_flywheel.train.sac import SacLearner, SacSettings
@@ -61,6 +66,12 @@ class SpecialistConfig:
         base's frozen features alone leave the critic unable to tell a grasped block from a missed one, and the
         actor then follows its noise.
     actor_privileged: the actor reads it too (a privileged teacher; see models.residual.config).
+    correct_gripper / log_std_max: what the residual may change and how wide it may explore (models.residual.config).
+    actor_lr: the actor's learning rate (the critics' is 3e-4).
+    expert_help: VLAC's graded help, "none", "demo-replay", "return-explore" or "expert-guided", each level with the
+        ones before it (train.expert_help). demo_episodes / bc_weight: the demonstrations and their BC term's weight.
+        restart_fraction / failure_states: RL episodes restarted from a failure state, and the pool they come from.
+        expert_steps: steps the expert leads a restart.
     eval_every / eval_episodes: curve points (env steps) and fixed-seed episodes per point.
     max_steps: episode horizon (None = the env's: 100 on the tabletop).
     """
@@ -84,6 +95,15 @@ class SpecialistConfig:
     reward: str = "sparse"
     privileged_critic: bool = True
     actor_privileged: bool = False
+    correct_gripper: bool = True
+    log_std_max: float = 1.0
+    actor_lr: float = 3e-4
+    expert_help: str = "none"
+    demo_episodes: int = 20
+    bc_weight: float = 1.0
+    restart_fraction: float = 0.5
+    failure_states: int = 200
+    expert_steps: int = 20
     eval_every: int = 2_000
     eval_episodes: int = 50
     max_steps: int | None = None
@@ -105,6 +125,14 @@ class SpecialistConfig:
         if self.actor_privileged and not self.privileged_critic:
             raise ConfigError("specialist: actor_privileged needs privileged_critic (the state both read)")
         StepReward(self.reward)  # a bad name fails here, before anything runs
+        ExpertHelp(self.expert_help)
+        check_positive_ints("specialist", self, ("demo_episodes", "failure_states", "expert_steps"))
+        if not 0 <= self.restart_fraction <= 1:
+            raise ConfigError(f"specialist: restart_fraction={self.restart_fraction} must be in [0, 1]")
+        if not self.bc_weight >= 0:
+            raise ConfigError(f"specialist: bc_weight={self.bc_weight} must be >= 0 (0 turns the BC term off)")
+        if not self.actor_lr > 0:
+            raise ConfigError(f"specialist: actor_lr={self.actor_lr} must be > 0")
         if not self.temperature > 0:
             raise ConfigError(f"specialist: temperature={self.temperature} must be > 0")
 
@@ -113,13 +141,17 @@ class SpecialistConfig:
 
 
 def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | None], None],
-                reward_of: StepReward | None = None) -> tuple[bool, int]:  # fmt: skip
+                reward_of: StepReward | None = None, start: dict | None = None) -> tuple[bool, int]:  # fmt: skip
     """Play one episode, calling `on_step` once per env step with the finished transition (None for a probing step
     before the takeover), its reward given by `reward_of` (the env's sparse one without). A transition is finished
     when the next step's view is known; a time-limit truncation bootstraps from the final observation's view, a
-    termination does not. -> (success, env steps)."""
+    termination does not. `start`: an env state to begin in instead of the seed's fresh scene, with the whole
+    horizon ahead (expert help's return-and-explore). -> (success, env steps)."""
     reward_of = reward_of or StepReward("sparse")
     obs, info = env.reset(seed=seed)
+    if start is not None:
+        env.unwrapped.set_state({**start, "steps": 0})
+        obs, info = env.unwrapped.observe()
     reward_of.reset(info)
     agent.reset(env, seed)
     pending: tuple[StepView, np.ndarray, float, bool] | None = None
@@ -175,14 +207,17 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     model = ResidualActorCritic(ResidualConfig(
         feature_dim=base.feature_dim, state_dim=policy.config.state_dim, action_dim=policy.config.action_dim,
         xi=1.0 if cfg.from_scratch else cfg.xi, hidden=cfg.hidden, use_base=not cfg.from_scratch,
-        privileged_dim=privileged_dim, actor_privileged=cfg.actor_privileged,
+        privileged_dim=privileged_dim, actor_privileged=cfg.actor_privileged, correct_gripper=cfg.correct_gripper,
+        log_std_max=cfg.log_std_max,
     ))  # fmt: skip
-    reward_of = StepReward(cfg.reward)
+    reward_of, help = StepReward(cfg.reward), ExpertHelp(cfg.expert_help)
+    check_expert_help(env, help)
     learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature, conservative=cfg.conservative,
-                                            return_bounds=reward_of.return_bounds))  # fmt: skip
+                                            return_bounds=reward_of.return_bounds, actor_lr=cfg.actor_lr,
+                                            bc_weight=cfg.bc_weight if help.demo_replay else 0.0))  # fmt: skip
     buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
-                            privileged_dim) for _ in range(2)]  # fmt: skip
-    online, offline = buffers
+                            privileged_dim) for _ in range(3)]  # fmt: skip
+    online, offline, demos = buffers
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "specialist_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     curve_path = cfg.out / CURVE_FILE
@@ -202,12 +237,18 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         if success:
             kept += 1
             offline.set_returns([offline.add(**t) for t in episode], [t["reward"] for t in episode], learner.s.gamma)
+    demo_counts = _collect_demos(env, base, demos, cfg.demo_episodes if help.demo_replay else 0, seeds, reward_of,
+                                 learner.s.gamma, progress)  # fmt: skip
 
     # 2-4. warm-up, then probing + residual with one update per env step, curve points every eval_every steps
-    counts = {"env_steps": 0, "episodes": 0, "successes": 0, "updates": 0}
+    counts = {"env_steps": 0, "episodes": 0, "successes": 0, "updates": 0, "restarts": 0, "expert_env_steps": 0}
     logs: dict[str, float] = {}
     learner_agent = ResidualAgent(base, model, takeover=lambda seed: _probe_steps(cfg, horizon, seed))
     warmup_agent = base_only if not cfg.from_scratch else learner_agent
+    restart_agent = ResidualAgent(base, model, takeover=lambda seed: 0)
+    if help.expert_guided:
+        restart_agent = ExpertLed(restart_agent, make_expert(env), cfg.expert_steps)
+    failures = FailureStates(cfg.failure_states, np.random.default_rng([cfg.seed, 1]))
 
     def record_point() -> None:
         point = {**counts, "success": evaluate_specialist(env, base, model, cfg.eval_episodes),
@@ -225,9 +266,11 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         if transition is not None:
             slots.append(online.add(**transition))
             rewards.append(transition["reward"])
+            failures.watch(env)
         if len(online) + len(offline) >= cfg.batch_size and counts["episodes"] >= cfg.warmup_episodes:
             batch = symmetric_batch(online, offline, cfg.batch_size, rng)
-            logs.update(learner.update(batch, actor=counts["updates"] >= cfg.critic_warmup))
+            demo_batch = demos.sample(cfg.batch_size // 2, rng) if len(demos) else None
+            logs.update(learner.update(batch, actor=counts["updates"] >= cfg.critic_warmup, demos=demo_batch))
             counts["updates"] += 1
         bar.update()
 
@@ -235,8 +278,15 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         record_point()
         next_point = cfg.eval_every
         while counts["env_steps"] < cfg.env_steps:
-            agent = warmup_agent if counts["episodes"] < cfg.warmup_episodes else learner_agent
-            success, _ = run_episode(env, agent, next(seeds), on_step, reward_of)
+            agent, restart = warmup_agent if counts["episodes"] < cfg.warmup_episodes else learner_agent, None
+            if help.return_explore and agent is learner_agent and len(failures) and rng.random() < cfg.restart_fraction:
+                agent, restart = restart_agent, failures.draw()
+                counts["restarts"] += 1
+            failures.start_episode()
+            success, _ = run_episode(env, agent, next(seeds), on_step, reward_of, start=restart)
+            if isinstance(agent, ExpertLed):
+                counts["expert_env_steps"] += min(agent.t, cfg.expert_steps)
+            failures.end_episode(success)
             online.set_returns(slots, rewards, learner.s.gamma)
             slots.clear()
             rewards.clear()
@@ -248,13 +298,28 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     env.close()
     curve = [json.loads(line) for line in curve_path.read_text().splitlines()]
     summary = {"config": cfg.to_dict(), "offline": {"episodes": offline_tried, "successes": kept,
-               "env_steps": offline_steps, "transitions": len(offline)}, "online": counts,
+               "env_steps": offline_steps, "transitions": len(offline)}, "demos": demo_counts, "online": counts,
                "base_success": curve[0]["success"], "final_success": curve[-1]["success"],
                "best_success": max(curve, key=lambda p: p["success"]["rate"])["success"],
-               "replay_megabytes": (online.nbytes + offline.nbytes) / 2**20,
+               "replay_megabytes": sum(b.nbytes for b in buffers) / 2**20,
                "seconds": time.perf_counter() - start}  # fmt: skip
     (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _collect_demos(env, base: BaseStep, demos: ReplayBuffer, episodes: int, seeds, reward_of: StepReward,
+                   gamma: float, progress: bool) -> dict:  # fmt: skip
+    """Expert help's demonstration buffer: `episodes` whole expert episodes, the base read alongside at every step
+    (its features and action are the learner's inputs). -> what they cost and how many succeeded."""
+    led = ExpertLed(ResidualAgent(base, None, takeover=lambda seed: 0), make_expert(env), steps=None)
+    counts = {"episodes": episodes, "successes": 0, "env_steps": 0}
+    for _ in tqdm(range(episodes), desc="demonstrations", unit="ep", disable=not progress or not episodes):
+        episode: list[dict] = []
+        success, steps = run_episode(env, led, next(seeds), episode.append, reward_of)
+        demos.set_returns([demos.add(**t) for t in episode], [t["reward"] for t in episode], gamma)
+        counts["successes"] += int(success)
+        counts["env_steps"] += steps
+    return counts
 
 
 def _probe_steps(cfg: SpecialistConfig, horizon: int, seed: int) -> int:

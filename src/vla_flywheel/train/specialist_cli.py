@@ -35,6 +35,9 @@ def add_commands(sub) -> None:
         action="store_true",
         help="the actor also reads the simulator's task state (a privileged teacher)",
     )
+    p.add_argument("--hold-gripper", action="store_true", help="the residual leaves the gripper command to the base")
+    p.add_argument("--log-std-max", type=float, default=d.log_std_max, help="widest exploration (pre-tanh log σ)")
+    p.add_argument("--actor-lr", type=float, default=d.actor_lr)
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="env steps between curve points")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
@@ -54,7 +57,8 @@ def _train_specialist(args) -> None:
                            warmup_episodes=args.warmup_episodes, probe=args.probe, temperature=args.temperature,
                            critic_warmup=args.critic_warmup, conservative=args.conservative,
                            reward=args.reward, privileged_critic=not args.no_privileged_critic,
-                           actor_privileged=args.actor_privileged, eval_every=args.eval_every,
+                           actor_privileged=args.actor_privileged, correct_gripper=not args.hold_gripper,
+                           log_std_max=args.log_std_max, actor_lr=args.actor_lr, eval_every=args.eval_every,
                            eval_episodes=args.eval_episodes, max_steps=args.max_steps, seed=args.seed,
                            threads=args.threads)  # fmt: skip
     s = train_specialist(cfg, progress=not args.no_progress)

@@ -179,6 +179,11 @@ class TabletopEnv(gym.Env):
         self._picked = state["picked"]
         mujoco.mj_forward(self.model, self.data)
 
+    def observe(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(observation, info) of the current state, as `reset` returns them: what a learner restarted from a state
+        restored by `set_state` sees first."""
+        return self._observation(), self._info(success=self._success())
+
     # ---------------------------------------------------------------- readings
     @property
     def tcp(self) -> np.ndarray:

@@ -65,21 +65,38 @@ class ScriptedExpert:
             angle = self.rng.uniform(0, 2 * math.pi)
             pick += n.grasp_offset * np.array([math.cos(angle), math.sin(angle)])
         goal = wrong_goal(scene, task, self.rng) if self.rng.random() < n.wrong_target else task.goal_xy.copy()
-        self.pick_xy, self.place_xy = pick, goal
-        avoid = None
-        if task.family == "place_relative":
-            avoid = scene.block_xy[task.ref] - goal
-            avoid = avoid / max(np.linalg.norm(avoid), 1e-9)
-        self.yaw = ctl.aligned_yaw(scene.block_yaw[task.block], avoid)
-        place_z = BLOCK_HALF + 0.004 + (2 * BLOCK_HALF if task.family == "stack" else 0.0)
-        waypoints = ctl.pick_place_waypoints(np.array([*pick, BLOCK_HALF]), self.yaw, np.array([*goal, place_z]))
-        self._follower = ctl.WaypointFollower([*waypoints, _home()], gain=self.gain)
-        self._release_at = None
+        self._plan(env, pick, scene.block_yaw[task.block], goal)
         if self.rng.random() < n.early_release:
             carry_steps = max(1, math.ceil(np.abs(goal - pick).max() / ctl.MAX_DXYZ))
             self._release_at = int(self.rng.integers(1, max(carry_steps, 2)))  # control steps into the carry
             # the primitive interface cannot let go mid-air, so its early release puts the block down part way
             self.place_xy = pick + self.rng.uniform(0.2, 0.8) * (goal - pick)
+
+    def replan(self, env) -> None:
+        """Plan from the scene as it is now, mid-episode (e.g. after `set_state` to a state a policy failed in): pick
+        the task's block where it lies, or, if it is already held, carry it on from here. No noise is drawn: this is
+        the expert that takes over to show the way (VLAC's human-guided exploration)."""
+        task = env.task
+        block = env.block_positions()[task.block]
+        self._plan(env, block[:2].copy(), float(env.block_yaws()[task.block]), task.goal_xy.copy())
+        if env.held_block() == task.block:
+            self.yaw = float(env.setpoint[3])  # keep the grasp it has
+            for waypoint in self._follower.waypoints:
+                waypoint.yaw = self.yaw
+            self._follower.index = CARRY_WAYPOINT
+
+    def _plan(self, env, pick: np.ndarray, block_yaw: float, goal: np.ndarray) -> None:
+        scene, task = env.scene, env.task
+        self.pick_xy, self.place_xy = pick, goal
+        avoid = None
+        if task.family == "place_relative":
+            avoid = scene.block_xy[task.ref] - goal
+            avoid = avoid / max(np.linalg.norm(avoid), 1e-9)
+        self.yaw = ctl.aligned_yaw(block_yaw, avoid)
+        place_z = BLOCK_HALF + 0.004 + (2 * BLOCK_HALF if task.family == "stack" else 0.0)
+        waypoints = ctl.pick_place_waypoints(np.array([*pick, BLOCK_HALF]), self.yaw, np.array([*goal, place_z]))
+        self._follower = ctl.WaypointFollower([*waypoints, _home()], gain=self.gain)
+        self._release_at = None
 
     def act(self, env, obs=None) -> np.ndarray:
         if env.config.interface == "primitive":

@@ -21,6 +21,9 @@ class ResidualConfig:
     use_base: the inputs include the base action and the executed action is base + residual; False is SAC from
         scratch on the same inputs (RLPD), the baseline PLD compares against.
     log_std_min / log_std_max: bounds of the actor's pre-tanh log standard deviation.
+    correct_gripper: the residual also corrects the last action dimension, the gripper command. The tabletop's
+        gripper command is absolute and sets the finger opening: a residual of -0.2 on a closed grip already opens
+        the fingers a tenth, so exploring on it drops carried blocks. False leaves the gripper to the base.
     privileged_dim: size of the simulator task state the critics read (0 = none; see
         engine.residual_agent.critic_state).
     actor_privileged: the actor reads that state too, a privileged teacher (Chen et al. 2019, "Learning by
@@ -40,6 +43,7 @@ class ResidualConfig:
     log_std_max: float = 1.0
     privileged_dim: int = 0
     actor_privileged: bool = False
+    correct_gripper: bool = True
     type: str = field(default="flywheel_residual", init=False)
 
     def __post_init__(self):

@@ -47,10 +47,14 @@ class ResidualActorCritic(nn.Module):
         for p in [*self.q1_target.parameters(), *self.q2_target.parameters()]:
             p.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.zeros(()))  # PLD: initial temperature 1.0
+        corrected = torch.ones(c.action_dim)
+        if not c.correct_gripper:
+            corrected[-1] = 0.0
+        self.register_buffer("corrected", corrected, persistent=False)  # [A] 1 where the residual acts
 
     @property
     def target_entropy(self) -> float:
-        return -float(self.config.action_dim)  # −|A| (SAC's heuristic, PLD Table 5)
+        return -float(self.corrected.sum())  # −|A| over the corrected dimensions (SAC's heuristic, PLD Table 5)
 
     def inputs(self, features: torch.Tensor, state: torch.Tensor, base_action: torch.Tensor,
                privileged: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
@@ -62,7 +66,8 @@ class ResidualActorCritic(nn.Module):
         """x [B, input_dim] -> (a_δ [B, A] in [−ξ, ξ], log π(a_δ / ξ | x) [B]).
 
         The log-probability is of the unit-box action a_δ / ξ (tanh's change of variables, not ξ's), so the entropy
-        target −|A| means the same for every ξ, as for SAC on a [−1, 1] action box.
+        target −|A| means the same for every ξ, as for SAC on a [−1, 1] action box. Dimensions the residual does
+        not correct are 0 and left out of it.
         """
         c = self.config
         mean, log_std = self.actor(x).chunk(2, dim=-1)  # [B, A] each
@@ -74,8 +79,8 @@ class ResidualActorCritic(nn.Module):
             u = mean + log_std.exp() * noise
         squashed = torch.tanh(u)
         gaussian = -0.5 * (((u - mean) / log_std.exp()) ** 2) - log_std - 0.5 * math.log(2 * math.pi)
-        log_prob = (gaussian - torch.log(1 - squashed.pow(2) + 1e-6)).sum(-1)
-        return c.xi * squashed, log_prob
+        log_prob = ((gaussian - torch.log(1 - squashed.pow(2) + 1e-6)) * self.corrected).sum(-1)
+        return c.xi * squashed * self.corrected, log_prob
 
     def executed(self, base_action: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """ā = clip(a_b + a_δ) [B, A]; without a base, the residual is the whole action."""

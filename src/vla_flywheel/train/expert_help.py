@@ -1,0 +1,123 @@
+"""VLAC's graded human help for an RL learner (papers.md §4.3 step 6), with the scripted expert as the human.
+
+Each level includes the ones before it:
+- `demo-replay`: `demo_episodes` expert episodes fill a demonstration buffer, and the actor's loss gains a
+  behaviour-cloning term on it (VLAC: an extra NLL loss on a human-demo buffer). For a residual learner the term
+  pulls the executed mean action, base + residual, towards the demonstrated one.
+- `return-explore`: each failed RL episode leaves one state, drawn uniformly from its steps (reservoir sampling), in
+  a bounded pool; a `restart_fraction` of later RL episodes start from such a state (`set_state`) instead of a fresh
+  scene (VLAC: the operator resets robot and objects to states where the policy often fails).
+- `expert-guided`: such a restart is led by the expert, replanned from that state, for its first `expert_steps`
+  steps; those steps enter the online buffer like the learner's own (VLAC: the operator shows the way through cases
+  the policy cannot find).
+
+Every expert step is a real env step and is counted: demonstrations apart, expert-led steps within the online budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_flywheel.errors import ConfigError
+
+HELP_LEVELS = ("none", "demo-replay", "return-explore", "expert-guided")
+
+
+@dataclass(frozen=True)
+class ExpertHelp:
+    level: str = "none"
+
+    def __post_init__(self):
+        if self.level not in HELP_LEVELS:
+            raise ConfigError(f"specialist: expert_help={self.level!r} is not one of {', '.join(HELP_LEVELS)}")
+
+    def _at_least(self, level: str) -> bool:
+        return HELP_LEVELS.index(self.level) >= HELP_LEVELS.index(level)
+
+    @property
+    def demo_replay(self) -> bool:
+        return self._at_least("demo-replay")
+
+    @property
+    def return_explore(self) -> bool:
+        return self._at_least("return-explore")
+
+    @property
+    def expert_guided(self) -> bool:
+        return self._at_least("expert-guided")
+
+
+class FailureStates:
+    """A bounded pool of env states from failed episodes, one per episode drawn uniformly from its steps; when full,
+    a new state replaces a random old one (so the pool follows where the learner fails now)."""
+
+    def __init__(self, capacity: int, rng: np.random.Generator):
+        self.capacity, self.rng = capacity, rng
+        self.states: list[dict] = []
+        self._candidate: dict | None = None
+        self._seen = 0
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def start_episode(self) -> None:
+        self._candidate, self._seen = None, 0
+
+    def watch(self, env) -> None:
+        """Call once per learner step: keeps this step's state with probability 1/(steps so far)."""
+        self._seen += 1
+        if self.rng.random() < 1.0 / self._seen:
+            self._candidate = env.unwrapped.get_state()
+
+    def end_episode(self, success: bool) -> None:
+        if success or self._candidate is None:
+            return
+        if len(self.states) < self.capacity:
+            self.states.append(self._candidate)
+        else:
+            self.states[int(self.rng.integers(len(self.states)))] = self._candidate
+
+    def draw(self) -> dict:
+        return self.states[int(self.rng.integers(len(self.states)))]
+
+
+class ExpertLed:
+    """Agent protocol around a learner agent: the expert, replanned from the episode's start state, acts for the
+    first `steps` steps (all of them for a demonstration), then the learner. The learner agent still reads the base
+    at every step, so each expert step is a transition the learner can store (its `last` is rewritten to the expert's
+    action)."""
+
+    def __init__(self, learner, expert, steps: int | None):
+        self.learner, self.expert, self.steps = learner, expert, steps
+        self.t = 0
+
+    @property
+    def last(self):
+        return self.learner.last
+
+    @property
+    def base(self):
+        return self.learner.base
+
+    def reset(self, env, seed: int) -> None:
+        self.learner.reset(env, seed)
+        self.expert.replan(env.unwrapped)
+        self.t = 0
+
+    def act(self, env, obs) -> np.ndarray:
+        action = self.learner.act(env, obs)
+        if self.steps is None or self.t < self.steps:
+            action = self.expert.act(env.unwrapped, obs)
+            view, _, _ = self.learner.last
+            self.learner.last = (view, action, True)
+        self.t += 1
+        return action
+
+
+def check_expert_help(env, help: ExpertHelp) -> None:
+    """Expert help needs an expert that can plan from any state and an env that can be restored: the tabletop's."""
+    if help.level != "none" and not hasattr(env.unwrapped, "observe"):
+        raise ConfigError(f"specialist: expert_help={help.level!r} needs the tabletop (its expert replans from any "
+                          "state); use expert_help='none' on this env")  # fmt: skip
