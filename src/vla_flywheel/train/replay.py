@@ -7,8 +7,8 @@ oldest transitions are overwritten.
 
 Each transition also carries `mc_return`, the discounted return its episode actually collected from it on (Cal-QL's
 lower bound on the value of the policy that collected it). It is 0 until the episode ends and `set_returns` fills
-it in, which keeps it a lower bound meanwhile for the sparse reward, which is never negative (a shaped one may
-be, for the steps until its episode ends).
+it in; until then it holds `pending_return`, the least return the reward allows, which keeps it a lower bound
+meanwhile.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ RETURN = "mc_return"
 
 
 class ReplayBuffer:
-    def __init__(self, capacity: int, feature_dim: int, state_dim: int, action_dim: int, privileged_dim: int = 0):
+    def __init__(self, capacity: int, feature_dim: int, state_dim: int, action_dim: int, privileged_dim: int = 0,
+                 pending_return: float = 0.0):  # fmt: skip
         self.capacity, self.size, self._next = capacity, 0, 0
+        self.pending_return = pending_return
         self._fields = FIELDS + (PRIVILEGED if privileged_dim else ())
         shapes = {"features": feature_dim, "state": state_dim, "base_action": action_dim, "action": action_dim,
                   "reward": None, "done": None, RETURN: None}  # fmt: skip
@@ -44,7 +46,7 @@ class ReplayBuffer:
         i = self._next
         for key in self._fields:
             self._data[key][i] = transition[key]
-        self._data[RETURN][i] = 0.0
+        self._data[RETURN][i] = self.pending_return
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
         return i

@@ -24,6 +24,12 @@ it must be small (measured with weight 1 and 5: the critic loss rose to 1.1 and 
 within 7.5k steps). `return_bounds` clips the bootstrapped value to the returns the reward allows (a sparse success
 that ends the episode: [0, 1]; see train.rewards): measured without it, the mean Q of the specialist's critic
 climbed to 1.35 while its success fell from 47% to 10%.
+
+`mc_floor` raises each TD target to at least the Monte-Carlo return the transition's episode collected, a lower
+bound on the optimal value (the learner can always do what the data did; self-imitation learning, Oh et al. 2018).
+Without it, a success 50 steps away reaches Q only through ~50 chained TD backups, each lagging behind Polyak targets
+that move 0.5% per update: measured on the tabletop, after 2.5k updates the critics' mean Q on data whose returns
+average ~1 was still -0.2 to -0.3, and the actor that started following it fell from 52% to 0% success.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class SacSettings:
     conservative_samples: int = 4
     return_bounds: tuple[float, float] | None = None
     bc_weight: float = 0.0
+    mc_floor: bool = False
 
 
 class SacLearner:
@@ -87,6 +94,8 @@ class SacLearner:
             if self.s.return_bounds is not None:  # no return the reward allows lies outside them
                 soft = soft.clamp(*self.s.return_bounds)
             target = b["reward"] + self.s.gamma * (1 - b["done"]) * soft  # [B]
+            if self.s.mc_floor:  # never below what the data's own episode collected from here (self-imitation)
+                target = torch.maximum(target, b["mc_return"])
         q1, q2 = m.q(x, b["action"], b.get("privileged"))
         loss = 0.5 * ((q1 - target).pow(2).mean() + (q2 - target).pow(2).mean())
         logs = {"critic_loss": loss.item(), "q": q1.mean().item()}

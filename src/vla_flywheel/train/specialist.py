@@ -61,6 +61,7 @@ class SpecialistConfig:
     temperature: the entropy temperature's starting value (PLD: 1.0; see train.sac).
     critic_warmup: SAC updates that train the critics alone before the actor moves (see train.sac).
     conservative: weight of the Cal-QL regulariser on the critics (0 = plain SAC; see train.sac).
+    mc_floor: TD targets never below the transition's Monte-Carlo return (see train.sac).
     reward: "sparse" (PLD) or "progress" (shaped by the simulator's stage-wise progress; see train.rewards).
     privileged_critic: the critics also read the simulator's task state (engine.residual_agent.critic_state). The
         base's frozen features alone leave the critic unable to tell a grasped block from a missed one, and the
@@ -92,6 +93,7 @@ class SpecialistConfig:
     temperature: float = 0.01
     critic_warmup: int = 1000
     conservative: float = 0.05
+    mc_floor: bool = False
     reward: str = "sparse"
     privileged_critic: bool = True
     actor_privileged: bool = False
@@ -214,9 +216,10 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     check_expert_help(env, help)
     learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature, conservative=cfg.conservative,
                                             return_bounds=reward_of.return_bounds, actor_lr=cfg.actor_lr,
-                                            bc_weight=cfg.bc_weight if help.demo_replay else 0.0))  # fmt: skip
+                                            bc_weight=cfg.bc_weight if help.demo_replay else 0.0,
+                                            mc_floor=cfg.mc_floor))  # fmt: skip
     buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
-                            privileged_dim) for _ in range(3)]  # fmt: skip
+                            privileged_dim, pending_return=reward_of.return_bounds[0]) for _ in range(3)]  # fmt: skip
     online, offline, demos = buffers
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "specialist_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))

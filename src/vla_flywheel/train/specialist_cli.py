@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
+from vla_flywheel.train.expert_help import HELP_LEVELS
 from vla_flywheel.train.rewards import REWARDS
 from vla_flywheel.train.specialist import CURVE_FILE, SpecialistConfig
 
@@ -38,6 +40,14 @@ def add_commands(sub) -> None:
     p.add_argument("--hold-gripper", action="store_true", help="the residual leaves the gripper command to the base")
     p.add_argument("--log-std-max", type=float, default=d.log_std_max, help="widest exploration (pre-tanh log σ)")
     p.add_argument("--actor-lr", type=float, default=d.actor_lr)
+    p.add_argument("--mc-floor", action="store_true", help="TD targets never below the data's Monte-Carlo return")
+    p.add_argument("--expert-help", choices=HELP_LEVELS, default=d.expert_help,
+                   help="VLAC's graded expert help, each level with the ones before it")  # fmt: skip
+    p.add_argument("--demo-episodes", type=int, default=d.demo_episodes, help="expert demonstrations (demo-replay)")
+    p.add_argument("--bc-weight", type=float, default=d.bc_weight, help="weight of the demonstrations' BC term")
+    p.add_argument("--restart-fraction", type=float, default=d.restart_fraction,
+                   help="RL episodes restarted from a failure state (return-explore)")  # fmt: skip
+    p.add_argument("--expert-steps", type=int, default=d.expert_steps, help="steps the expert leads a restart")
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="env steps between curve points")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
@@ -52,15 +62,12 @@ def _train_specialist(args) -> None:
     from vla_flywheel.train.specialist import train_specialist
 
     check_rendering_libraries()
-    cfg = SpecialistConfig(base=args.base, out=args.out, family=args.family, env_steps=args.env_steps, xi=args.xi,
-                           from_scratch=args.from_scratch, offline_successes=args.offline_successes,
-                           warmup_episodes=args.warmup_episodes, probe=args.probe, temperature=args.temperature,
-                           critic_warmup=args.critic_warmup, conservative=args.conservative,
-                           reward=args.reward, privileged_critic=not args.no_privileged_critic,
-                           actor_privileged=args.actor_privileged, correct_gripper=not args.hold_gripper,
-                           log_std_max=args.log_std_max, actor_lr=args.actor_lr, eval_every=args.eval_every,
-                           eval_episodes=args.eval_episodes, max_steps=args.max_steps, seed=args.seed,
-                           threads=args.threads)  # fmt: skip
+    plain = {f.name for f in fields(SpecialistConfig)} - {"privileged_critic", "correct_gripper"}
+    cfg = SpecialistConfig(
+        **{k: v for k, v in vars(args).items() if k in plain},
+        privileged_critic=not args.no_privileged_critic,
+        correct_gripper=not args.hold_gripper,
+    )
     s = train_specialist(cfg, progress=not args.no_progress)
     print(f"base (residual at init)  {_rate(s['base_success'])}")
     print(f"specialist, final        {_rate(s['final_success'])} after {s['online']['env_steps']} env steps")
