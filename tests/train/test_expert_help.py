@@ -132,9 +132,13 @@ def test_a_specialist_with_expert_guided_help_counts_what_the_help_cost(tmp_path
     assert "bc" in last  # the demonstrations' BC term was trained
 
 
-def test_bad_expert_help_settings_are_refused_before_anything_runs(tmp_path):
+def test_bad_expert_help_or_reward_settings_are_refused_before_anything_runs(tmp_path):
     from vla_flywheel.train.specialist import SpecialistConfig
 
+    with pytest.raises(ConfigError, match="reward='critic' needs a trained critic"):
+        SpecialistConfig(base=tmp_path, out=tmp_path / "sp", reward="critic")
+    with pytest.raises(ConfigError, match="reward='critic' needs a trained critic"):
+        SpecialistConfig(base=tmp_path, out=tmp_path / "sp", critic=tmp_path)  # a critic the sparse reward ignores
     with pytest.raises(ConfigError, match="expert_help='guided' is not one of"):
         SpecialistConfig(base=tmp_path, out=tmp_path / "sp", expert_help="guided")
     with pytest.raises(ConfigError, match="restart_fraction=1.5 must be in"):

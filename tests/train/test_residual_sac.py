@@ -117,24 +117,24 @@ def test_the_progress_reward_pays_each_step_towards_the_goal_and_sums_to_success
     obs, info = env.reset(seed=3)
     expert, reward_of = make_expert(env), StepReward("progress")
     expert.reset(env, 3)
-    reward_of.reset(info)
+    reward_of.reset(obs, info)
     start, rewards, success = info["progress"], [], False
     while not success:
         obs, sparse, terminated, truncated, info = env.step(expert.act(env, obs))
-        rewards.append(reward_of(sparse, info))
+        rewards.append(reward_of(obs, sparse, info))
         success = info["success"]
         assert not truncated or success, "the scripted expert failed this seed"
     idle, idle_rewards = StepReward("progress"), []
     obs, info = env.reset(seed=3)
-    idle.reset(info)
+    idle.reset(obs, info)
     for _ in range(20):
         obs, sparse, *_, info = env.step(np.array([0, 0, 0, 0, -1], np.float32))
-        idle_rewards.append(idle(sparse, info))
+        idle_rewards.append(idle(obs, sparse, info))
     env.close()
     assert sum(rewards) == pytest.approx(1.0 + 1.0 - start, abs=1e-6)  # success + Φ(success) − Φ(s0)
     assert sum(r > 0 for r in rewards[:-1]) > len(rewards) / 2  # most steps before the success are paid already
     assert abs(sum(idle_rewards)) < 1e-3  # standing still earns nothing
-    with pytest.raises(ConfigError, match="reward='dense' is not one of sparse, progress"):
+    with pytest.raises(ConfigError, match="reward='dense' is not one of sparse, progress, critic"):
         StepReward("dense")
 
 

@@ -30,6 +30,25 @@ def test_the_critic_learns_progress_and_when_a_demonstration_is_done(ee_delta_de
         assert spearman(np.arange(len(values)), values) > 0.8  # the value climbs along the demonstration
     losses = [r["done_loss"] for r in map(json.loads, (tmp_path / "critic" / "metrics.jsonl").open())]
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+    _the_critic_reward_pays_a_demonstration_and_charges_it_played_backwards(judge, ee_delta_demos)
+
+
+def _the_critic_reward_pays_a_demonstration_and_charges_it_played_backwards(judge, demos):
+    """VLAC's RL reward (train.rewards "critic"): progress between consecutive frames plus a done bonus paid once."""
+    from vla_flywheel.train.rewards import StepReward
+
+    def returns(frames, task):
+        reward_of = StepReward("critic", judge)
+        obs = [{judge.config.image_key: f, "task": task} for f in frames.numpy()]
+        reward_of.reset(obs[0], {})
+        rewards = [reward_of(o, 0.0, {}) for o in obs[1:]]
+        return sum(rewards), sum(r > 0.5 for r in rewards)
+
+    for episode in load_episodes([demos], judge.config.image_key):
+        frames = until_success(episode).images
+        forward, bonuses = returns(frames, episode.task)
+        backward, _ = returns(frames.flip(0), episode.task)
+        assert forward > 1.0 and bonuses == 1 and backward < forward - 1.0
 
 
 def test_train_judge_and_eval_judge_commands(ee_delta_demos, primitive_demos, tmp_path, capsys):

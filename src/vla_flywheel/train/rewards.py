@@ -8,41 +8,71 @@ the learner at every step whether it moved towards the goal. VLAC's RL loop rewa
 progress (papers.md §4.3); here Φ is the simulator's own stage-wise progress (`info["progress"]`: reach, hold,
 carry), the dense ground truth such a critic estimates. The discounted sum telescopes to about success + Φ(s_T) −
 Φ(s_0), so returns lie in [−1, 2].
+
+`critic` is VLAC's own: a trained progress critic's signed progress between consecutive camera frames for the
+instruction, plus 1 the first time its done head says the instruction is complete (once per episode, so hovering in
+a done-looking state earns nothing more). The simulator's success is not read; it still ends the episode. The
+pairwise progress does not telescope, so its returns are not bounded in advance.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import torch
+
+from vla_flywheel.constants import TASK
 from vla_flywheel.errors import ConfigError
 
-REWARDS = ("sparse", "progress")
-RETURN_BOUNDS = {"sparse": (0.0, 1.0), "progress": (-1.0, 2.0)}
+REWARDS = ("sparse", "progress", "critic")
+RETURN_BOUNDS = {"sparse": (0.0, 1.0), "progress": (-1.0, 2.0), "critic": None}
 
 
 class StepReward:
-    """`reset(info)` after each env reset, then `__call__(reward, info)` after each env step -> the learner's reward."""
+    """`reset(obs, info)` after each env reset, then `__call__(obs, reward, info)` after each env step -> the
+    learner's reward. `critic`: the trained judge the "critic" reward reads (a train-judge run's critic)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, critic=None):
         if kind not in REWARDS:
             raise ConfigError(f"specialist: reward={kind!r} is not one of {', '.join(REWARDS)}")
-        self.kind = kind
-        self._potential = 0.0
+        if (kind == "critic") != (critic is not None):
+            raise ConfigError("specialist: reward='critic' needs a trained critic, and only that reward reads one")
+        self.kind, self.critic = kind, critic
+        self._potential, self._frame, self._done_paid = 0.0, None, False
 
     @property
-    def return_bounds(self) -> tuple[float, float]:
+    def return_bounds(self) -> tuple[float, float] | None:
         """The least and greatest discounted return this reward allows (bounds the critics' bootstrapped targets)."""
         return RETURN_BOUNDS[self.kind]
 
-    def reset(self, info: dict[str, Any]) -> None:
-        self._potential = self._read(info)
+    def reset(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        if self.kind == "critic":
+            self._frame, self._done_paid = self._image(obs), False
+        else:
+            self._potential = self._read(info)
 
-    def __call__(self, reward: float, info: dict[str, Any]) -> float:
+    def __call__(self, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> float:
         if self.kind == "sparse":
             return reward
+        if self.kind == "critic":
+            return self._critic_reward(obs)
         potential = self._read(info)
         shaped, self._potential = reward + potential - self._potential, potential
         return shaped
+
+    @torch.no_grad()
+    def _critic_reward(self, obs: dict[str, Any]) -> float:
+        frame = self._image(obs)
+        pair = torch.stack([self._frame, frame])  # [2, S, S, 3]: before, after
+        task = [obs[TASK]]
+        progress = float(self.critic.progress(pair[:1], pair[1:], task)[0])
+        done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(pair[1:], task))[0]) > 0.5
+        self._frame, self._done_paid = frame, self._done_paid or done
+        return progress + float(done)
+
+    def _image(self, obs: dict[str, Any]) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(obs[self.critic.config.image_key]))  # [S, S, 3] uint8
 
     def _read(self, info: dict[str, Any]) -> float:
         if self.kind == "sparse":

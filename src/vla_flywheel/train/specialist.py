@@ -40,7 +40,7 @@ from vla_flywheel.eval.seeds import eval_seeds
 from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
 from vla_flywheel.train.expert_help import ExpertHelp, ExpertLed, FailureStates, check_expert_help
 from vla_flywheel.train.replay import ReplayBuffer, symmetric_batch
-from vla_flywheel.train.rewards import StepReward
+from vla_flywheel.train.rewards import REWARDS, StepReward
 from vla_flywheel.train.sac import SacLearner, SacSettings
 
 SPECIALIST_SEED_BASE = 2_000_000  # above the evaluation lists (1e6 + i): RL never trains on an evaluation scene
@@ -62,7 +62,8 @@ class SpecialistConfig:
     critic_warmup: SAC updates that train the critics alone before the actor moves (see train.sac).
     conservative: weight of the Cal-QL regulariser on the critics (0 = plain SAC; see train.sac).
     mc_floor: TD targets never below the transition's Monte-Carlo return (see train.sac).
-    reward: "sparse" (PLD) or "progress" (shaped by the simulator's stage-wise progress; see train.rewards).
+    reward: "sparse" (PLD), "progress" (shaped by the simulator's stage-wise progress) or "critic" (VLAC: the
+        trained critic `critic`'s progress between consecutive frames plus its done head); see train.rewards.
     privileged_critic: the critics also read the simulator's task state (engine.residual_agent.critic_state). The
         base's frozen features alone leave the critic unable to tell a grasped block from a missed one, and the
         actor then follows its noise.
@@ -95,6 +96,7 @@ class SpecialistConfig:
     conservative: float = 0.05
     mc_floor: bool = False
     reward: str = "sparse"
+    critic: Path | None = None
     privileged_critic: bool = True
     actor_privileged: bool = False
     correct_gripper: bool = True
@@ -126,7 +128,13 @@ class SpecialistConfig:
             raise ConfigError(f"specialist: conservative={self.conservative} must be >= 0 (0 turns Cal-QL off)")
         if self.actor_privileged and not self.privileged_critic:
             raise ConfigError("specialist: actor_privileged needs privileged_critic (the state both read)")
-        StepReward(self.reward)  # a bad name fails here, before anything runs
+        if self.reward not in REWARDS:
+            raise ConfigError(f"specialist: reward={self.reward!r} is not one of {', '.join(REWARDS)}")
+        if (self.reward == "critic") != (self.critic is not None):
+            raise ConfigError("specialist: reward='critic' needs a trained critic (critic=<train-judge run>), and only "
+                              "that reward reads one")  # fmt: skip
+        if self.critic is not None:
+            self.critic = Path(self.critic)
         ExpertHelp(self.expert_help)
         check_positive_ints("specialist", self, ("demo_episodes", "failure_states", "expert_steps"))
         if not 0 <= self.restart_fraction <= 1:
@@ -139,7 +147,8 @@ class SpecialistConfig:
             raise ConfigError(f"specialist: temperature={self.temperature} must be > 0")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "base": str(self.base), "out": str(self.out)}
+        return {**asdict(self), "base": str(self.base), "out": str(self.out),
+                "critic": None if self.critic is None else str(self.critic)}  # fmt: skip
 
 
 def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | None], None],
@@ -154,7 +163,7 @@ def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | 
     if start is not None:
         env.unwrapped.set_state({**start, "steps": 0})
         obs, info = env.unwrapped.observe()
-    reward_of.reset(info)
+    reward_of.reset(obs, info)
     agent.reset(env, seed)
     pending: tuple[StepView, np.ndarray, float, bool] | None = None
     steps = 0
@@ -164,7 +173,7 @@ def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | 
         if pending is not None:
             on_step(_transition(pending, view, done=False))
         obs, reward, terminated, truncated, info = env.step(action)
-        reward = reward_of(reward, info)
+        reward = reward_of(obs, reward, info)
         steps += 1
         pending = (view, action, reward, stored)
         if terminated or truncated:
@@ -212,7 +221,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         privileged_dim=privileged_dim, actor_privileged=cfg.actor_privileged, correct_gripper=cfg.correct_gripper,
         log_std_max=cfg.log_std_max,
     ))  # fmt: skip
-    reward_of, help = StepReward(cfg.reward), ExpertHelp(cfg.expert_help)
+    reward_of, help = StepReward(cfg.reward, _load_critic(cfg.critic)), ExpertHelp(cfg.expert_help)
     check_expert_help(env, help)
     learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature, conservative=cfg.conservative,
                                             return_bounds=reward_of.return_bounds, actor_lr=cfg.actor_lr,
@@ -308,6 +317,20 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
                "seconds": time.perf_counter() - start}  # fmt: skip
     (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _load_critic(path: Path | None):
+    """The trained critic a "critic" reward reads (None for the others); a judge without the critic role is refused."""
+    if path is None:
+        return None
+    from vla_flywheel.models.judges import FlywheelJudge
+    from vla_flywheel.models.judges.modeling import resolve_judge_dir
+
+    critic = FlywheelJudge.from_pretrained(resolve_judge_dir(path))
+    if "critic" not in critic.config.roles:
+        raise ConfigError(f"specialist: {path} is a judge for {', '.join(critic.config.roles)}, not a critic; pass a "
+                          "train-judge run with the critic role")  # fmt: skip
+    return critic.eval()
 
 
 def _collect_demos(env, base: BaseStep, demos: ReplayBuffer, episodes: int, seeds, reward_of: StepReward,

@@ -31,6 +31,7 @@ def add_commands(sub) -> None:
         default=d.reward,
         help="sparse success (PLD) or success plus the change of the task's progress",
     )
+    p.add_argument("--critic", type=Path, default=None, help="reward=critic: the trained critic (train-judge run)")
     p.add_argument("--no-privileged-critic", action="store_true", help="critics read only what the actor reads")
     p.add_argument(
         "--actor-privileged",
