@@ -105,7 +105,7 @@ def test_demonstration_replay_teaches_the_residual_the_demonstrated_correction()
         action = np.array([0.3, 0, 0, 0, 0.5])  # the gripper wants 0.5 too, but may not be corrected
         demos.add(features=features, state=state, base_action=np.zeros(A), action=action, reward=0.0, done=0.0,
                   next_features=features, next_state=state, next_base_action=np.zeros(A))  # fmt: skip
-    model = ResidualActorCritic(ResidualConfig(feature_dim=F, xi=0.5, hidden=64, layers=2, correct_gripper=False))
+    model = ResidualActorCritic(ResidualConfig(feature_dim=F, xi=0.5, hidden=64, layers=2, fixed_dims=(4,)))
     learner = SacLearner(model, SacSettings(init_temperature=1e-3, bc_weight=10.0))
     for _ in range(300):
         logs = learner.update(demos.sample(64, rng), demos=demos.sample(64, rng))

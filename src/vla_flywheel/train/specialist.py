@@ -62,13 +62,14 @@ class SpecialistConfig:
     critic_warmup: SAC updates that train the critics alone before the actor moves (see train.sac).
     conservative: weight of the Cal-QL regulariser on the critics (0 = plain SAC; see train.sac).
     mc_floor: TD targets never below the transition's Monte-Carlo return (see train.sac).
+    residual_penalty: weight of the mean squared residual in the actor's loss (see train.sac).
     reward: "sparse" (PLD), "progress" (shaped by the simulator's stage-wise progress) or "critic" (VLAC: the
         trained critic `critic`'s progress between consecutive frames plus its done head); see train.rewards.
     privileged_critic: the critics also read the simulator's task state (engine.residual_agent.critic_state). The
         base's frozen features alone leave the critic unable to tell a grasped block from a missed one, and the
         actor then follows its noise.
     actor_privileged: the actor reads it too (a privileged teacher; see models.residual.config).
-    correct_gripper / log_std_max: what the residual may change and how wide it may explore (models.residual.config).
+    fixed_dims / log_std_max: what the residual leaves to the base and how wide it may explore (models.residual.config).
     actor_lr: the actor's learning rate (the critics' is 3e-4).
     expert_help: VLAC's graded help, "none", "demo-replay", "return-explore" or "expert-guided", each level with the
         ones before it (train.expert_help). demo_episodes / bc_weight: the demonstrations and their BC term's weight.
@@ -95,11 +96,12 @@ class SpecialistConfig:
     critic_warmup: int = 1000
     conservative: float = 0.05
     mc_floor: bool = False
+    residual_penalty: float = 0.0
     reward: str = "sparse"
     critic: Path | None = None
     privileged_critic: bool = True
     actor_privileged: bool = False
-    correct_gripper: bool = True
+    fixed_dims: tuple[int, ...] = ()
     log_std_max: float = 1.0
     actor_lr: float = 3e-4
     expert_help: str = "none"
@@ -139,6 +141,8 @@ class SpecialistConfig:
         check_positive_ints("specialist", self, ("demo_episodes", "failure_states", "expert_steps"))
         if not 0 <= self.restart_fraction <= 1:
             raise ConfigError(f"specialist: restart_fraction={self.restart_fraction} must be in [0, 1]")
+        if not self.residual_penalty >= 0:
+            raise ConfigError(f"specialist: residual_penalty={self.residual_penalty} must be >= 0")
         if not self.bc_weight >= 0:
             raise ConfigError(f"specialist: bc_weight={self.bc_weight} must be >= 0 (0 turns the BC term off)")
         if not self.actor_lr > 0:
@@ -218,7 +222,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     model = ResidualActorCritic(ResidualConfig(
         feature_dim=base.feature_dim, state_dim=policy.config.state_dim, action_dim=policy.config.action_dim,
         xi=1.0 if cfg.from_scratch else cfg.xi, hidden=cfg.hidden, use_base=not cfg.from_scratch,
-        privileged_dim=privileged_dim, actor_privileged=cfg.actor_privileged, correct_gripper=cfg.correct_gripper,
+        privileged_dim=privileged_dim, actor_privileged=cfg.actor_privileged, fixed_dims=cfg.fixed_dims,
         log_std_max=cfg.log_std_max,
     ))  # fmt: skip
     reward_of, help = StepReward(cfg.reward, _load_critic(cfg.critic)), ExpertHelp(cfg.expert_help)
@@ -226,7 +230,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature, conservative=cfg.conservative,
                                             return_bounds=reward_of.return_bounds, actor_lr=cfg.actor_lr,
                                             bc_weight=cfg.bc_weight if help.demo_replay else 0.0,
-                                            mc_floor=cfg.mc_floor))  # fmt: skip
+                                            mc_floor=cfg.mc_floor, residual_penalty=cfg.residual_penalty))  # fmt: skip
     buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
                             privileged_dim, pending_return=reward_of.return_bounds[0]) for _ in range(3)]  # fmt: skip
     online, offline, demos = buffers

@@ -38,10 +38,12 @@ def add_commands(sub) -> None:
         action="store_true",
         help="the actor also reads the simulator's task state (a privileged teacher)",
     )
-    p.add_argument("--hold-gripper", action="store_true", help="the residual leaves the gripper command to the base")
+    p.add_argument("--fixed-dims", type=int, nargs="*", default=[], metavar="D",
+                   help="action dimensions the residual leaves to the base (tabletop: 3 yaw, 4 gripper)")  # fmt: skip
     p.add_argument("--log-std-max", type=float, default=d.log_std_max, help="widest exploration (pre-tanh log σ)")
     p.add_argument("--actor-lr", type=float, default=d.actor_lr)
     p.add_argument("--mc-floor", action="store_true", help="TD targets never below the data's Monte-Carlo return")
+    p.add_argument("--residual-penalty", type=float, default=d.residual_penalty, help="actor loss weight of |a_δ/ξ|²")
     p.add_argument("--expert-help", choices=HELP_LEVELS, default=d.expert_help,
                    help="VLAC's graded expert help, each level with the ones before it")  # fmt: skip
     p.add_argument("--demo-episodes", type=int, default=d.demo_episodes, help="expert demonstrations (demo-replay)")
@@ -63,11 +65,10 @@ def _train_specialist(args) -> None:
     from vla_flywheel.train.specialist import train_specialist
 
     check_rendering_libraries()
-    plain = {f.name for f in fields(SpecialistConfig)} - {"privileged_critic", "correct_gripper"}
+    plain = {f.name for f in fields(SpecialistConfig)} - {"privileged_critic"}
     cfg = SpecialistConfig(
         **{k: v for k, v in vars(args).items() if k in plain},
         privileged_critic=not args.no_privileged_critic,
-        correct_gripper=not args.hold_gripper,
     )
     s = train_specialist(cfg, progress=not args.no_progress)
     print(f"base (residual at init)  {_rate(s['base_success'])}")

@@ -21,9 +21,10 @@ class ResidualConfig:
     use_base: the inputs include the base action and the executed action is base + residual; False is SAC from
         scratch on the same inputs (RLPD), the baseline PLD compares against.
     log_std_min / log_std_max: bounds of the actor's pre-tanh log standard deviation.
-    correct_gripper: the residual also corrects the last action dimension, the gripper command. The tabletop's
-        gripper command is absolute and sets the finger opening: a residual of -0.2 on a closed grip already opens
-        the fingers a tenth, so exploring on it drops carried blocks. False leaves the gripper to the base.
+    fixed_dims: action dimensions the residual leaves to the base (its output there is 0). The tabletop's gripper
+        command (dimension 4) is absolute and sets the finger opening: a residual of -0.2 on a closed grip already
+        opens the fingers a tenth, so exploring on it drops carried blocks; a yaw residual (dimension 3) turns the
+        gripper off the block's faces.
     privileged_dim: size of the simulator task state the critics read (0 = none; see
         engine.residual_agent.critic_state).
     actor_privileged: the actor reads that state too, a privileged teacher (Chen et al. 2019, "Learning by
@@ -43,7 +44,7 @@ class ResidualConfig:
     log_std_max: float = 1.0
     privileged_dim: int = 0
     actor_privileged: bool = False
-    correct_gripper: bool = True
+    fixed_dims: tuple[int, ...] = ()
     type: str = field(default="flywheel_residual", init=False)
 
     def __post_init__(self):
@@ -53,6 +54,10 @@ class ResidualConfig:
         check_counts("residual", self, ("privileged_dim",))
         if self.actor_privileged and not self.privileged_dim:
             raise ConfigError("residual: actor_privileged needs privileged_dim > 0 (an env with a privileged state)")
+        self.fixed_dims = tuple(int(d) for d in self.fixed_dims)
+        if any(not 0 <= d < self.action_dim for d in self.fixed_dims) or len(set(self.fixed_dims)) == self.action_dim:
+            raise ConfigError(f"residual: fixed_dims={list(self.fixed_dims)} must be distinct action dimensions in "
+                              f"[0, {self.action_dim}) and leave at least one to correct")  # fmt: skip
         if not self.log_std_min < self.log_std_max:
             raise ConfigError("residual: log_std_min must be below log_std_max")
 

@@ -48,8 +48,7 @@ class ResidualActorCritic(nn.Module):
             p.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.zeros(()))  # PLD: initial temperature 1.0
         corrected = torch.ones(c.action_dim)
-        if not c.correct_gripper:
-            corrected[-1] = 0.0
+        corrected[list(c.fixed_dims)] = 0.0
         self.register_buffer("corrected", corrected, persistent=False)  # [A] 1 where the residual acts
 
     @property
