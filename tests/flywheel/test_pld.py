@@ -42,6 +42,27 @@ def test_a_pld_round_probes_rolls_out_hybrid_episodes_and_counts_its_rl_budget(t
     assert 'class="plot rl-curve-plot"' in (out / "report.html").read_text()  # the specialist's RL curve
 
 
+def test_a_vlac_rl_round_rewards_its_specialist_with_the_runs_critic_and_counts_the_expert_help(tmp_path):
+    """VLAC's RL loop on the same stage: the critic trained on the seed demos rewards the specialist (the simulator's
+    success is not its reward), the expert helps as asked, and the critic keeps the rollouts."""
+    out = tmp_path / "vlac_rl"
+    cfg = RunConfig(out=out, recipe="vlac-rl", seed_demos=2, rounds=1, episodes_per_round=2, base_steps=5,
+                    round_steps=5, judge_steps=5, eval_episodes=2, threads=1, eval_workers=1, videos=0, max_steps=20,
+                    specialist_steps=40, pld_alpha=0.0, policy=TINY,
+                    specialist={**SPECIALIST, "expert_help": "expert-guided", "demo_episodes": 1,
+                                "restart_fraction": 1.0, "expert_steps": 5})  # fmt: skip
+    assert (cfg.judge, cfg.rl_reward) == ("critic", "critic")
+    rounds = run_flywheel(cfg, progress=False)
+    run = RunLayout(out)
+    summary = json.loads((run.specialist(1, "pick_place") / SUMMARY_FILE).read_text())
+    assert summary["config"]["reward"] == "critic" and summary["config"]["critic"] == str(run.judge(0))
+    assert summary["demos"]["episodes"] == 1 and summary["online"]["restarts"] > 0
+    assert summary["online"]["expert_env_steps"] > 0
+    assert rounds[1]["budgets"]["spent"]["env_episodes"] == 2
+    with pytest.raises(ConfigError, match="rl_reward=critic rewards the specialists with the run's critic"):
+        RunConfig(out=tmp_path / "x", recipe="vlac-rl", judge="oracle")
+
+
 def test_hybrid_rollouts_hand_over_within_alpha_of_the_horizon():
     draws = [takeover_step(0.6, 100, rollout_seed(1, i)) for i in range(400)]
     assert min(draws) == 0 and 55 <= max(draws) <= 60  # U[0, 60], seeded
@@ -55,6 +76,7 @@ def test_hybrid_rollouts_hand_over_within_alpha_of_the_horizon():
         ({"interface": "primitive"}, "PLD's residual specialists correct ee_delta actions"),
         ({"pld_alpha": 1.5}, "pld_alpha=1.5 must be in"),
         ({"specialist": {"env_steps": 5}}, "may not set env_steps"),
+        ({"specialist": {"reward": "progress"}}, "may not set reward"),
         ({"specialist": {"warmup_episode": 5}}, "did you mean 'warmup_episodes'"),
     ],
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vla_flywheel.flywheel.config import JUDGES, RECIPES, UPDATES, RunConfig
 from vla_flywheel.models.presets import PRESETS, cpu_warning, get_preset
+from vla_flywheel.train.expert_help import HELP_LEVELS
 
 
 def add_commands(sub) -> None:
@@ -35,6 +36,8 @@ def add_commands(sub) -> None:
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
     p.add_argument("--specialist-steps", type=int, default=d.specialist_steps, help="pld: RL env steps per family")
     p.add_argument("--specialist-xi", type=float, default=d.specialist_xi, help="pld: residual bound (action units)")
+    p.add_argument("--expert-help", choices=HELP_LEVELS, default=None,
+                   help="pld / vlac-rl: VLAC's graded expert help for the specialists")  # fmt: skip
     p.add_argument("--imagined-per-round", type=int, default=d.imagined_per_round,
                    help="vlaw: imagined episodes per round (N; 0 = no world model)")  # fmt: skip
     p.add_argument("--world-model-steps", type=int, default=d.world_model_steps,
@@ -84,6 +87,7 @@ def _run(args) -> None:
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
             backend=args.backend, max_steps=args.max_steps, pld_alpha=args.pld_alpha,
             specialist_steps=args.specialist_steps, specialist_xi=args.specialist_xi,
+            specialist={} if args.expert_help is None else {"expert_help": args.expert_help},
             imagined_per_round=args.imagined_per_round, world_model_steps=args.world_model_steps,
             world_model=args.world_model,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,

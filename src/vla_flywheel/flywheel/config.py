@@ -24,13 +24,15 @@ CONFIG_FILE = "config.json"
 # recipe -> defaults. propose: "rollouts" (the policy acts, episodes are judged whole), "lacy" (L2A candidates
 # voted by A2L explanations, gated by L2C), "pld" (residual specialists probe, hybrid rollouts are kept on success)
 # or "vlaw" (real rollouts, then the policy imagined in a world model post-trained on them; flywheel/vlaw.py).
-# judge: who decides what is kept (see flywheel.judging.JUDGES).
+# judge: who decides what is kept (see flywheel.judging.JUDGES). rl_reward: what the RL specialists of a "pld"
+# proposal are rewarded by (train.rewards): PLD's sparse success, or VLAC's critic (the run's critic judge).
 RECIPES: dict[str, dict] = {
     "filtered-bc": {"interface": "primitive", "propose": "rollouts", "judge": "oracle"},
     "self-train": {"interface": "primitive", "propose": "rollouts", "judge": "keep-all"},
     "lacy": {"interface": "primitive", "propose": "lacy", "judge": "verifier"},
     "vlac": {"interface": "ee_delta", "propose": "rollouts", "judge": "critic"},
-    "pld": {"interface": "ee_delta", "propose": "pld", "judge": "oracle"},
+    "pld": {"interface": "ee_delta", "propose": "pld", "judge": "oracle", "rl_reward": "sparse"},
+    "vlac-rl": {"interface": "ee_delta", "propose": "pld", "judge": "critic", "rl_reward": "critic"},
     "vlaw": {"interface": "ee_delta", "propose": "vlaw", "judge": "oracle"},
 }
 JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
@@ -51,6 +53,8 @@ class RunConfig:
     episodes_per_round: autonomous env episodes per round (LACY: the candidates it executes).
     lacy_pool: LACY observes lacy_pool x episodes_per_round scenes and acts on the least confident ones.
     lacy_samples: L2A candidates sampled per scene, voted by the meaning of their A2L explanations.
+    rl_reward: the RL specialists' reward, "sparse" (pld) or "critic" (vlac-rl: VLAC's RL loop, rewarded by the run's
+        critic judge; graded expert help via specialist={"expert_help": ...}).
     pld_alpha: PLD's hybrid rollouts let the base act alone for T_base ~ U[0, pld_alpha x horizon] steps before its
         residual specialist takes over (PLD's best: 0.6). specialist_steps / specialist_xi: each round's residual
         SAC budget per family in env steps (train.specialist; counted as rl_env_steps) and its residual bound;
@@ -90,6 +94,7 @@ class RunConfig:
     interface: str | None = None
     judge: str | None = None
     propose: str | None = None
+    rl_reward: str | None = None
     families: tuple[str, ...] = ("pick_place",)
     seed_demos: int = 10
     rounds: int = 3
@@ -147,10 +152,15 @@ class RunConfig:
         if not 0 <= self.pld_alpha <= 1 or not 0 < self.specialist_xi <= 1:
             raise ConfigError(f"run: pld_alpha={self.pld_alpha} must be in [0, 1] and specialist_xi="
                               f"{self.specialist_xi} in (0, 1]")  # fmt: skip
-        owned = {"base", "out", "family", "env_steps", "xi", "max_steps", "seed", "threads"} & set(self.specialist)
+        owned = {"base", "out", "family", "env_steps", "xi", "max_steps", "seed", "threads", "reward",
+                 "critic"} & set(self.specialist)  # fmt: skip
         if owned:
             raise ConfigError(f"run: specialist={{...}} may not set {', '.join(sorted(owned))}; the run sets them "
-                              "(use specialist_steps / specialist_xi / max_steps)")  # fmt: skip
+                              "(use specialist_steps / specialist_xi / max_steps / rl_reward)")  # fmt: skip
+        if self.rl_reward is not None and self.rl_reward not in ("sparse", "critic"):
+            raise ConfigError(f"run: rl_reward={self.rl_reward!r} must be sparse or critic")
+        if self.rl_reward == "critic" and self.judge != "critic":
+            raise ConfigError("run: rl_reward=critic rewards the specialists with the run's critic; use judge=critic")
         from vla_flywheel.train.specialist import SpecialistConfig
 
         check_fields(SpecialistConfig, self.specialist, "run: specialist")

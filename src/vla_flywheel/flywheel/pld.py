@@ -1,5 +1,9 @@
 """PLD's generate stage for one flywheel round: probe (a residual specialist per family) then learn (hybrid rollouts).
 
+The `vlac-rl` recipe runs the same stage as VLAC's RL loop: its specialists are rewarded by the run's critic judge
+(progress between consecutive frames plus its done head) instead of the sparse success, may get VLAC's graded expert
+help (`specialist={"expert_help": ...}`), and their rollouts are kept by that critic.
+
 Probe: `train.specialist` trains a residual SAC specialist on the round's frozen policy for each family, within
 `specialist_steps` env steps (its own curve and summary are kept next to it). Learn: the round's episodes are hybrid
 rollouts: the base acts alone for T_base ~ U[0, pld_alpha x horizon] steps (drawn from the episode seed), then base
@@ -36,8 +40,12 @@ def takeover_step(alpha: float, horizon: int, seed: int) -> int:
     return int(np.random.default_rng([seed, 7]).integers(0, int(alpha * horizon) + 1))
 
 
-def probe(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, progress: bool) -> None:
-    """A specialist per family on round r-1's policy; a finished one (its summary written) is kept on resume."""
+def probe(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None, progress: bool) -> None:
+    """A specialist per family on round r-1's policy, rewarded by `cfg.rl_reward` (the critic in `judge_dir` for
+    vlac-rl); a finished one (its summary written) is kept on resume."""
+    reward = {"reward": cfg.rl_reward or "sparse"}
+    if reward["reward"] == "critic":
+        reward["critic"] = judge_dir
     for family in cfg.families:
         out = run.specialist(r, family)
         if (out / SUMMARY_FILE).exists():
@@ -45,7 +53,7 @@ def probe(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, progress: bo
         train_specialist(SpecialistConfig(base=stages.pretrained(policy_dir), out=out, family=family,
                                           env_steps=cfg.specialist_steps, xi=cfg.specialist_xi,
                                           max_steps=cfg.max_steps, seed=cfg.seed + r, threads=cfg.threads,
-                                          **cfg.specialist),
+                                          **reward, **cfg.specialist),
                          progress=progress)  # fmt: skip
 
 
@@ -64,7 +72,7 @@ def generate_pld(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge
                  progress: bool) -> dict[str, float]:  # fmt: skip
     timing = {"probe": 0.0, "generate": 0.0, "judge": 0.0}
     began = time.perf_counter()
-    probe(cfg, run, r, policy_dir, progress)
+    probe(cfg, run, r, policy_dir, judge_dir, progress)
     timing["probe"] = time.perf_counter() - began
     judge = make_judge(cfg.judge, stages.load_judge(judge_dir), cfg.threshold)
     envs = stages.Envs(cfg.interface, one_attempt=True, max_steps=cfg.max_steps)

@@ -46,6 +46,12 @@ class StepReward:
         """The least and greatest discounted return this reward allows (bounds the critics' bootstrapped targets)."""
         return RETURN_BOUNDS[self.kind]
 
+    @property
+    def least_return(self) -> float:
+        """The least return this reward allows (-inf when unbounded): a return not yet known is taken to be this."""
+        bounds = self.return_bounds
+        return float("-inf") if bounds is None else bounds[0]
+
     def reset(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
         if self.kind == "critic":
             self._frame, self._done_paid = self._image(obs), False

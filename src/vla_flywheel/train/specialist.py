@@ -232,7 +232,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
                                             bc_weight=cfg.bc_weight if help.demo_replay else 0.0,
                                             mc_floor=cfg.mc_floor, residual_penalty=cfg.residual_penalty))  # fmt: skip
     buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
-                            privileged_dim, pending_return=reward_of.return_bounds[0]) for _ in range(3)]  # fmt: skip
+                            privileged_dim, pending_return=reward_of.least_return) for _ in range(3)]  # fmt: skip
     online, offline, demos = buffers
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "specialist_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
