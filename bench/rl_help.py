@@ -1,0 +1,109 @@
+"""RL specialists on one frozen base: sparse vs dense rewards, and each level of VLAC's graded expert help.
+
+Every configuration trains a residual SAC specialist (`train.specialist`) on the same base with the same learner
+settings and env-step budget, and differs only in its reward (`sparse` success, the simulator's `progress`, or a
+trained `critic`) and its expert help (`none`, `demo-replay`, `return-explore`, `expert-guided`). The table gives
+success of the specialist's mean action at each curve point (fixed evaluation seeds, 95% Wilson CIs), the episodes
+it took to first reach `--target` (online RL episodes plus demonstrations; "not reached" otherwise), what the help
+cost (demonstration episodes, restarts, expert-led env steps) and wall time. Finished runs are reused, so an
+interrupted study continues where it stopped; the table goes to docs/results/rl_help.md.
+
+Run: .venv/bin/python bench/rl_help.py --base RUN [--critic JUDGE_RUN] [--env-steps 10000] [--target 0.6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from vla_flywheel.train.specialist import CURVE_FILE, SUMMARY_FILE, SpecialistConfig, train_specialist
+
+# the learner settings every configuration shares (README "PLD and VLAC's RL loop": the settings that do not collapse)
+LEARNER = {"xi": 0.5, "actor_privileged": True, "fixed_dims": (3, 4), "mc_floor": True, "actor_lr": 1e-4,
+           "log_std_max": -1.0, "conservative": 0.0, "residual_penalty": 1.0}  # fmt: skip
+CONFIGS = {  # name -> (reward, expert help)
+    "sparse": ("sparse", "none"),
+    "progress": ("progress", "none"),
+    "critic": ("critic", "none"),
+    "progress+demo-replay": ("progress", "demo-replay"),
+    "progress+return-explore": ("progress", "return-explore"),
+    "progress+expert-guided": ("progress", "expert-guided"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", type=Path, required=True, help="the frozen ee_delta base policy")
+    parser.add_argument("--critic", type=Path, default=None, help="a trained critic (train-judge run) for 'critic'")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--env-steps", type=int, default=10_000)
+    parser.add_argument("--eval-every", type=int, default=2_500)
+    parser.add_argument("--eval-episodes", type=int, default=50)
+    parser.add_argument("--target", type=float, default=0.6, help="success the episodes-to-target column counts to")
+    parser.add_argument("--out", type=Path, default=Path("runs/rl_help"))
+    parser.add_argument("--doc", type=Path, default=Path("docs/results/rl_help.md"))
+    args = parser.parse_args()
+    rows = []
+    for name in args.configs:
+        reward, help = CONFIGS[name]
+        if reward == "critic" and args.critic is None:
+            print(f"skip {name}: pass --critic")
+            continue
+        out = args.out / name
+        if not (out / SUMMARY_FILE).exists():
+            print(f"== {name}")
+            train_specialist(SpecialistConfig(base=args.base, out=out, env_steps=args.env_steps, reward=reward,
+                                              critic=args.critic if reward == "critic" else None, expert_help=help,
+                                              eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+                                              **LEARNER))  # fmt: skip
+        rows.append((name, reward, help, out))
+    table = markdown(rows, args.target)
+    print(table)
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    args.doc.write_text(f"# RL specialists: rewards and expert help ({date.today()}, {machine})\n\n"
+                        f"Base: `{args.base}`. Learner: {LEARNER}.\n\n{table}\n")  # fmt: skip
+    print(f"wrote {args.doc}")
+
+
+def episodes_to(curve: list[dict], target: float, demos: int) -> str:
+    """Online RL episodes (plus demonstrations) at the first curve point whose success reaches `target`."""
+    for point in curve:
+        if point["success"]["rate"] >= target:
+            return str(point["episodes"] + demos)
+    return f"not reached ({curve[-1]['episodes'] + demos} used)"
+
+
+def markdown(rows: list[tuple], target: float) -> str:
+    curves = {name: [json.loads(line) for line in (out / CURVE_FILE).read_text().splitlines()]
+              for name, _, _, out in rows}  # fmt: skip
+    steps = sorted({p["env_steps"] // 100 * 100 for c in curves.values() for p in c})
+    head = "| config | reward | help | " + " | ".join(f"~{s / 1000:g}k steps" for s in steps)
+    head += f" | episodes to {100 * target:.0f}% | demos / restarts / expert steps | minutes |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, reward, help, out in rows:
+        summary = json.loads((out / SUMMARY_FILE).read_text())
+        by_step = {p["env_steps"] // 100 * 100: p["success"] for p in curves[name]}
+        cells = [_rate(by_step[s]) if s in by_step else "–" for s in steps]
+        demos, online = summary.get("demos", {}).get("episodes", 0), summary["online"]
+        cost = f"{demos} / {online.get('restarts', 0)} / {online.get('expert_env_steps', 0)}"
+        lines.append(
+            f"| {name} | {reward} | {help} | "
+            + " | ".join(cells)
+            + f" | {episodes_to(curves[name], target, demos)} | {cost} | {summary['seconds'] / 60:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _rate(s: dict) -> str:
+    return f"{100 * s['rate']:.0f}% [{100 * s['ci95'][0]:.0f}, {100 * s['ci95'][1]:.0f}]"
+
+
+if __name__ == "__main__":
+    main()
