@@ -51,18 +51,18 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for name in args.configs:
-        reward, help = CONFIGS[name]
+        reward, assistance = CONFIGS[name]
         if reward == "critic" and args.critic is None:
             print(f"skip {name}: pass --critic")
             continue
         out = args.out / name
         if not (out / SUMMARY_FILE).exists():
             print(f"== {name}")
+            critic = args.critic if reward == "critic" else None
             train_specialist(SpecialistConfig(base=args.base, out=out, env_steps=args.env_steps, reward=reward,
-                                              critic=args.critic if reward == "critic" else None, expert_help=help,
-                                              eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                                              **LEARNER))  # fmt: skip
-        rows.append((name, reward, help, out))
+                                              critic=critic, expert_help=assistance, eval_every=args.eval_every,
+                                              eval_episodes=args.eval_episodes, **LEARNER))  # fmt: skip
+        rows.append((name, reward, assistance, out))
     table = markdown(rows, args.target)
     print(table)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
@@ -87,14 +87,14 @@ def markdown(rows: list[tuple], target: float) -> str:
     head = "| config | reward | help | " + " | ".join(f"~{s / 1000:g}k steps" for s in steps)
     head += f" | episodes to {100 * target:.0f}% | demos / restarts / expert steps | minutes |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for name, reward, help, out in rows:
+    for name, reward, assistance, out in rows:
         summary = json.loads((out / SUMMARY_FILE).read_text())
         by_step = {p["env_steps"] // 100 * 100: p["success"] for p in curves[name]}
         cells = [_rate(by_step[s]) if s in by_step else "–" for s in steps]
         demos, online = summary.get("demos", {}).get("episodes", 0), summary["online"]
         cost = f"{demos} / {online.get('restarts', 0)} / {online.get('expert_env_steps', 0)}"
         lines.append(
-            f"| {name} | {reward} | {help} | "
+            f"| {name} | {reward} | {assistance} | "
             + " | ".join(cells)
             + f" | {episodes_to(curves[name], target, demos)} | {cost} | {summary['seconds'] / 60:.1f} |"
         )

@@ -29,15 +29,21 @@ REWARDS = ("sparse", "progress", "critic")
 RETURN_BOUNDS = {"sparse": (0.0, 1.0), "progress": (-1.0, 2.0), "critic": None}
 
 
+def check_reward(kind: str, has_critic: bool) -> None:
+    """One clear error for a reward name that does not exist, or a critic given to (or missing from) a reward."""
+    if kind not in REWARDS:
+        raise ConfigError(f"specialist: reward={kind!r} is not one of {', '.join(REWARDS)}")
+    if (kind == "critic") != has_critic:
+        raise ConfigError("specialist: reward='critic' needs a trained critic (critic=<train-judge run>, --critic), "
+                          "and only that reward reads one")  # fmt: skip
+
+
 class StepReward:
     """`reset(obs, info)` after each env reset, then `__call__(obs, reward, info)` after each env step -> the
     learner's reward. `critic`: the trained judge the "critic" reward reads (a train-judge run's critic)."""
 
     def __init__(self, kind: str, critic=None):
-        if kind not in REWARDS:
-            raise ConfigError(f"specialist: reward={kind!r} is not one of {', '.join(REWARDS)}")
-        if (kind == "critic") != (critic is not None):
-            raise ConfigError("specialist: reward='critic' needs a trained critic, and only that reward reads one")
+        check_reward(kind, critic is not None)
         self.kind, self.critic = kind, critic
         self._potential, self._frame, self._done_paid = 0.0, None, False
 

@@ -40,7 +40,7 @@ from vla_flywheel.eval.seeds import eval_seeds
 from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
 from vla_flywheel.train.expert_help import ExpertHelp, ExpertLed, FailureStates, check_expert_help
 from vla_flywheel.train.replay import ReplayBuffer, symmetric_batch
-from vla_flywheel.train.rewards import REWARDS, StepReward
+from vla_flywheel.train.rewards import StepReward, check_reward
 from vla_flywheel.train.sac import SacLearner, SacSettings
 
 SPECIALIST_SEED_BASE = 2_000_000  # above the evaluation lists (1e6 + i): RL never trains on an evaluation scene
@@ -130,11 +130,7 @@ class SpecialistConfig:
             raise ConfigError(f"specialist: conservative={self.conservative} must be >= 0 (0 turns Cal-QL off)")
         if self.actor_privileged and not self.privileged_critic:
             raise ConfigError("specialist: actor_privileged needs privileged_critic (the state both read)")
-        if self.reward not in REWARDS:
-            raise ConfigError(f"specialist: reward={self.reward!r} is not one of {', '.join(REWARDS)}")
-        if (self.reward == "critic") != (self.critic is not None):
-            raise ConfigError("specialist: reward='critic' needs a trained critic (critic=<train-judge run>), and only "
-                              "that reward reads one")  # fmt: skip
+        check_reward(self.reward, self.critic is not None)
         if self.critic is not None:
             self.critic = Path(self.critic)
         ExpertHelp(self.expert_help)
@@ -225,14 +221,16 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         privileged_dim=privileged_dim, actor_privileged=cfg.actor_privileged, fixed_dims=cfg.fixed_dims,
         log_std_max=cfg.log_std_max,
     ))  # fmt: skip
-    reward_of, help = StepReward(cfg.reward, _load_critic(cfg.critic)), ExpertHelp(cfg.expert_help)
-    check_expert_help(env, help)
+    reward_of, expert_help = StepReward(cfg.reward, _load_critic(cfg.critic)), ExpertHelp(cfg.expert_help)
+    check_expert_help(env, expert_help)
     learner = SacLearner(model, SacSettings(init_temperature=cfg.temperature, conservative=cfg.conservative,
                                             return_bounds=reward_of.return_bounds, actor_lr=cfg.actor_lr,
-                                            bc_weight=cfg.bc_weight if help.demo_replay else 0.0,
+                                            bc_weight=cfg.bc_weight if expert_help.demo_replay else 0.0,
                                             mc_floor=cfg.mc_floor, residual_penalty=cfg.residual_penalty))  # fmt: skip
-    buffers = [ReplayBuffer(cfg.capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
-                            privileged_dim, pending_return=reward_of.least_return) for _ in range(3)]  # fmt: skip
+    demo_episodes = cfg.demo_episodes if expert_help.demo_replay else 0
+    buffers = [ReplayBuffer(capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
+                            privileged_dim, pending_return=reward_of.least_return)
+               for capacity in (cfg.capacity, cfg.capacity, max(1, demo_episodes * horizon))]  # fmt: skip
     online, offline, demos = buffers
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "specialist_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
@@ -253,8 +251,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         if success:
             kept += 1
             offline.set_returns([offline.add(**t) for t in episode], [t["reward"] for t in episode], learner.s.gamma)
-    demo_counts = _collect_demos(env, base, demos, cfg.demo_episodes if help.demo_replay else 0, seeds, reward_of,
-                                 learner.s.gamma, progress)  # fmt: skip
+    demo_counts = _collect_demos(env, base, demos, demo_episodes, seeds, reward_of, learner.s.gamma, progress)
 
     # 2-4. warm-up, then probing + residual with one update per env step, curve points every eval_every steps
     counts = {"env_steps": 0, "episodes": 0, "successes": 0, "updates": 0, "restarts": 0, "expert_env_steps": 0}
@@ -262,7 +259,7 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     learner_agent = ResidualAgent(base, model, takeover=lambda seed: _probe_steps(cfg, horizon, seed))
     warmup_agent = base_only if not cfg.from_scratch else learner_agent
     restart_agent = ResidualAgent(base, model, takeover=lambda seed: 0)
-    if help.expert_guided:
+    if expert_help.expert_guided:
         restart_agent = ExpertLed(restart_agent, make_expert(env), cfg.expert_steps)
     failures = FailureStates(cfg.failure_states, np.random.default_rng([cfg.seed, 1]))
 
@@ -295,7 +292,12 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         next_point = cfg.eval_every
         while counts["env_steps"] < cfg.env_steps:
             agent, restart = warmup_agent if counts["episodes"] < cfg.warmup_episodes else learner_agent, None
-            if help.return_explore and agent is learner_agent and len(failures) and rng.random() < cfg.restart_fraction:
+            if (
+                expert_help.return_explore
+                and agent is learner_agent
+                and len(failures)
+                and rng.random() < cfg.restart_fraction
+            ):
                 agent, restart = restart_agent, failures.draw()
                 counts["restarts"] += 1
             failures.start_episode()
