@@ -279,7 +279,8 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         if transition is not None:
             slots.append(online.add(**transition))
             rewards.append(transition["reward"])
-            failures.watch(env)
+            if expert_help.return_explore:
+                failures.watch(env)
         if len(online) + len(offline) >= cfg.batch_size and counts["episodes"] >= cfg.warmup_episodes:
             batch = symmetric_batch(online, offline, cfg.batch_size, rng)
             demo_batch = demos.sample(cfg.batch_size // 2, rng) if len(demos) else None
