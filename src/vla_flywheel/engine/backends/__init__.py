@@ -9,7 +9,7 @@ a policy, make an env) and then `fn(job)` per job, one whole episode each. Since
 `init` loaded and on its job (seeded agents, seeded resets), every backend and worker count gives the same results.
 
 - inprocess: one worker, this process (`init` runs here, so its errors raise at once).
-- process: a spawned multiprocessing Pool (fork hangs with GL contexts).
+- process: a spawned process-pool executor (fork hangs with GL contexts).
 - ray: one Ray actor per worker, on a local cluster started for the run or on an existing one (RAY_ADDRESS); a worker
   that dies has its unfinished jobs run again on a fresh actor (optional extra: `pip install -e ".[ray]"`).
 """

@@ -26,7 +26,7 @@ class Backend:
 
 
 # ---------------------------------------------------------------------------------------------- worker side
-# An exception in a Pool initializer kills the worker and the Pool respawns it forever, and one in a Ray actor's
+# An exception in a process-pool initializer breaks the pool with a generic error, and one in a Ray actor's
 # constructor reads as "actor died": both would hide e.g. a bad checkpoint. The error is kept and raised by every job.
 _init_error: BaseException | None = None
 
