@@ -75,11 +75,9 @@ class StepReward:
 
     @torch.no_grad()
     def _critic_reward(self, obs: dict[str, Any]) -> float:
-        frame = self._image(obs)
-        pair = torch.stack([self._frame, frame])  # [2, S, S, 3]: before, after
-        task = [obs[TASK]]
-        progress = float(self.critic.progress(pair[:1], pair[1:], task)[0])
-        done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(pair[1:], task))[0]) > 0.5
+        frame, task = self._image(obs), [obs[TASK]]
+        progress = float(self.critic.progress(self._frame[None], frame[None], task)[0])  # before -> after
+        done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(frame[None], task))[0]) > 0.5
         self._frame, self._done_paid = frame, self._done_paid or done
         return progress + float(done)
 
