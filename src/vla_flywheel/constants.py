@@ -30,6 +30,7 @@ JUDGE_SCORE = "judge.score"  # the round's judge: its score of the episode (P(su
 JUDGE_KEEP = "judge.keep"  # whether the judge kept the episode for training
 JUDGE_EXPLANATION = "judge.explanation"  # the explainer's words for the action (LACY), trained on when kept
 JUDGE_WEIGHT = "judge.weight"  # per-frame training weight (0 = not trained on; progress-weighted for VLAC)
+TASK_ASKED = "task.asked"  # the instruction an episode was played for (`task` differs when hindsight relabelled it)
 
 SOURCES = ("expert", "policy", "residual", "world_model", "human")
 

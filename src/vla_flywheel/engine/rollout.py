@@ -31,6 +31,7 @@ class EpisodeRecord:
     seed: int
     failure_reason: str | None = None
     final_images: dict[str, np.ndarray] | None = None  # camera key -> the frame after the last action (not a row)
+    achieved: tuple[str, ...] = ()  # instructions the end state satisfies (hindsight relabelling's truth)
 
 
 def dataset_features(env) -> dict[str, dict]:
@@ -89,7 +90,8 @@ def rollout(env, agent: Agent, seed: int, source: str = "expert", round_index: i
         }
     )
     final = {key: obs[key] for key in obs if key.startswith(k.OBS_IMAGES_PREFIX)}
-    return EpisodeRecord(frames, env.task.instruction, bool(successes[-1]), t, seed, info.get("failure_reason"), final)
+    return EpisodeRecord(frames, env.task.instruction, bool(successes[-1]), t, seed, info.get("failure_reason"), final,
+                         tuple(env.achieved_instructions()))  # fmt: skip
 
 
 def _episode_primitive(env, actions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

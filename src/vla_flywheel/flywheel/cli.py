@@ -31,6 +31,8 @@ def add_commands(sub) -> None:
     p.add_argument("--round-steps", type=int, default=d.round_steps)
     p.add_argument("--update", choices=UPDATES, default=d.update)
     p.add_argument("--threshold", type=float, default=d.threshold, help="learned judges keep scores above this")
+    p.add_argument("--relabel", action="store_true",
+                   help="hindsight relabelling: keep what the judge rejects for the instruction saying what it did")  # fmt: skip
     p.add_argument("--judge-steps", type=int, default=d.judge_steps)
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
@@ -82,7 +84,7 @@ def _run(args) -> None:
             out=out, recipe=args.recipe, interface=args.interface, judge=args.judge, judge_model=args.judge_model,
             families=tuple(args.family), seed_demos=args.seed_demos, rounds=args.rounds,
             episodes_per_round=args.episodes_per_round, base_steps=args.base_steps, round_steps=args.round_steps,
-            update=args.update, threshold=args.threshold, judge_steps=args.judge_steps,
+            update=args.update, threshold=args.threshold, relabel=args.relabel, judge_steps=args.judge_steps,
             judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
             backend=args.backend, max_steps=args.max_steps, pld_alpha=args.pld_alpha,

@@ -53,6 +53,8 @@ class RunConfig:
     episodes_per_round: autonomous env episodes per round (LACY: the candidates it executes).
     lacy_pool: LACY observes lacy_pool x episodes_per_round scenes and acts on the least confident ones.
     lacy_samples: L2A candidates sampled per scene, voted by the meaning of their A2L explanations.
+    relabel: hindsight relabelling (flywheel/relabel.py): an episode the judge did not keep is kept for the
+        instruction that says what it did, as the simulator (oracle) or LACY's explainer (verifier) tells it.
     rl_reward: the RL specialists' reward, "sparse" (pld) or "critic" (vlac-rl: VLAC's RL loop, rewarded by the run's
         critic judge; graded expert help via specialist={"expert_help": ...}).
     pld_alpha: PLD's hybrid rollouts let the base act alone for T_base ~ U[0, pld_alpha x horizon] steps before its
@@ -101,6 +103,7 @@ class RunConfig:
     episodes_per_round: int = 400
     lacy_pool: int = 3
     lacy_samples: int = 8
+    relabel: bool = False
     pld_alpha: float = 0.6
     specialist_steps: int = 20_000
     specialist_xi: float = 0.3
@@ -168,6 +171,10 @@ class RunConfig:
             self._check_vlaw()
         if self.judge == "verifier" and self.propose != "lacy":
             raise ConfigError("run: the verifier judges LACY's explained proposals; use recipe lacy")
+        if self.relabel and (self.judge not in ("oracle", "verifier") or self.propose not in ("rollouts", "lacy")
+                             or any(is_metaworld_family(f) for f in self.families)):  # fmt: skip
+            raise ConfigError("run: --relabel needs words for what an episode did: the oracle (simulator) or LACY's "
+                              "verifier judge, on rollouts or LACY proposals of tabletop families")  # fmt: skip
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
             raise ConfigError(f"run: the {self.judge} judge watches ee_delta videos; use interface=ee_delta")
         for family in self.families:

@@ -17,7 +17,8 @@ from vla_flywheel.eval.judge_metrics import confusion
 
 
 def round_verdicts(path: Path) -> list[dict]:
-    """Per episode of a round dataset: source, the judge's score and keep, and the truth (simulator success)."""
+    """Per episode of a round dataset: source, the judge's score and keep, the truth (simulator success) and whether
+    hindsight relabelling stored it under another instruction than it was played for."""
     if not (path / "meta" / "info.json").exists():
         return []
     out = []
@@ -30,6 +31,7 @@ def round_verdicts(path: Path) -> list[dict]:
             "success": bool(np.asarray(e[k.NEXT_SUCCESS]).reshape(-1)[-1]),
             "frames": len(e[k.ACTION]),
             "kept_frames": int((np.asarray(e[k.JUDGE_WEIGHT]).reshape(-1) > 0).sum()),
+            "relabelled": k.TASK_ASKED in e and e[k.TASK_ASKED][0] != e[k.TASK][0],
         })  # fmt: skip
     return out
 
@@ -72,6 +74,7 @@ def data_added(verdicts: list[dict]) -> dict:
         "kept": len(kept),
         "kept_by_source": dict(Counter(v["source"] for v in kept)),
         "kept_frames": sum(v["kept_frames"] for v in kept),
+        "relabelled": sum(v.get("relabelled", False) for v in kept),
         "true_success_of_generated": float(np.mean([v["success"] for v in verdicts])) if verdicts else None,
     }
 

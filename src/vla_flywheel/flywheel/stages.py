@@ -30,6 +30,7 @@ from vla_flywheel.flywheel.config import JUDGE_ROLES, RunConfig
 from vla_flywheel.flywheel.judging import Verdict, make_judge
 from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
+from vla_flywheel.flywheel.relabel import relabel
 from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
@@ -37,8 +38,9 @@ from vla_flywheel.train.loop import SUMMARY_FILE
 PREVIEW_DIR = "preview"
 
 
-def round_features(env) -> dict:
-    """A round dataset's features: the usual ones plus the episode's seed and the judge's verdict."""
+def round_features(env, relabel: bool = False) -> dict:
+    """A round dataset's features: the usual ones plus the episode's seed and the judge's verdict (and, with
+    hindsight relabelling, the instruction each episode was played for)."""
     return {
         **dataset_features(env),
         k.EPISODE_SEED: feature("int64", [1]),
@@ -46,10 +48,11 @@ def round_features(env) -> dict:
         k.JUDGE_KEEP: feature("bool", [1]),
         k.JUDGE_WEIGHT: feature("float32", [1]),
         k.JUDGE_EXPLANATION: feature("string", [1]),
+        **({k.TASK_ASKED: feature("string", [1])} if relabel else {}),
     }
 
 
-def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "") -> dict:
+def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "", asked: str | None = None) -> dict:
     t = record.length
     return {
         **record.frames,
@@ -58,7 +61,20 @@ def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "")
         k.JUDGE_KEEP: np.full((t, 1), verdict.keep),
         k.JUDGE_WEIGHT: np.asarray(verdict.weights, np.float32).reshape(t, 1),
         k.JUDGE_EXPLANATION: [explanation] * t,
+        **({} if asked is None else {k.TASK_ASKED: [asked] * t}),
     }
+
+
+def hindsight(cfg: RunConfig, record: EpisodeRecord, verdict: Verdict, family: str,
+              explanation: str | None = None) -> tuple[EpisodeRecord, Verdict, str | None]:  # fmt: skip
+    """(record, verdict, the instruction it was played for) as the round stores it: unchanged unless `cfg.relabel`
+    finds an instruction for what a rejected episode did (`flywheel/relabel.py`), which is then kept for that."""
+    if not cfg.relabel:
+        return record, verdict, None
+    relabelled = None if verdict.keep else relabel(record, family, explanation)
+    if relabelled is None:
+        return record, verdict, record.task
+    return relabelled, Verdict(verdict.score, True, np.ones(record.length)), record.task
 
 
 class Envs:
@@ -80,10 +96,10 @@ class Envs:
             env.close()
 
 
-def round_writer(path: Path, env) -> DatasetWriter:
+def round_writer(path: Path, env, relabel: bool = False) -> DatasetWriter:
     if (path / "meta" / "info.json").exists():
         return DatasetWriter.open(path)
-    features = round_features(env)
+    features = round_features(env, relabel)
     return DatasetWriter.create(path, fps=env.config.control_hz, features=features, robot_type=env.robot_type)
 
 
@@ -172,7 +188,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
     path = run.round_data(r)
     envs = Envs(cfg.interface, one_attempt=True)  # only for the dataset's features
     try:
-        writer = round_writer(path, envs(cfg.families[0]))
+        writer = round_writer(path, envs(cfg.families[0]), cfg.relabel)
     finally:
         envs.close()
     began = time.perf_counter()
@@ -191,7 +207,8 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                     verdict = judge(record)
                     timing["judge"] += time.perf_counter() - judged
                     failpoint("judge.verdict")
-                    writer.add_episode(round_frames(record, verdict), record.task)
+                    record, verdict, asked = hindsight(cfg, record, verdict, families[i % len(families)])
+                    writer.add_episode(round_frames(record, verdict, asked=asked), record.task)
                     if i < cfg.videos:
                         write_preview(path, i, record, verdict, "")
                     bar.update()
@@ -225,7 +242,7 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
             failpoint("lacy.proposed")
             timing["propose"] = time.perf_counter() - began
         path = run.round_data(r)
-        writer = round_writer(path, envs(cfg.families[0]))
+        writer = round_writer(path, envs(cfg.families[0]), cfg.relabel)
         with writer:
             start = writer.num_episodes
             for i in tqdm(range(start, len(chosen)), desc=f"round {r} act", unit="ep", disable=not progress):
@@ -237,7 +254,9 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
                 else:  # the verifier decided before acting; acting only measures it
                     keep = p.consistency > cfg.threshold
                     verdict = Verdict(p.consistency, keep, np.full(record.length, float(keep)))
-                writer.add_episode(round_frames(record, verdict, p.explanation), record.task)
+                words = None if cfg.judge == "oracle" else p.explanation
+                record, verdict, asked = hindsight(cfg, record, verdict, p.family, words)
+                writer.add_episode(round_frames(record, verdict, p.explanation, asked), record.task)
                 if i < cfg.videos:
                     write_preview(path, i, record, verdict, p.explanation)
                 timing["generate"] += time.perf_counter() - began  # acting and writing the episode

@@ -220,6 +220,8 @@ def _round_table(rounds: list[dict]) -> str:
         )
         spent, added = r["budgets"]["spent"], r["data_added"]
         kept = f"{added['kept']}/{added['generated']}" if added else "–"
+        if added and added.get("relabelled"):
+            kept += f" ({added['relabelled']} relabelled)"
         secs = ", ".join(f"{k} {v:.0f}s" for k, v in r["seconds"].items())
         rows.append(f"<tr><td>{r['round']}</td>{cells}<td>{spent['env_episodes']}</td><td>{spent['gradient_steps']}"
                     f"</td><td>{kept}</td><td style='text-align:left'>{_esc(secs)}</td></tr>")  # fmt: skip

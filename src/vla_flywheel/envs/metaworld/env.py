@@ -152,6 +152,10 @@ class MetaWorldEnv(gym.Env):
         """Meta-World has no pick/place primitive: zeros, as the tabletop reports an episode that picked nothing."""
         return np.zeros(3, np.float32), np.zeros(2, np.float32)
 
+    def achieved_instructions(self) -> list[str]:
+        """None: a Meta-World env asks one instruction of one object, so there is nothing else to relabel to."""
+        return []
+
     def render(self):
         if self.render_mode == "rgb_array":
             return self._cameras.render(self.data, self.config.cameras[0])

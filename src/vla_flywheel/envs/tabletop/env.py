@@ -27,6 +27,7 @@ from vla_flywheel.envs.rendering import make_renderer
 from vla_flywheel.envs.tabletop import controller as ctl
 from vla_flywheel.envs.tabletop.config import ALL_FAMILIES, TabletopConfig
 from vla_flywheel.envs.tabletop.describe import describe_placement, picked_block
+from vla_flywheel.envs.tabletop.hindsight import satisfied_instructions
 from vla_flywheel.envs.tabletop.language import FAMILIES
 from vla_flywheel.envs.tabletop.scene import (
     BLOCK_HALF,
@@ -234,6 +235,14 @@ class TabletopEnv(gym.Env):
         xy = self.block_positions()[:, :2]
         return describe_placement(self.scene, self._picked, xy[self._picked], xy)
 
+    def achieved_instructions(self) -> list[str]:
+        """The family's instructions the episode's first picked block satisfies where it rests now (hindsight
+        relabelling's truth, `hindsight.satisfied_instructions`); empty when nothing was picked or it still moves."""
+        if self._picked is None or not self._resting(self._picked):
+            return []
+        pos = self.block_positions()
+        return satisfied_instructions(self.scene, self.task.family, self._picked, pos[:, :2], pos[:, 2])
+
     def achieved_primitive(self) -> tuple[np.ndarray, np.ndarray]:
         """(pick (x, y, yaw), place (x, y)) of the episode so far in normalized coordinates; zeros if nothing held."""
         if self._picked is None:
@@ -337,14 +346,17 @@ class TabletopEnv(gym.Env):
         """Why the physics can no longer be trusted (envs/guards.py), or None; the episode then ends as a failure."""
         return instability(self.data)
 
+    def _resting(self, b: int) -> bool:
+        """Block b is released and still: success (and hindsight) judge only where a block came to rest."""
+        q = self.ids.block_qvel[b]
+        return bool(
+            np.linalg.norm(self.data.qvel[q : q + 3]) <= SPEED_TOL
+            and self.ids.block_geom[b] not in set.union(*self._finger_contacts())
+        )
+
     def _success(self) -> bool:
         pos = self.block_positions()
-        b = self.task.block
-        q = self.ids.block_qvel[b]
-        resting = np.linalg.norm(self.data.qvel[q : q + 3]) <= SPEED_TOL and self.ids.block_geom[b] not in set.union(
-            *self._finger_contacts()
-        )
-        return bool(resting and success_xy(self.scene, self.task, pos[:, :2], pos[:, 2]))
+        return self._resting(self.task.block) and success_xy(self.scene, self.task, pos[:, :2], pos[:, 2])
 
     def _render(self, camera: str) -> np.ndarray:
         self._renderer.update_scene(self.data, camera=self.ids.camera[camera])
