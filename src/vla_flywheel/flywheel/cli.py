@@ -32,7 +32,7 @@ def add_commands(sub) -> None:
     p.add_argument("--update", choices=UPDATES, default=d.update)
     p.add_argument("--threshold", type=float, default=d.threshold, help="learned judges keep scores above this")
     p.add_argument("--relabel", action="store_true",
-                   help="hindsight relabelling: keep what the judge rejects for the instruction saying what it did")  # fmt: skip
+                   help="keep what the judge rejects for the instruction saying what it did (hindsight)")  # fmt: skip
     p.add_argument("--judge-steps", type=int, default=d.judge_steps)
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
