@@ -7,8 +7,9 @@ precision against the simulator's truth per round, and wall time; a second table
 last round. Finished runs are reused (`--resume`), so an interrupted study continues where it stopped.
 
 Suites:
-  tabletop  pick_place on the primitive interface: filtered-bc (oracle), self-train (keep-all), lacy (verifier)
-  mt10      Meta-World MT10 on ee_delta, 10 expert demos per task: filtered-bc, self-train, vlac (critic)
+  tabletop    pick_place on the primitive interface: filtered-bc (oracle), self-train (keep-all), lacy (verifier)
+  tabletop20  the same from 20 demos, each recipe with and without hindsight relabelling (`<recipe>+relabel`)
+  mt10        Meta-World MT10 on ee_delta, 10 expert demos per task: filtered-bc, self-train, vlac (critic)
 
 Run: .venv/bin/python bench/recipes.py --suite mt10 [--recipes ...] [--judge-model RUN] [--out runs/recipes]
 """
@@ -36,6 +37,11 @@ SUITES: dict[str, dict] = {
         "run": {"interface": "primitive", "families": ("pick_place",), "seed_demos": 10, "rounds": 3,
                 "episodes_per_round": 1000, "base_steps": 1000, "round_steps": 600, "eval_episodes": 200},
     },
+    "tabletop20": {
+        "recipes": ["filtered-bc", "filtered-bc+relabel", "lacy", "lacy+relabel"],
+        "run": {"interface": "primitive", "families": ("pick_place",), "seed_demos": 20, "rounds": 3,
+                "episodes_per_round": 1000, "base_steps": 1000, "round_steps": 600, "eval_episodes": 200},
+    },
     "mt10": {
         "recipes": ["filtered-bc", "self-train", "vlac"],
         "run": {"interface": "ee_delta", "families": tuple(f"mw/{task}" for task in MT10), "seed_demos": 10,
@@ -48,14 +54,16 @@ LEARNED = ("lacy", "vlac")
 
 def run_suite(suite: str, recipes: list[str], out: Path, judge_model: Path | None, threads: int) -> list[Path]:
     runs: list[Path] = []
-    for recipe in recipes:
-        path = out / recipe
+    for name in recipes:
+        path = out / name
+        recipe, _, variant = name.partition("+")
         if (path / CONFIG_FILE).exists():
             run_flywheel(resume=path)
         else:
             run_flywheel(RunConfig(
                 out=path, recipe=recipe, threads=threads, eval_workers=1, base_from=runs[0] if runs else None,
-                judge_model=judge_model if recipe in LEARNED else None, **SUITES[suite]["run"],
+                judge_model=judge_model if recipe in LEARNED else None, relabel=variant == "relabel",
+                **SUITES[suite]["run"],
             ))  # fmt: skip
         runs.append(path)
     return runs
@@ -102,7 +110,8 @@ def write_markdown(suite: str, runs: list[Path], path: Path, command: str, note:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--suite", choices=list(SUITES), default="tabletop")
-    p.add_argument("--recipes", nargs="+", default=None, choices=list(RECIPES), help="default: the suite's")
+    p.add_argument("--recipes", nargs="+", default=None, choices=[*RECIPES, *(f"{r}+relabel" for r in RECIPES)],
+                   help="default: the suite's; <recipe>+relabel adds hindsight relabelling")  # fmt: skip
     p.add_argument("--judge-model", type=Path, default=None, help="a trained judge for lacy / vlac (default: trained "
                    "on the seed demos)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch threads for training")

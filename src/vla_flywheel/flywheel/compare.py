@@ -36,7 +36,8 @@ def compare_rows(runs: list[Path]) -> list[tuple[str, ...]]:
         seconds = sum(sum(r["seconds"].values()) for r in rounds)
         precision = [r["judge_quality"].get("precision") for r in rounds[1:] if r.get("judge_quality")]
         gain = 100 * (last["success"]["overall"]["rate"] - rounds[0]["success"]["overall"]["rate"])
-        rows.append((run.root.name, config["recipe"], config["judge"], str(spent["seed_demos"]),
+        recipe = config["recipe"] + (" + relabel" if config.get("relabel") else "")
+        rows.append((run.root.name, recipe, config["judge"], str(spent["seed_demos"]),
                      str(spent["env_episodes"]), str(spent["gradient_steps"]), " | ".join(cells), f"{gain:+.1f}",
                      " ".join("–" if p is None else f"{100 * p:.0f}" for p in precision) or "–",
                      f"{seconds / 60:.1f}"))  # fmt: skip
