@@ -25,6 +25,7 @@ from vla_flywheel.engine.rollout import EpisodeRecord
 from vla_flywheel.envs.tabletop.describe import parse_description
 from vla_flywheel.envs.tabletop.hindsight import instruction_for
 from vla_flywheel.envs.tabletop.language import FAMILIES
+from vla_flywheel.flywheel.judging import Verdict
 
 
 def relabel(record: EpisodeRecord, family: str, explanation: str | None) -> EpisodeRecord | None:
@@ -45,3 +46,15 @@ def relabel(record: EpisodeRecord, family: str, explanation: str | None) -> Epis
     outcome = np.zeros_like(np.asarray(record.frames[k.NEXT_SUCCESS]))  # [T, 1]: only the end is judged
     outcome[-1] = success
     return replace(record, frames={**record.frames, k.NEXT_SUCCESS: outcome}, task=task, success=success)
+
+
+def hindsight(enabled: bool, record: EpisodeRecord, verdict: Verdict, family: str,
+              explanation: str | None = None) -> tuple[EpisodeRecord, Verdict, str | None]:  # fmt: skip
+    """(record, verdict, the instruction it was played for) as a round stores them: unchanged unless relabelling is
+    `enabled` and finds an instruction for what a rejected episode did, for which it is then kept."""
+    if not enabled:
+        return record, verdict, None
+    relabelled = None if verdict.keep else relabel(record, family, explanation)
+    if relabelled is None:
+        return record, verdict, record.task
+    return relabelled, Verdict(verdict.score, True, np.ones(record.length)), record.task

@@ -30,7 +30,7 @@ from vla_flywheel.flywheel.config import JUDGE_ROLES, RunConfig
 from vla_flywheel.flywheel.judging import Verdict, make_judge
 from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
-from vla_flywheel.flywheel.relabel import relabel
+from vla_flywheel.flywheel.relabel import hindsight
 from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
@@ -63,18 +63,6 @@ def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "",
         k.JUDGE_EXPLANATION: [explanation] * t,
         **({} if asked is None else {k.TASK_ASKED: [asked] * t}),
     }
-
-
-def hindsight(cfg: RunConfig, record: EpisodeRecord, verdict: Verdict, family: str,
-              explanation: str | None = None) -> tuple[EpisodeRecord, Verdict, str | None]:  # fmt: skip
-    """(record, verdict, the instruction it was played for) as the round stores it: unchanged unless `cfg.relabel`
-    finds an instruction for what a rejected episode did (`flywheel/relabel.py`), which is then kept for that."""
-    if not cfg.relabel:
-        return record, verdict, None
-    relabelled = None if verdict.keep else relabel(record, family, explanation)
-    if relabelled is None:
-        return record, verdict, record.task
-    return relabelled, Verdict(verdict.score, True, np.ones(record.length)), record.task
 
 
 class Envs:
@@ -207,7 +195,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                     verdict = judge(record)
                     timing["judge"] += time.perf_counter() - judged
                     failpoint("judge.verdict")
-                    record, verdict, asked = hindsight(cfg, record, verdict, families[i % len(families)])
+                    record, verdict, asked = hindsight(cfg.relabel, record, verdict, families[i % len(families)])
                     writer.add_episode(round_frames(record, verdict, asked=asked), record.task)
                     if i < cfg.videos:
                         write_preview(path, i, record, verdict, "")
@@ -255,7 +243,7 @@ def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judg
                     keep = p.consistency > cfg.threshold
                     verdict = Verdict(p.consistency, keep, np.full(record.length, float(keep)))
                 words = None if cfg.judge == "oracle" else p.explanation
-                record, verdict, asked = hindsight(cfg, record, verdict, p.family, words)
+                record, verdict, asked = hindsight(cfg.relabel, record, verdict, p.family, words)
                 writer.add_episode(round_frames(record, verdict, p.explanation, asked), record.task)
                 if i < cfg.videos:
                     write_preview(path, i, record, verdict, p.explanation)
