@@ -70,7 +70,7 @@ def test_a_relabelling_round_keeps_rejected_episodes_for_what_they_did(filtered_
             assert keep and not is_heldout_combination("pick_place", colour, pad)
     assert relabelled >= 1
     added = rounds[-1]["data_added"]
-    assert added["relabelled"] == relabelled and rounds[-1]["judge_quality"]["fp"] == 0
+    assert added["relabelled"] == added["relabelled_true"] == relabelled and rounds[-1]["judge_quality"]["fp"] == 0
     plain = json.loads((filtered_bc_run / "rounds.jsonl").read_text().splitlines()[-1])["data_added"]
     assert plain["relabelled"] == 0
 

@@ -75,6 +75,7 @@ def data_added(verdicts: list[dict]) -> dict:
         "kept_by_source": dict(Counter(v["source"] for v in kept)),
         "kept_frames": sum(v["kept_frames"] for v in kept),
         "relabelled": sum(v.get("relabelled", False) for v in kept),
+        "relabelled_true": sum(v.get("relabelled", False) and v["success"] for v in kept),  # its precision's numerator
         "true_success_of_generated": float(np.mean([v["success"] for v in verdicts])) if verdicts else None,
     }
 
