@@ -3,9 +3,9 @@ was played for is kept for the instruction that says what it did (HER and DIAL; 
 
 Why: a filter keeps only what the policy already does right, so what it never does right never enters its data.
 On the 10-demo pick_place base, the block colours missing from the seed demos succeed in 0-1% of a round's rollouts
-while the others succeed in 9-37%, and filtered BC levels off after three rounds; yet those same rollouts move
-blocks of every colour onto pads of every colour, and each such move, relabelled, shows the policy a colour word
-bound to a block.
+while the others succeed in 9-37%, and filtered BC levels off after three rounds. Many failures still put some
+block on some pad; relabelled, each becomes an example of that (block, pad) pair. From 20 demos this adds 14 points
+to filtered BC and 15 to LACY after three rounds (README, "Hindsight relabelling").
 
 Who says what an episode did:
 - the oracle: the simulator (`EpisodeRecord.achieved`: the end state under the env's own success predicate);

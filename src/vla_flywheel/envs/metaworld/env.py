@@ -153,7 +153,7 @@ class MetaWorldEnv(gym.Env):
         return np.zeros(3, np.float32), np.zeros(2, np.float32)
 
     def achieved_instructions(self) -> list[str]:
-        """None: a Meta-World env asks one instruction of one object, so there is nothing else to relabel to."""
+        """Nothing: a Meta-World env asks one instruction of one object, so there is nothing else to relabel to."""
         return []
 
     def render(self):
