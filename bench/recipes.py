@@ -8,7 +8,7 @@ last round. Finished runs are reused (`--resume`), so an interrupted study conti
 
 Suites:
   tabletop    pick_place on the primitive interface: filtered-bc (oracle), self-train (keep-all), lacy (verifier)
-  tabletop20  the same from 20 demos, each recipe with and without hindsight relabelling (`<recipe>+relabel`)
+  tabletop20  the same from 20 demos; filtered-bc and lacy also with hindsight relabelling (`<recipe>+relabel`)
   mt10        Meta-World MT10 on ee_delta, 10 expert demos per task: filtered-bc, self-train, vlac (critic)
 
 Run: .venv/bin/python bench/recipes.py --suite mt10 [--recipes ...] [--judge-model RUN] [--out runs/recipes]
@@ -38,7 +38,7 @@ SUITES: dict[str, dict] = {
                 "episodes_per_round": 1000, "base_steps": 1000, "round_steps": 600, "eval_episodes": 200},
     },
     "tabletop20": {
-        "recipes": ["filtered-bc", "filtered-bc+relabel", "lacy", "lacy+relabel"],
+        "recipes": ["filtered-bc", "filtered-bc+relabel", "self-train", "lacy", "lacy+relabel"],
         "run": {"interface": "primitive", "families": ("pick_place",), "seed_demos": 20, "rounds": 3,
                 "episodes_per_round": 1000, "base_steps": 1000, "round_steps": 600, "eval_episodes": 200},
     },
