@@ -1,0 +1,72 @@
+"""PLD's α sweep: the generalist distilled from hybrid rollouts, for each share of the episode the base plays first.
+
+One `pld` round per α from one shared base (`--base-from`, a flywheel run on the same family and interface): a
+residual specialist trained with the learner settings that do not collapse (bench/rl_help.py's LEARNER) and PLD's
+sparse reward, `--episodes` hybrid rollouts (the base alone for T_base ~ U[0, α·T] steps, then base + specialist),
+the oracle keeping the successes, and the round's fine-tuning. Training depends on α only after the specialist, so
+it is trained once, in the first α's run, and copied into the others (a run with the same seed and base trains
+the same one). Finished runs are reused. The table (distilled success on the fixed seeds with 95% Wilson CIs, kept
+episodes, the specialist's env steps, wall time) goes to --out/pld_alpha.md.
+
+Run: .venv/bin/python bench/pld_alpha.py --base-from RUN [--out runs/pld_alpha] [--alphas 0 0.2 0.4 0.6 0.8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from rl_help import LEARNER
+from vla_flywheel.flywheel.config import RunConfig
+from vla_flywheel.flywheel.engine import run_flywheel
+from vla_flywheel.flywheel.layout import RunLayout
+
+
+def last_round(run: Path) -> dict:
+    return json.loads((run / "rounds.jsonl").read_text().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base-from", type=Path, required=True, help="flywheel run whose base policy to share")
+    parser.add_argument("--out", type=Path, default=Path("runs/pld_alpha"))
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.2, 0.4, 0.6, 0.8])
+    parser.add_argument("--episodes", type=int, default=400, help="hybrid rollouts in the round")
+    parser.add_argument("--specialist-steps", type=int, default=5000)
+    parser.add_argument("--round-steps", type=int, default=1000)
+    args = parser.parse_args()
+    base = RunConfig.load(args.base_from)
+    specialist = {k: v for k, v in LEARNER.items() if k != "xi"} | {"offline_episodes": 100,
+                                                                    "eval_every": args.specialist_steps}  # fmt: skip
+    trained: Path | None = None
+    lines = ["| α | kept of generated | distilled success [95% CI] | specialist env steps (episodes) | minutes |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for alpha in args.alphas:
+        out = args.out / f"alpha-{alpha:g}"
+        cfg = RunConfig(out=out, recipe="pld", interface=base.interface, families=base.families,
+                        seed_demos=base.seed_demos, rounds=1, episodes_per_round=args.episodes,
+                        base_steps=base.base_steps, round_steps=args.round_steps, pld_alpha=alpha,
+                        specialist_steps=args.specialist_steps, specialist_xi=LEARNER["xi"], specialist=specialist,
+                        eval_episodes=base.eval_episodes, base_from=args.base_from)  # fmt: skip
+        if (out / "config.json").exists():  # started before: finish it (a finished run returns at once)
+            run_flywheel(resume=out, progress=False)
+        else:
+            if trained is not None:
+                shutil.copytree(trained, RunLayout(out).specialist(1, cfg.families[0]).parent)
+            run_flywheel(cfg, progress=False)
+        trained = trained or RunLayout(out).specialist(1, cfg.families[0]).parent
+        r = last_round(out)
+        s, kept, spent = r["success"]["overall"], r["data_added"], r["budgets"]["spent"]
+        low, high = (100 * x for x in s["ci95"])
+        lines.append(f"| {alpha:g} | {kept['kept']} of {kept['generated']} | {100 * s['rate']:.1f} [{low:.1f}, "
+                     f"{high:.1f}] | {spent['rl_env_steps']} ({spent['rl_episodes']}) | "
+                     f"{sum(r['seconds'].values()) / 60:.1f} |")  # fmt: skip
+        print(lines[-1], flush=True)
+    (args.out / "pld_alpha.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out / 'pld_alpha.md'}")
+
+
+if __name__ == "__main__":
+    main()
