@@ -14,7 +14,6 @@ Run: .venv/bin/python bench/pld_alpha.py --base-from RUN [--out runs/pld_alpha] 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
@@ -22,10 +21,7 @@ from rl_help import LEARNER
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 from vla_flywheel.flywheel.layout import RunLayout
-
-
-def last_round(run: Path) -> dict:
-    return json.loads((run / "rounds.jsonl").read_text().splitlines()[-1])
+from vla_flywheel.flywheel.records import read_rounds
 
 
 def main() -> None:
@@ -57,7 +53,7 @@ def main() -> None:
                 shutil.copytree(trained, RunLayout(out).specialist(1, cfg.families[0]).parent)
             run_flywheel(cfg, progress=False)
         trained = trained or RunLayout(out).specialist(1, cfg.families[0]).parent
-        r = last_round(out)
+        r = read_rounds(RunLayout(out).rounds)[-1]
         s, kept, spent = r["success"]["overall"], r["data_added"], r["budgets"]["spent"]
         low, high = (100 * x for x in s["ci95"])
         lines.append(f"| {alpha:g} | {kept['kept']} of {kept['generated']} | {100 * s['rate']:.1f} [{low:.1f}, "
