@@ -38,6 +38,7 @@ from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig  # noqa: E402
 from vla_flywheel.models.judges.modeling import to_float_images  # noqa: E402
 from vla_flywheel.models.tokenizer import WordTokenizer, words  # noqa: E402
 from vla_flywheel.train.judge_data import Episode, load_episodes, other_instruction, until_success  # noqa: E402
+from vla_flywheel.train.optimizer_step import checked_step  # noqa: E402
 
 IMAGE = "observation.images.front"
 READERS = ("judge", "relation", "relation, colour words given")
@@ -94,11 +95,7 @@ def probe(reader: str, train: list[Episode], test: list[Episode], steps: int, se
             group["lr"] = 1e-3 * min(1.0, (step + 1) / 100)
         frames, texts, labels, _ = frames_with_instructions(train, train_pool, BATCH, rng)
         loss = F.binary_cross_entropy_with_logits(model(frames, texts), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(checked_step(model, optimizer, loss, 1.0, f"grounding probe step {step}", "lower the lr")[0])
     model.eval()
     frames, texts, labels, phases = frames_with_instructions(test, test_pool, TEST_FRAMES, np.random.default_rng(1))
     with torch.no_grad():
