@@ -54,11 +54,31 @@ def weak_policy(out: Path, demos: int) -> Path:
     return run
 
 
+def video_data(out: Path) -> tuple[Path, Path, list[Path], Path]:
+    """ee_delta pick_place videos ending with the gripper parked -> (100 expert demos, 800 noise-injected expert
+    episodes, the 10- and 20-demo weak policies' 300 rollouts each on training seeds, the 20-demo policy's 200
+    rollouts on held-out seeds)."""
+    expert = dataset(out, "expert", env=EE, episodes=100)
+    noisy = dataset(out, "expert_noisy", env=EE, episodes=800, seed=2000, noise=ExpertNoise(early_release=0.25,
+                    wrong_target=0.35))  # fmt: skip
+    weak = {demos: weak_policy(out, demos) for demos in (10, 20)}
+    rollouts = [dataset(out, f"weak{demos}_rollouts", env=EE, episodes=300, seed=1000 + 500 * i, policy=policy)
+                for i, (demos, policy) in enumerate(weak.items())]  # fmt: skip
+    rollouts_eval = dataset(out, "weak20_rollouts_heldout", env=EE, episodes=200, seed=HELDOUT_SEED, policy=weak[20])
+    return expert, noisy, rollouts, rollouts_eval
+
+
 def judge(out: Path, name: str, data: dict, steps: int, **kwargs) -> Path:
     run = out / name
     if not (run / SUMMARY_FILE).exists():
         train_judge(JudgeTrainConfig(data=data, out=run, steps=steps, **kwargs))
     return run
+
+
+def success_classifier(out: Path, steps: int = STEPS["success"], **kwargs) -> Path:
+    """The VLAW success classifier on every labelled training video of `video_data`."""
+    expert, noisy, rollouts, _ = video_data(out)
+    return judge(out, "success", {"success": (noisy, *rollouts, expert)}, steps, **kwargs)
 
 
 def measure(run: Path, data: dict, name: str = "eval") -> dict:
@@ -76,14 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     steps = {name: args.steps or n for name, n in STEPS.items()}
     out = args.out
-    expert = dataset(out, "expert", env=EE, episodes=100)
+    expert, _, _, rollouts_eval = video_data(out)
     expert_eval = dataset(out, "expert_heldout", env=EE, episodes=50, seed=HELDOUT_SEED + 10_000)
-    noisy = dataset(out, "expert_noisy", env=EE, episodes=800, seed=2000, noise=ExpertNoise(early_release=0.25,
-                    wrong_target=0.35))  # fmt: skip
-    weak = {demos: weak_policy(out, demos) for demos in (10, 20)}
-    rollouts = [dataset(out, f"weak{demos}_rollouts", env=EE, episodes=300, seed=1000 + 500 * i, policy=policy)
-                for i, (demos, policy) in enumerate(weak.items())]  # fmt: skip
-    rollouts_eval = dataset(out, "weak20_rollouts_heldout", env=EE, episodes=200, seed=HELDOUT_SEED, policy=weak[20])
     near_miss = ExpertNoise(action_std=0.03, wrong_target=0.5)
     primitive = dataset(out, "primitive_noisy", env=TabletopConfig(family="all", interface="primitive"),
                         episodes=1500, seed=3000, noise=near_miss)  # fmt: skip
@@ -99,9 +113,7 @@ def main() -> None:
         "critic_without_mismatch": measure(
             judge(out, "critic_without_mismatch", {"critic": (expert,)}, steps["critic"], mismatch=0.0), video_eval
         ),
-        "success": measure(
-            judge(out, "success", {"success": (noisy, *rollouts, expert)}, steps["success"]), video_eval
-        ),
+        "success": measure(success_classifier(out, steps["success"]), video_eval),
         "explainer_verifier, held-out wording": measure(lacy, {"primitive": (primitive_eval["heldout"],)}),
         "explainer_verifier, training wording": measure(
             lacy, {"primitive": (primitive_eval["train"],)}, "eval_training_wording"

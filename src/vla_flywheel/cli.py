@@ -237,6 +237,11 @@ def _add_eval(sub) -> None:
     _add_backend_flags(p)
     p.add_argument("--videos", type=int, default=0, help="GIFs to write per (family, split)")
     p.add_argument("--max-steps", type=int, default=None, help="ee_delta episode horizon (default: the env's)")
+    p.add_argument(
+        "--full-videos",
+        action="store_true",
+        help="ee_delta episodes run to the horizon past a success (success = the outcome there)",
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: <policy>/eval)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=_eval)
@@ -258,6 +263,7 @@ def _eval(args) -> None:
         backend=args.backend,
         videos=args.videos,
         max_steps=args.max_steps,
+        full_videos=args.full_videos,
     )
     info = evaluate(cfg, progress=not args.no_progress)
     print("\n".join(summary_lines(info)))

@@ -21,6 +21,7 @@ from vla_flywheel.failpoints import ENV
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 from vla_flywheel.flywheel.layout import RunLayout, fidelity_seed, imagined_seed, rollout_seed
+from vla_flywheel.flywheel.stages import Envs
 from vla_flywheel.flywheel.vlaw import FIDELITY_FILE, imagined_primitive, imagined_verdict
 
 K, N, WM_STEPS = 3, 20, 6
@@ -153,6 +154,19 @@ def test_bad_vlaw_settings_are_refused_before_anything_runs(tmp_path, overrides,
     with pytest.raises(ConfigError, match=message):
         RunConfig(out=tmp_path / "x", recipe="vlaw", **overrides)
     assert not (tmp_path / "x").exists()
+
+
+def test_vlaw_records_full_videos_whose_last_frames_show_the_outcome(tmp_path):
+    """VLAW's classifier judges whole videos, so its ee_delta episodes go on past the success to the horizon (the
+    expert parks) and success is the outcome there; the other recipes' episodes still end on their success."""
+    vlaw = RunConfig(out=tmp_path / "x", recipe="vlaw")
+    assert vlaw.full_videos and not RunConfig(out=tmp_path / "y", recipe="pld").full_videos
+    full_env = Envs("ee_delta", one_attempt=True, ee_overrides=vlaw.ee_overrides)("pick_place")
+    cut_env = make_env(family="pick_place")
+    full, cut = (rollout(env, make_expert(env), seed=0) for env in (full_env, cut_env))
+    assert full.success and cut.success and cut.length < full.length == full_env.config.max_steps
+    with pytest.raises(ConfigError, match="--full-videos runs ee_delta episodes to the horizon"):
+        RunConfig(out=tmp_path / "z", recipe="filtered-bc", full_videos=True)
 
 
 def test_a_world_model_stepping_other_chunks_than_the_policy_is_refused_before_the_run_starts(tmp_path):

@@ -59,6 +59,14 @@ def make_env(config: TabletopConfig | MetaWorldConfig | None = None, render_mode
     return TabletopEnv(config, render_mode=render_mode, **overrides)
 
 
+def ee_delta_overrides(max_steps: int | None = None, full_videos: bool = False) -> dict:
+    """make_env overrides of an ee_delta episode: a horizon cap, and `full_videos`, which runs the whole horizon past a
+    success instead of ending on it (the tabletop expert parks after placing), so that a video's last frames show
+    its outcome: an episode cut at its success ends with the block hidden in the hand (README "VLAW")."""
+    return {**({} if max_steps is None else {"max_steps": max_steps}),
+            **({"terminate_on_success": False} if full_videos else {})}  # fmt: skip
+
+
 def make_expert(env, noise=None):
     """The scripted expert of `env` (tabletop or Meta-World), with optional `ExpertNoise`."""
     if isinstance(env.unwrapped.config, MetaWorldConfig):

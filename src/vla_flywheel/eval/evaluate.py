@@ -19,7 +19,7 @@ from vla_flywheel.config_check import check_positive_ints
 from vla_flywheel.engine.backends import AUTO, check_backend, make_backend
 from vla_flywheel.engine.policy_agent import PolicyAgent
 from vla_flywheel.engine.rollout import rollout
-from vla_flywheel.envs.registry import KNOWN_FAMILIES
+from vla_flywheel.envs.registry import KNOWN_FAMILIES, ee_delta_overrides
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.intervals import wilson_interval
@@ -39,6 +39,7 @@ class EvalConfig:
     backend: where workers run: inprocess, process (spawned), ray, or auto (inprocess for 1 worker, else process).
     videos: GIFs written per group. out: where eval_info.json (and videos/) go.
     max_steps: episode horizon on ee_delta envs; None = the env's own.
+    full_videos: ee_delta episodes run their whole horizon past a success (registry.ee_delta_overrides).
     """
 
     policy: Path
@@ -52,6 +53,7 @@ class EvalConfig:
     videos: int = 0
     backend: str = AUTO
     max_steps: int | None = None
+    full_videos: bool = False
 
     def __post_init__(self):
         self.policy, self.out = Path(self.policy), Path(self.out)
@@ -72,14 +74,14 @@ class EvalConfig:
 _worker: dict = {}
 
 
-def _init_worker(policy_dir: str, threads: int, max_steps: int | None = None) -> None:
+def _init_worker(policy_dir: str, threads: int, ee_overrides: dict | None = None) -> None:
     import torch
 
     from vla_flywheel.models.policy import FlywheelPolicy
 
     torch.set_num_threads(threads)
     policy = FlywheelPolicy.from_pretrained(policy_dir)
-    _worker.update(policy=policy, agent=PolicyAgent(policy), envs={}, max_steps=max_steps)
+    _worker.update(policy=policy, agent=PolicyAgent(policy), envs={}, ee_overrides=ee_overrides or {})
 
 
 def _env_for(family: str, split: str):
@@ -90,7 +92,7 @@ def _env_for(family: str, split: str):
         c = _worker["policy"].config
         cameras = tuple(k.removeprefix("observation.images.") for k in c.image_keys)
         interface = "primitive" if c.head == "primitive" else "ee_delta"
-        extra = {} if _worker["max_steps"] is None or interface == "primitive" else {"max_steps": _worker["max_steps"]}
+        extra = {} if interface == "primitive" else _worker["ee_overrides"]
         _worker["envs"][key] = make_env(
             family=family, split=split, interface=interface, image_size=c.image_size, cameras=cameras, **extra
         )
@@ -130,7 +132,12 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     ]
     start = time.perf_counter()
     with (
-        make_backend(backend_name, cfg.workers, _init_worker, (str(policy_dir), cfg.threads, cfg.max_steps)) as backend,
+        make_backend(
+            backend_name,
+            cfg.workers,
+            _init_worker,
+            (str(policy_dir), cfg.threads, ee_delta_overrides(cfg.max_steps, cfg.full_videos)),
+        ) as backend,
         tqdm(total=len(jobs), desc=f"eval ({backend.name})", unit="ep", disable=not progress) as bar,
     ):
         results = [_tick(bar, r) for r in backend.map(_run_episode, jobs)]

@@ -25,6 +25,7 @@ MUST_AGREE = (
     "eval_splits",
     "policy",
     "max_steps",
+    "full_videos",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,9 @@ def add_commands(sub) -> None:
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="per (family, split)")
     p.add_argument("--eval-split", nargs="+", default=list(d.eval_splits), choices=SPLITS)
     p.add_argument("--max-steps", type=int, default=None, help="ee_delta episode horizon (default: the env's)")
+    p.add_argument("--full-videos", action=argparse.BooleanOptionalAction, default=None,
+                   help="ee_delta episodes run to the horizon past a success, so the last frames show the outcome "
+                        "(default: on for vlaw, whose success classifier needs it)")  # fmt: skip
     p.add_argument("--eval-workers", type=int, default=d.eval_workers)
     p.add_argument("--workers", type=int, default=d.workers, help="rollout workers (whole episodes each)")
     p.add_argument("--backend", choices=["auto", "inprocess", "process", "ray"], default=d.backend,
@@ -87,7 +91,7 @@ def _run(args) -> None:
             update=args.update, threshold=args.threshold, relabel=args.relabel, judge_steps=args.judge_steps,
             judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
-            backend=args.backend, max_steps=args.max_steps, pld_alpha=args.pld_alpha,
+            backend=args.backend, max_steps=args.max_steps, full_videos=args.full_videos, pld_alpha=args.pld_alpha,
             specialist_steps=args.specialist_steps, specialist_xi=args.specialist_xi,
             specialist={} if args.expert_help is None else {"expert_help": args.expert_help},
             imagined_per_round=args.imagined_per_round, world_model_steps=args.world_model_steps,

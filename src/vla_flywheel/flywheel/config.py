@@ -13,7 +13,7 @@ from pathlib import Path
 from vla_flywheel.config_check import check_counts, check_fields, check_positive_ints, read_json
 from vla_flywheel.engine.backends import check_backend
 from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
-from vla_flywheel.envs.registry import KNOWN_FAMILIES
+from vla_flywheel.envs.registry import KNOWN_FAMILIES, ee_delta_overrides
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.flywheel.layout import IMAGINED_ROUND_STRIDE
@@ -33,7 +33,7 @@ RECIPES: dict[str, dict] = {
     "vlac": {"interface": "ee_delta", "propose": "rollouts", "judge": "critic"},
     "pld": {"interface": "ee_delta", "propose": "pld", "judge": "oracle", "rl_reward": "sparse"},
     "vlac-rl": {"interface": "ee_delta", "propose": "pld", "judge": "critic", "rl_reward": "critic"},
-    "vlaw": {"interface": "ee_delta", "propose": "vlaw", "judge": "oracle"},
+    "vlaw": {"interface": "ee_delta", "propose": "vlaw", "judge": "oracle", "full_videos": True},
 }
 JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
 UPDATES = ("finetune", "retrain")
@@ -82,6 +82,10 @@ class RunConfig:
         budget share one base; the settings that shape the base must agree).
     max_steps: episode horizon (control steps) of rollouts, seed demos and evaluation on ee_delta; None = the env's
         own (tabletop 100, Meta-World 500). A failing episode runs to it, so it bounds a round's cost.
+    full_videos: ee_delta episodes (seed demos, rollouts, evaluation) run the whole horizon instead of ending on their
+        success, so their last frames show the outcome (`envs.registry.ee_delta_overrides`). The vlaw recipe's
+        default: its success classifier judges whole imagined videos and cannot read an ending that hides the block
+        in the hand (README "VLAW"). Success is then the outcome at the horizon.
     seed / threads / eval_workers: randomness, torch threads, evaluation processes.
     workers / backend: where a round's policy rollouts run, whole episodes each (engine.backends: inprocess,
         process, ray; auto = inprocess for one worker); the episodes and their order do not depend on it.
@@ -122,6 +126,7 @@ class RunConfig:
     eval_episodes: int = 200
     eval_splits: tuple[str, ...] = ("train",)
     max_steps: int | None = None
+    full_videos: bool | None = None
     budget_env_episodes: int | None = None
     budget_gradient_steps: int | None = None
     seed: int = 0
@@ -144,6 +149,7 @@ class RunConfig:
         for key, value in RECIPES[self.recipe].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        self.full_videos = bool(self.full_videos)
         if self.interface not in ("primitive", "ee_delta"):
             raise ConfigError(f"run: interface={self.interface!r} must be primitive or ee_delta")
         if self.judge not in JUDGES:
@@ -198,6 +204,9 @@ class RunConfig:
         check_backend(self.backend, self.workers, "run")
         if self.max_steps is not None and self.interface != "ee_delta":
             raise ConfigError("run: --max-steps caps ee_delta episodes; a primitive episode is its pick/place")
+        if self.full_videos and self.interface != "ee_delta":
+            raise ConfigError("run: --full-videos runs ee_delta episodes to the horizon; a primitive episode is one "
+                              "pick/place")  # fmt: skip
         if not 0 < self.threshold < 1:
             raise ConfigError(f"run: threshold={self.threshold} must be in (0, 1)")
         if self.judge_model is not None:
@@ -212,6 +221,11 @@ class RunConfig:
                     f"run: the plan needs {need} {name.replace('_', ' ')} but the budget is {limit}; "
                     f"lower --rounds / --episodes-per-round / --round-steps or raise --budget-{name.replace('_', '-')}"
                 )
+
+    @property
+    def ee_overrides(self) -> dict:
+        """make_env overrides of the run's ee_delta episodes: max_steps and full_videos."""
+        return ee_delta_overrides(self.max_steps, self.full_videos)
 
     def _check_vlaw(self) -> None:
         """VLAW imagines ee_delta episodes, judged by the success classifier; `judge` labels the real rollouts: the

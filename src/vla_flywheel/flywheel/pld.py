@@ -75,7 +75,7 @@ def generate_pld(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge
     probe(cfg, run, r, policy_dir, judge_dir, progress)
     timing["probe"] = time.perf_counter() - began
     judge = make_judge(cfg.judge, stages.load_judge(judge_dir), cfg.threshold)
-    envs = stages.Envs(cfg.interface, one_attempt=True, max_steps=cfg.max_steps)
+    envs = stages.Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)
     base = BaseStep(stages.load_policy(policy_dir))
     agents = {}
     for family in cfg.families:

@@ -68,14 +68,16 @@ def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "",
 class Envs:
     """One env per family, made on first use: rounds act once per episode (a primitive episode is one pick/place)."""
 
-    def __init__(self, interface: str, one_attempt: bool, max_steps: int | None = None):
-        self.interface, self.one_attempt, self.max_steps, self._envs = interface, one_attempt, max_steps, {}
+    def __init__(self, interface: str, one_attempt: bool, ee_overrides: dict | None = None):
+        self.interface, self.one_attempt, self._envs = interface, one_attempt, {}
+        self.ee_overrides = ee_overrides or {}  # RunConfig.ee_overrides: horizon, full videos
 
     def __call__(self, family: str):
         if family not in self._envs:
-            extra = {"max_steps": 1} if self.one_attempt and self.interface == "primitive" else {}
-            if self.max_steps is not None:
-                extra["max_steps"] = self.max_steps
+            if self.interface == "primitive":
+                extra = {"max_steps": 1} if self.one_attempt else {}
+            else:
+                extra = self.ee_overrides
             self._envs[family] = make_env(family=family, interface=self.interface, **extra)
         return self._envs[family]
 
@@ -109,7 +111,7 @@ def write_preview(path: Path, index: int, record: EpisodeRecord, verdict: Verdic
 def collect_demos(cfg: RunConfig, run: RunLayout, progress: bool) -> int:
     """Seed demos: `seed_demos` scripted-expert episodes per family (seeds 0, 1, ... per family)."""
     plan = [(family, j) for family in cfg.families for j in range(cfg.seed_demos)]
-    envs = Envs(cfg.interface, one_attempt=False, max_steps=cfg.max_steps)
+    envs = Envs(cfg.interface, one_attempt=False, ee_overrides=cfg.ee_overrides)
     try:
         writer = round_writer(run.demos, envs(cfg.families[0]))
         with writer:
@@ -144,11 +146,11 @@ def load_judge(judge_dir: Path | None):
 _round_worker: dict = {}  # a rollout worker's envs and agent (module level: backends call workers by reference)
 
 
-def _init_round_worker(interface: str, policy_dir: str, max_steps: int | None = None) -> None:
+def _init_round_worker(interface: str, policy_dir: str, ee_overrides: dict | None = None) -> None:
     """A rollout worker: the round's policy, loaded once, and one env per family."""
     torch.set_num_threads(1)  # batch-1 inference next to rendering: one thread is fastest
     agent = policy_agent(load_policy(Path(policy_dir)), interface, attempts=1)
-    _round_worker.update(envs=Envs(interface, one_attempt=True, max_steps=max_steps), agent=agent)
+    _round_worker.update(envs=Envs(interface, one_attempt=True, ee_overrides=ee_overrides), agent=agent)
 
 
 def _act(job: tuple[str, int, int]) -> EpisodeRecord:
@@ -185,7 +187,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
         families = cfg.families
         jobs = [(families[i % len(families)], rollout_seed(r, i), r) for i in range(start, cfg.episodes_per_round)]
         backend = make_backend(resolve_backend(cfg.backend, cfg.workers, "run"), cfg.workers, _init_round_worker,
-                               (cfg.interface, str(policy_dir), cfg.max_steps))  # fmt: skip
+                               (cfg.interface, str(policy_dir), cfg.ee_overrides))  # fmt: skip
         try:
             with backend, tqdm(total=cfg.episodes_per_round, initial=start, desc=f"round {r} act+judge", unit="ep",
                                disable=not progress) as bar:  # fmt: skip
@@ -296,7 +298,8 @@ def evaluate_policy(cfg: RunConfig, policy_dir: Path, out: Path, progress: bool)
         return json.loads((out / EVAL_INFO_FILE).read_text())
     return evaluate(EvalConfig(policy=policy_dir, out=out, families=cfg.families, splits=cfg.eval_splits,
                                episodes=cfg.eval_episodes, workers=cfg.eval_workers, threads=1,
-                               videos=min(cfg.videos, 2), max_steps=cfg.max_steps), progress=progress)  # fmt: skip
+                               videos=min(cfg.videos, 2), max_steps=cfg.max_steps,
+                               full_videos=cfg.full_videos), progress=progress)  # fmt: skip
 
 
 def dataset_episodes(path: Path) -> int:

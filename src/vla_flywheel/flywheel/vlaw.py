@@ -255,7 +255,7 @@ def imagine_round(cfg: RunConfig, run: RunLayout, r: int, policy, judge_dir: Pat
         return timing
     world_model = load_world_model(run, r)
     judge = SuccessJudge(stages.load_judge(judge_dir), cfg.threshold)
-    envs = stages.Envs(cfg.interface, one_attempt=True, max_steps=cfg.max_steps)
+    envs = stages.Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)
     try:
         writer = stages.round_writer(path, envs(cfg.families[0]))
         _check_cameras(world_model, writer.features)
@@ -306,7 +306,7 @@ def check_fidelity(cfg: RunConfig, run: RunLayout, r: int, policy, judge_dir: Pa
     judge, key = SuccessJudge(judge_model, cfg.threshold), world_model.config.image_key
     families = [cfg.families[i % len(cfg.families)] for i in range(FIDELITY_EPISODES)]
     seeds = [fidelity_seed(r, i) for i in range(FIDELITY_EPISODES)]
-    envs = stages.Envs(cfg.interface, one_attempt=True, max_steps=cfg.max_steps)
+    envs = stages.Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)
     try:
         agent = policy_agent(policy, cfg.interface, attempts=1)
         real = [rollout(envs(f), agent, s, source="policy", round_index=r)
