@@ -167,6 +167,10 @@ def test_vlaw_records_full_videos_whose_last_frames_show_the_outcome(tmp_path):
     assert full.success and cut.success and cut.length < full.length == full_env.config.max_steps
     with pytest.raises(ConfigError, match="--full-videos runs ee_delta episodes to the horizon"):
         RunConfig(out=tmp_path / "z", recipe="filtered-bc", full_videos=True)
+    saved = {key: value for key, value in vlaw.to_dict().items() if key != "full_videos"}  # a run from before it
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    assert not RunConfig.load(tmp_path / "old").full_videos  # resumes as it began: episodes end on their success
 
 
 def test_a_world_model_stepping_other_chunks_than_the_policy_is_refused_before_the_run_starts(tmp_path):

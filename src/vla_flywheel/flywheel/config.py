@@ -304,6 +304,7 @@ class RunConfig:
             raise ConfigError(f"run: {run} has no {CONFIG_FILE}; is it a flywheel run directory?")
         data = read_json(path, f"restore it, or start a new run with `flywheel run --out` instead of {run}")
         data["out"] = str(run)  # the run lives where it is now: resumed from another directory, or moved since
+        data.setdefault("full_videos", False)  # runs saved before it existed ended every episode on its success
         return cls.from_dict(data, where=str(path))
 
 
