@@ -80,6 +80,14 @@ def test_the_kinematic_prior_moves_the_setpoint_by_the_action_and_clips_it():
     assert prior[:, 4].tolist() == pytest.approx([0.07, 0.07])
 
 
+def test_an_opening_index_needs_the_camera_and_must_index_the_state():
+    with pytest.raises(ConfigError, match="opening_index=4 must index the 5-d state, with camera_projection set"):
+        WorldModelConfig(opening_index=4)  # no camera: a carried block could not be drawn anywhere
+    with pytest.raises(ConfigError, match="opening_index=7 must index the 5-d state"):
+        WorldModelConfig(camera_projection=((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 0, 1)), state_xyz=(0, 1, 2),
+                         opening_index=7)  # fmt: skip
+
+
 def test_image_metrics_are_perfect_on_identical_frames_and_lower_otherwise():
     a = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
     b = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
@@ -91,6 +99,7 @@ def test_a_trained_world_model_beats_copying_the_first_frame(trained, demos):
     """Over the first second (5 chunks) of open-loop replay: the gripper must be drawn where it went."""
     model = FlywheelWorldModel.from_pretrained(trained)
     assert model.config.camera_projection is not None and model.config.state_xyz == (0, 1, 2)
+    assert model.config.opening_index == 4  # the gripper's opening: held blocks move with it (carry.BlockCarry)
     assert [row[:2] for row in model.config.setpoint_moves] == [(0, 0), (1, 1), (2, 2), (3, 3)]  # ee_delta data
     result = evaluate_fidelity(model, load_episodes([demos], model.config.image_key), horizon=10)
     assert result.steps == [2, 4, 6, 8, 10] and result.count == [3] * 5
@@ -100,6 +109,31 @@ def test_a_trained_world_model_beats_copying_the_first_frame(trained, demos):
                               strict=False)  # fmt: skip
     baseline = evaluate_fidelity(untrained, load_episodes([demos], model.config.image_key), horizon=10)
     assert baseline.mean("psnr") < result.mean("psnr")
+
+
+def test_a_held_block_moves_with_the_gripper_and_nothing_moves_when_the_fingers_close_on_nothing(tmp_path):
+    """Driven by the real states of an expert demo that runs on after its success (the gripper parks out of view),
+    the scene a world model composites over ends closer to the demo's last frame (the block carried to its pad) than
+    the first frame is; with the fingers closing to 0 instead (a missed grasp), it stays the first frame."""
+    from vla_flywheel.models.world_model.carry import HOLDING, BlockCarry
+    from vla_flywheel.models.world_model.modeling import to_float_images
+    from vla_flywheel.train.world_model_loop import tabletop_projection
+
+    full = TabletopConfig(family="pick_place", terminate_on_success=False)
+    collect(CollectConfig(out=tmp_path / "demo", env=full, episodes=1), progress=False)
+    episode = load_episodes([tmp_path / "demo"], "observation.images.front")[0]
+    frames = to_float_images(torch.from_numpy(episode.images))  # [T, 3, S, S]
+    states = torch.from_numpy(episode.states)  # [T, D]; the opening is index 4
+    missed = states.clone()
+    missed[:, 4] = torch.where(missed[:, 4] > HOLDING[1], missed[:, 4], torch.zeros(()))
+    projection = torch.tensor(tabletop_projection(64), dtype=torch.float32)
+    carried, empty = (BlockCarry(frames[:1], projection, (0, 1, 2), 4) for _ in range(2))
+    for t in range(2, len(states), 2):  # chunks of 2 actions: the states after each
+        scene, still = carried.after(states[None, t - 1 : t + 1]), empty.after(missed[None, t - 1 : t + 1])
+    error = {name: float((image[0] - frames[-1]).pow(2).mean()) for name, image in (("carried", scene),
+             ("first", frames[:1]))}  # fmt: skip
+    assert error["carried"] < 0.5 * error["first"], error
+    assert torch.equal(still, frames[:1])
 
 
 def test_imagination_runs_the_policy_for_the_whole_horizon(trained, policy):

@@ -74,7 +74,7 @@ def imagine(world_model: FlywheelWorldModel, policy, observations: list[dict[str
     tasks = [obs[TASK] for obs in observations]
     image = torch.from_numpy(np.stack([obs[key] for obs in observations]))  # uint8 [B, S, S, 3]
     state = torch.from_numpy(np.stack([obs[OBS_STATE] for obs in observations])).float()  # [B, D]
-    z, context = world_model.encode(image), to_float_images(image).to(world_model.device)
+    z, scene = world_model.encode(image), world_model.scene(to_float_images(image).to(world_model.device))
     generator = torch.Generator().manual_seed(seed)
     policy.reset()
     frames, states, actions = [], [], []  # per row: [B, S, S, 3], [B, D], [B, A]
@@ -88,6 +88,7 @@ def imagine(world_model: FlywheelWorldModel, policy, observations: list[dict[str
             states.append(state if j == 0 else chunk_states[:, j - 1])
             actions.append(chunk[:, j])
         state = chunk_states[:, -1]
+        context = scene.after(chunk_states.to(world_model.device))  # [B, 3, S, S]: held blocks moved
         image = to_uint8_images(world_model.decode(z, state.to(world_model.device), context)).cpu()
     frames, states, actions = (torch.stack(rows, dim=1).numpy() for rows in (frames, states, actions))  # [B, T, ...]
     seeds = list(seeds) if seeds is not None else [-1] * len(observations)

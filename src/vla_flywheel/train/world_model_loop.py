@@ -33,6 +33,7 @@ from vla_flywheel.train.world_model_data import WorldModelWindows, load_episodes
 
 TABLETOP_FRONT = "observation.images.front"
 TOOL_XYZ_NAMES = ("tcp.x", "tcp.y", "tcp.z")  # the tabletop state's tool position, metres
+TOOL_OPENING_NAME = "gripper.opening"  # its finger opening, metres
 
 
 @dataclass
@@ -150,6 +151,8 @@ def _camera(cfg: WorldModelTrainConfig, image_key: str, image_size: int) -> dict
         return {}
     settings = {"camera_projection": tabletop_projection(image_size).tolist(),
                 "state_xyz": tuple(names.index(n) for n in TOOL_XYZ_NAMES)}  # fmt: skip
+    if TOOL_OPENING_NAME in names:
+        settings["opening_index"] = names.index(TOOL_OPENING_NAME)
     from vla_flywheel.envs.tabletop.env import ACTION_NAMES
 
     actions = list(reader.features[ACTION].get("names") or [])

@@ -32,6 +32,9 @@ class WorldModelConfig:
         state by gain per unit each step, and the result is clipped to [low, high] (an ee_delta controller's setpoint).
         The state head then predicts only what this kinematic prior misses (contacts, lag); train-world-model fills
         it in for the tabletop's ee_delta interface. Empty: the state head predicts the whole change.
+    opening_index: index of the gripper's finger opening (metres) in the state. With camera_projection, a block the
+        fingers close on moves with the tool in imagined frames (carry.BlockCarry); train-world-model fills it in for
+        the tabletop. None (and configs saved before it existed): blocks stay where the first frame shows them.
     """
 
     image_key: str = "observation.images.front"
@@ -46,6 +49,7 @@ class WorldModelConfig:
     camera_projection: tuple[tuple[float, ...], ...] | None = None
     state_xyz: tuple[int, int, int] | None = None
     setpoint_moves: tuple[tuple[float, ...], ...] = ()
+    opening_index: int | None = None
     type: str = field(default=WORLD_MODEL_TYPE, init=False)
 
     def __post_init__(self):
@@ -71,6 +75,12 @@ class WorldModelConfig:
                     f"world model: state_xyz={list(self.state_xyz)} must be 3 indices into the {self.state_dim}-d state"
                 )
 
+        if self.opening_index is not None and (self.camera_projection is None or isinstance(self.opening_index, bool)
+                                               or self.opening_index not in range(self.state_dim)):  # fmt: skip
+            raise ConfigError(
+                f"world model: opening_index={self.opening_index!r} must index the {self.state_dim}-d "
+                "state, with camera_projection set (a carried block is drawn where the tool projects)"
+            )
         self.setpoint_moves = tuple(tuple(float(v) for v in row) for row in self.setpoint_moves)
         for row in self.setpoint_moves:
             indices_ok = len(row) == 5 and row[0] in range(self.action_dim) and row[1] in range(self.state_dim)

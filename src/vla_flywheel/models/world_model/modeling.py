@@ -44,6 +44,7 @@ from torch import nn
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
+from vla_flywheel.models.world_model.carry import BlockCarry, StillScene
 from vla_flywheel.models.world_model.config import WORLD_MODEL_TYPE, WorldModelConfig
 from vla_flywheel.models.world_model.tool import MASK_INIT_LOGIT, STATE_CHANNELS, TOOL_CHANNELS, ToolMarker, ToolSprite
 
@@ -245,16 +246,23 @@ class FlywheelWorldModel(nn.Module):
         # (measured on 50 held-out rollouts, 800 steps, one seed: open-loop steps that beat copying 1 -> 20 of 49)
         return context + F.softshrink(frame - context, EDIT_DEADZONE)
 
+    def scene(self, context: torch.Tensor) -> BlockCarry | StillScene:
+        """What the decoder composites over, chunk after chunk, from the rollout's first real frame: the frame itself,
+        or with held blocks moving with the gripper when the config knows its opening (carry.BlockCarry)."""
+        if self.sprite is None or self.config.opening_index is None:
+            return StillScene(context)
+        return BlockCarry(context, self.sprite.projection, self.config.state_xyz, self.config.opening_index)
+
     @torch.no_grad()
     def rollout(self, image: torch.Tensor, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Open loop from a real frame: image uint8 [B, S, S, 3], state [B, D], actions [B, N, k, A]
         -> (frames uint8 [B, N, S, S, 3] after each chunk, states [B, N, k, D] after each action)."""
-        z, context = self.encode(image), to_float_images(image.to(self.device))
+        z, scene = self.encode(image), self.scene(to_float_images(image.to(self.device)))
         state, frames, states = state.to(self.device).float(), [], []
         for n in range(actions.shape[1]):
             z, chunk_states = self.step(z, state, actions[:, n].to(self.device).float())
             state = chunk_states[:, -1]
-            frames.append(to_uint8_images(self.decode(z, state, context)))
+            frames.append(to_uint8_images(self.decode(z, state, scene.after(chunk_states))))
             states.append(chunk_states)
         return torch.stack(frames, dim=1), torch.stack(states, dim=1)
 
@@ -274,11 +282,12 @@ class FlywheelWorldModel(nn.Module):
         b, steps, k = actions.shape[:3]
         target_images = to_float_images(frames)  # [B, K+1, 3, S, S]
         target_z = normalize_latent(self.encoder(target_images[:, 1:].flatten(0, 1))).unflatten(0, (b, steps))
-        z, state, context = self.encode(frames[:, 0]), states[:, 0], target_images[:, 0]
+        z, state, scene = self.encode(frames[:, 0]), states[:, 0], self.scene(target_images[:, 0])
         image_loss = gradient_loss = latent_loss = state_loss = reconstruction_loss = 0.0
         for n in range(steps):
             z, chunk_states = self.step(z, state, actions[:, n])  # [B, L, G, G], [B, k, D]
             state = chunk_states[:, -1]
+            context = scene.after(chunk_states)  # [B, 3, S, S]
             predicted, target = self.decode(z, state, context), target_images[:, n + 1]  # [B, 3, S, S]
             image_loss = image_loss + image_error(predicted, target)
             gradient_loss = gradient_loss + sum(

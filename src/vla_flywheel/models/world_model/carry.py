@@ -1,0 +1,106 @@
+"""A block the gripper holds moves with it in imagined frames, for a world model that knows the camera and the
+gripper's opening (`WorldModelConfig.opening_index`).
+
+The decoder composites its edits over the rollout's first real frame, so a block the gripper lifts stays painted
+where it lay, and no imagined rollout ever shows a block on its pad: the success classifier then believes no imagined
+success (measured, README "VLAW"). Learning to erase the block there and repaint it under the gripper from a few
+hundred rollouts is as slow as learning to draw the gripper was; but the state already says when the fingers close on
+something (their opening stops at a block's width instead of closing to 0) and where the tool is. So the frame the
+decoder composites over follows the state:
+- grasp: when the opening holds at a block's width for a whole chunk, the pixels under the tool unlike the table
+  around them (the block) are cut out, and their place is filled with that table colour;
+- carry: while held, the cut block is drawn where the tool projects;
+- release: when the fingers open past a block's width, the block is left on the table under the tool.
+Only where pixels go is decided here. Whether the fingers close on a block is the state head's prediction, learnt
+from the data: a world model that never saw a failed grasp can predict a held block every time (VLAW Table 1).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vla_flywheel.models.world_model.tool import project
+
+HOLDING = (0.03, 0.046)  # metres of finger opening that mean "closed on a 4 cm block" (open 0.07, empty 0)
+PATCH = 9  # pixels cut around the tool at a grasp: a 4 cm block is 4-6 px wide at 64 px
+BLOCK_CENTRE_Z = 0.02  # a released block rests with its centre this high (the table top is z = 0)
+UNLIKE_TABLE = 0.12  # mean |RGB difference| from the patch border's median above which a pixel is block
+
+
+class BlockCarry:
+    """One rollout batch's carried blocks: `after(states)` -> the frame [B, 3, S, S] to composite over next."""
+
+    def __init__(self, context: torch.Tensor, projection: torch.Tensor, xyz: tuple[int, ...], opening: int):
+        self.scene = context.clone()  # [B, 3, S, S]: the first frame, with dropped and lifted blocks moved
+        self.projection, self.xyz, self.opening = projection, list(xyz), opening
+        b = len(context)
+        self.holding = torch.zeros(b, dtype=torch.bool, device=context.device)
+        self.block = torch.zeros(b, 3, PATCH, PATCH, device=context.device)  # the cut pixels
+        self.alpha = torch.zeros(b, 1, PATCH, PATCH, device=context.device)  # 1 where they are block
+
+    def _pixel(self, xyz: torch.Tensor) -> torch.Tensor:
+        """[B, 3] metres -> [B, 2] integer (column, row) of the patch's top-left corner centred there."""
+        uv, _ = project(self.projection, xyz)
+        return (uv - PATCH / 2).round().long()
+
+    def _window(self, i: int, corner: torch.Tensor) -> tuple[slice, slice, slice, slice] | None:
+        """(rows, columns) of the image and of the patch where a patch at `corner` overlaps the image."""
+        size = self.scene.shape[-1]
+        c, r = int(corner[0]), int(corner[1])
+        r0, c0, r1, c1 = max(r, 0), max(c, 0), min(r + PATCH, size), min(c + PATCH, size)
+        if r0 >= r1 or c0 >= c1:
+            return None
+        return slice(r0, r1), slice(c0, c1), slice(r0 - r, r1 - r), slice(c0 - c, c1 - c)
+
+    def _grasp(self, i: int, corner: torch.Tensor) -> None:
+        window = self._window(i, corner)
+        if window is None:
+            return
+        rows, cols, pr, pc = window
+        pixels = self.scene[i, :, rows, cols]  # [3, h, w]
+        border = torch.cat([pixels[:, 0], pixels[:, -1], pixels[:, :, 0], pixels[:, :, -1]], dim=1)  # [3, n]
+        table = border.median(dim=1).values[:, None, None]  # [3, 1, 1]
+        block = ((pixels - table).abs().mean(0, keepdim=True) > UNLIKE_TABLE).float()  # [1, h, w]
+        self.block[i].zero_()
+        self.alpha[i].zero_()
+        self.block[i, :, pr, pc], self.alpha[i, :, pr, pc] = pixels, block
+        self.scene[i, :, rows, cols] = block * table + (1 - block) * pixels
+        self.holding[i] = True
+
+    def _paste(self, image: torch.Tensor, i: int, corner: torch.Tensor) -> None:
+        window = self._window(i, corner)
+        if window is not None:
+            rows, cols, pr, pc = window
+            alpha = self.alpha[i, :, pr, pc]
+            image[i, :, rows, cols] = alpha * self.block[i, :, pr, pc] + (1 - alpha) * image[i, :, rows, cols]
+
+    @torch.no_grad()
+    def after(self, states: torch.Tensor) -> torch.Tensor:
+        """states [B, k, D] after a chunk's actions -> the frame the decoder composites over after it [B, 3, S, S]."""
+        opening = states[:, :, self.opening]  # [B, k]
+        closed_on_block = ((opening >= HOLDING[0]) & (opening <= HOLDING[1])).all(dim=1)  # [B]
+        tool = states[:, -1, self.xyz]  # [B, 3]
+        corners = self._pixel(tool)
+        dropped = tool.clone()
+        dropped[:, 2] = BLOCK_CENTRE_Z
+        drop_corners = self._pixel(dropped)
+        for i in range(len(states)):
+            if self.holding[i] and opening[i, -1] > HOLDING[1]:  # let go: the block stays on the table below
+                self._paste(self.scene, i, drop_corners[i])
+                self.holding[i] = False
+            elif not self.holding[i] and closed_on_block[i]:
+                self._grasp(i, corners[i])
+        frame = self.scene.clone()
+        for i in torch.nonzero(self.holding).flatten().tolist():
+            self._paste(frame, i, corners[i])
+        return frame
+
+
+class StillScene:
+    """The first frame, unchanged: what a world model composites over when it does not know the gripper's opening."""
+
+    def __init__(self, context: torch.Tensor):
+        self.context = context
+
+    def after(self, states: torch.Tensor) -> torch.Tensor:
+        return self.context
