@@ -74,7 +74,7 @@ def imagine(world_model: FlywheelWorldModel, policy, observations: list[dict[str
     tasks = [obs[TASK] for obs in observations]
     image = torch.from_numpy(np.stack([obs[key] for obs in observations]))  # uint8 [B, S, S, 3]
     state = torch.from_numpy(np.stack([obs[OBS_STATE] for obs in observations])).float()  # [B, D]
-    z, scene = world_model.encode(image), world_model.scene(to_float_images(image).to(world_model.device))
+    z, scene = world_model.encode(image), world_model.scene(to_float_images(image).to(world_model.device), seed)
     generator = torch.Generator().manual_seed(seed)
     policy.reset()
     frames, states, actions = [], [], []  # per row: [B, S, S, 3], [B, D], [B, A]

@@ -7,12 +7,16 @@ success (measured, README "VLAW"). Learning to erase the block there and repaint
 hundred rollouts is as slow as learning to draw the gripper was; but the state already says when the fingers close on
 something (their opening stops at a block's width instead of closing to 0) and where the tool is. So the frame the
 decoder composites over follows the state:
-- grasp: when the opening holds at a block's width for a whole chunk, the pixels under the tool unlike the table
-  around them (the block) are cut out, and their place is filled with that table colour;
+- grasp: when the fingers close (their opening stays under a block's width for a whole chunk) at a block's height,
+  they hold a block with probability opening / HELD_OPENING, drawn once per closing. The state head is trained with
+  a squared error, so where the data hold both outcomes from one situation (closed on the block at 4 cm, on nothing
+  at 0) it predicts their mean, 4 cm x P(hold): the draw reads that probability back, where a threshold on the mean
+  would decide every such grasp the same way (README "VLAW"). A grasp cuts the pixels under the tool unlike the
+  table around them (the block) out of the scene and fills their place with that table colour;
 - carry: while held, the cut block is drawn where the tool projects;
 - release: when the fingers open past a block's width, the block is left on the table under the tool.
 Only where pixels go is decided here. Whether the fingers close on a block is the state head's prediction, learnt
-from the data: a world model that never saw a failed grasp can predict a held block every time (VLAW Table 1).
+from the data: a world model that never saw a failed grasp predicts a held block every time (VLAW Table 1).
 """
 
 from __future__ import annotations
@@ -21,20 +25,27 @@ import torch
 
 from vla_flywheel.models.world_model.tool import project
 
-HOLDING = (0.03, 0.046)  # metres of finger opening that mean "closed on a 4 cm block" (open 0.07, empty 0)
+HELD_OPENING = 0.04  # metres of finger opening when closed on a 4 cm block (open 0.07, closed on nothing 0)
+OPEN_ABOVE = 0.046  # an opening above this is open: below it the fingers have closed, above it again they let go
 PATCH = 9  # pixels cut around the tool at a grasp: a 4 cm block is 4-6 px wide at 64 px
 BLOCK_CENTRE_Z = 0.02  # a released block rests with its centre this high (the table top is z = 0)
+GRASP_HEIGHT = 0.05  # the tool is at most this high when its fingers close on a block resting on the table
 UNLIKE_TABLE = 0.12  # mean |RGB difference| from the patch border's median above which a pixel is block
 
 
 class BlockCarry:
-    """One rollout batch's carried blocks: `after(states)` -> the frame [B, 3, S, S] to composite over next."""
+    """One rollout batch's carried blocks: `after(states)` -> the frame [B, 3, S, S] to composite over next.
 
-    def __init__(self, context: torch.Tensor, projection: torch.Tensor, xyz: tuple[int, ...], opening: int):
+    The grasps are drawn from `generator`, so one generator seed gives one imagined outcome.
+    """
+
+    def __init__(self, context: torch.Tensor, projection: torch.Tensor, xyz: tuple[int, ...], opening: int,
+                 generator: torch.Generator):  # fmt: skip
         self.scene = context.clone()  # [B, 3, S, S]: the first frame, with dropped and lifted blocks moved
-        self.projection, self.xyz, self.opening = projection, list(xyz), opening
+        self.projection, self.xyz, self.opening, self.generator = projection, list(xyz), opening, generator
         b = len(context)
         self.holding = torch.zeros(b, dtype=torch.bool, device=context.device)
+        self.armed = torch.ones(b, dtype=torch.bool, device=context.device)  # open since the last closing
         self.block = torch.zeros(b, 3, PATCH, PATCH, device=context.device)  # the cut pixels
         self.alpha = torch.zeros(b, 1, PATCH, PATCH, device=context.device)  # 1 where they are block
 
@@ -78,17 +89,20 @@ class BlockCarry:
     def after(self, states: torch.Tensor) -> torch.Tensor:
         """states [B, k, D] after a chunk's actions -> the frame the decoder composites over after it [B, 3, S, S]."""
         opening = states[:, :, self.opening]  # [B, k]
-        closed_on_block = ((opening >= HOLDING[0]) & (opening <= HOLDING[1])).all(dim=1)  # [B]
         tool = states[:, -1, self.xyz]  # [B, 3]
+        closing = self.armed & (opening <= OPEN_ABOVE).all(dim=1) & (tool[:, 2] <= GRASP_HEIGHT)  # [B]
+        p_hold = (opening[:, -1] / HELD_OPENING).clamp(0, 1)  # [B]
+        draw = torch.rand(len(states), generator=self.generator).to(states.device)  # [B]
+        self.armed = (self.armed & ~closing) | (opening[:, -1] > OPEN_ABOVE)
         corners = self._pixel(tool)
         dropped = tool.clone()
         dropped[:, 2] = BLOCK_CENTRE_Z
         drop_corners = self._pixel(dropped)
         for i in range(len(states)):
-            if self.holding[i] and opening[i, -1] > HOLDING[1]:  # let go: the block stays on the table below
+            if self.holding[i] and opening[i, -1] > OPEN_ABOVE:  # let go: the block stays on the table below
                 self._paste(self.scene, i, drop_corners[i])
                 self.holding[i] = False
-            elif not self.holding[i] and closed_on_block[i]:
+            elif not self.holding[i] and closing[i] and draw[i] < p_hold[i]:
                 self._grasp(i, corners[i])
         frame = self.scene.clone()
         for i in torch.nonzero(self.holding).flatten().tolist():

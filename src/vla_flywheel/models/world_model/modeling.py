@@ -246,18 +246,22 @@ class FlywheelWorldModel(nn.Module):
         # (measured on 50 held-out rollouts, 800 steps, one seed: open-loop steps that beat copying 1 -> 20 of 49)
         return context + F.softshrink(frame - context, EDIT_DEADZONE)
 
-    def scene(self, context: torch.Tensor) -> BlockCarry | StillScene:
+    def scene(self, context: torch.Tensor, seed: int = 0) -> BlockCarry | StillScene:
         """What the decoder composites over, chunk after chunk, from the rollout's first real frame: the frame itself,
-        or with held blocks moving with the gripper when the config knows its opening (carry.BlockCarry)."""
+        or with held blocks moving with the gripper when the config knows its opening (carry.BlockCarry, whose
+        grasps are drawn from a generator seeded with `seed`)."""
         if self.sprite is None or self.config.opening_index is None:
             return StillScene(context)
-        return BlockCarry(context, self.sprite.projection, self.config.state_xyz, self.config.opening_index)
+        generator = torch.Generator().manual_seed(seed)
+        return BlockCarry(context, self.sprite.projection, self.config.state_xyz, self.config.opening_index, generator)
 
     @torch.no_grad()
-    def rollout(self, image: torch.Tensor, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def rollout(self, image: torch.Tensor, state: torch.Tensor, actions: torch.Tensor,
+                seed: int = 0) -> tuple[torch.Tensor, ...]:  # fmt: skip
         """Open loop from a real frame: image uint8 [B, S, S, 3], state [B, D], actions [B, N, k, A]
-        -> (frames uint8 [B, N, S, S, 3] after each chunk, states [B, N, k, D] after each action)."""
-        z, scene = self.encode(image), self.scene(to_float_images(image.to(self.device)))
+        -> (frames uint8 [B, N, S, S, 3] after each chunk, states [B, N, k, D] after each action); `seed` draws the
+        grasps (see `scene`)."""
+        z, scene = self.encode(image), self.scene(to_float_images(image.to(self.device)), seed)
         state, frames, states = state.to(self.device).float(), [], []
         for n in range(actions.shape[1]):
             z, chunk_states = self.step(z, state, actions[:, n].to(self.device).float())
@@ -282,7 +286,8 @@ class FlywheelWorldModel(nn.Module):
         b, steps, k = actions.shape[:3]
         target_images = to_float_images(frames)  # [B, K+1, 3, S, S]
         target_z = normalize_latent(self.encoder(target_images[:, 1:].flatten(0, 1))).unflatten(0, (b, steps))
-        z, state, scene = self.encode(frames[:, 0]), states[:, 0], self.scene(target_images[:, 0])
+        seed = int(torch.randint(2**31, ()))  # the grasps are drawn as in imagination, from the run's seeded RNG
+        z, state, scene = self.encode(frames[:, 0]), states[:, 0], self.scene(target_images[:, 0], seed)
         image_loss = gradient_loss = latent_loss = state_loss = reconstruction_loss = 0.0
         for n in range(steps):
             z, chunk_states = self.step(z, state, actions[:, n])  # [B, L, G, G], [B, k, D]
