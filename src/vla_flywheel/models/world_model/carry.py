@@ -16,7 +16,7 @@ decoder composites over follows the state:
 - carry: while held, the cut block is drawn where the tool projects;
 - release: when the fingers open past a block's width, the block is left on the table under the tool.
 Only where pixels go is decided here. Whether the fingers close on a block is the state head's prediction, learnt
-from the data: a world model that never saw a failed grasp predicts a held block every time (VLAW Table 1).
+from the data: a world model that never saw a failed grasp predicts 4 cm, a held block, wherever the fingers close.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class BlockCarry:
         uv, _ = project(self.projection, xyz)
         return (uv - PATCH / 2).round().long()
 
-    def _window(self, i: int, corner: torch.Tensor) -> tuple[slice, slice, slice, slice] | None:
+    def _window(self, corner: torch.Tensor) -> tuple[slice, slice, slice, slice] | None:
         """(rows, columns) of the image and of the patch where a patch at `corner` overlaps the image."""
         size = self.scene.shape[-1]
         c, r = int(corner[0]), int(corner[1])
@@ -64,7 +64,7 @@ class BlockCarry:
         return slice(r0, r1), slice(c0, c1), slice(r0 - r, r1 - r), slice(c0 - c, c1 - c)
 
     def _grasp(self, i: int, corner: torch.Tensor) -> None:
-        window = self._window(i, corner)
+        window = self._window(corner)
         if window is None:
             return
         rows, cols, pr, pc = window
@@ -79,7 +79,7 @@ class BlockCarry:
         self.holding[i] = True
 
     def _paste(self, image: torch.Tensor, i: int, corner: torch.Tensor) -> None:
-        window = self._window(i, corner)
+        window = self._window(corner)
         if window is not None:
             rows, cols, pr, pc = window
             alpha = self.alpha[i, :, pr, pc]
