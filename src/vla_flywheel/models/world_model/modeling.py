@@ -11,7 +11,8 @@ this is the CPU-sized analogue, a latent dynamics model in the shape of TD-MPC2'
   channels so a conv knows *where* the gripper is told to go. It also predicts the k states inside the chunk, as
   residuals on where the controller's setpoint goes (`kinematic_prior`, when the config knows it) or on the
   current state.
-- decode: transposed convs back to 64 px, composited over the rollout's first real frame with a predicted mask
+- decode: transposed convs back to 64 px, composited over the rollout's first real frame (with the blocks the
+  gripper holds moved along, `carry.BlockCarry`, when the config knows its opening) with a predicted mask
   (the "copy the context, paint what moved" trick of CDNA/SV2P-style video predictors). Most of a tabletop frame
   never changes; with the composite the model spends its few parameters on the gripper and the block, and the static
   scene stays sharp however long the rollout. The mask starts nearly shut, so training starts from the
