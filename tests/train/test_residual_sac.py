@@ -217,8 +217,17 @@ def test_a_specialist_run_writes_its_curve_and_a_loadable_specialist(tmp_path, e
     ResidualActorCritic.from_pretrained(tmp_path / "sp" / SPECIALIST_DIR)
 
 
-def test_a_primitive_base_is_refused_with_one_line(tmp_path, primitive_policy):
-    from vla_flywheel.train.specialist import SpecialistConfig, train_specialist
+def test_a_primitive_base_gets_its_specialist_on_the_primitive_interface(tmp_path, primitive_policy):
+    """One transition per attempt: with one attempt an episode is one corrected (pick, yaw, place)."""
+    from vla_flywheel.train.specialist import SPECIALIST_DIR, SpecialistConfig, train_specialist
 
-    with pytest.raises(ConfigError, match="pass a flow \\(ee_delta\\) policy"):
-        train_specialist(SpecialistConfig(base=primitive_policy, out=tmp_path / "sp"), progress=False)
+    cfg = SpecialistConfig(base=primitive_policy, out=tmp_path / "sp", env_steps=12, offline_successes=1,
+                           offline_episodes=1, warmup_episodes=2, batch_size=4, capacity=20, hidden=16,
+                           critic_warmup=2, eval_every=6, eval_episodes=2, max_steps=1,
+                           actor_privileged=True)  # fmt: skip
+    summary = train_specialist(cfg, progress=False)
+    assert summary["online"]["env_steps"] == summary["online"]["episodes"] == 12
+    assert summary["offline"]["env_steps"] == summary["offline"]["episodes"] == 1
+    assert summary["online"]["updates"] > cfg.critic_warmup  # the actor moved too
+    model = ResidualActorCritic.from_pretrained(tmp_path / "sp" / SPECIALIST_DIR)
+    assert model.config.action_dim == 5 and model.config.privileged_dim == 9

@@ -51,7 +51,9 @@ SUMMARY_FILE = "specialist_summary.json"
 
 @dataclass
 class SpecialistConfig:
-    """base: the frozen base policy (a training run or pretrained_model dir). family: the task family (ee_delta).
+    """base: the frozen base policy (a training run or pretrained_model dir), run on its own interface: a flow
+        policy on ee_delta, a primitive one on primitive (an episode of up to 3 attempts; `max_steps` 1 for one).
+    family: the task family.
     env_steps: online env-step budget (warm-up, probing and RL). xi: residual bound (PLD: 0.1-0.5).
     offline_successes / offline_episodes: base successes kept for the offline buffer, and the most base episodes
         tried for them. warmup_episodes: base-only episodes before the residual acts.
@@ -207,10 +209,8 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     policy = FlywheelPolicy.from_pretrained(cfg.base)
-    if policy.config.head != "flow":
-        raise ConfigError(f"specialist: {cfg.base} is a {policy.config.head} policy; a residual corrects ee_delta "
-                          "actions, so pass a flow (ee_delta) policy")  # fmt: skip
-    env = make_env(family=cfg.family, interface="ee_delta", **({"max_steps": cfg.max_steps} if cfg.max_steps else {}))
+    interface = base_interface(policy)
+    env = make_env(family=cfg.family, interface=interface, **({"max_steps": cfg.max_steps} if cfg.max_steps else {}))
     horizon = env.config.max_steps
     base = BaseStep(policy)
     env.reset(seed=0)  # the task state (and so its size) exists once a task is drawn
@@ -324,6 +324,12 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
                "seconds": time.perf_counter() - start}  # fmt: skip
     (cfg.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def base_interface(policy) -> str:
+    """The interface a base acts on, its own: a flow policy's per-step ee_delta actions, or a primitive policy's
+    one (pick x, y, yaw, place x, y) per attempt, which the residual then corrects as a whole."""
+    return "ee_delta" if policy.config.head == "flow" else "primitive"
 
 
 def _load_critic(path: Path | None):

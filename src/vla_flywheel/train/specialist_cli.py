@@ -12,7 +12,7 @@ from vla_flywheel.train.specialist import CURVE_FILE, SpecialistConfig
 
 def add_commands(sub) -> None:
     d = SpecialistConfig
-    p = sub.add_parser("train-specialist", help="train a residual SAC specialist on a frozen ee_delta policy (PLD)")
+    p = sub.add_parser("train-specialist", help="train a residual SAC specialist on a frozen policy (PLD)")
     p.add_argument("--base", type=Path, required=True, help="the frozen base policy (run or pretrained_model dir)")
     p.add_argument("--out", type=Path, required=True, help="where the specialist, curve.jsonl and summary go")
     p.add_argument("--family", default=d.family, help="task family (tabletop or mw/<task>)")
