@@ -63,7 +63,8 @@ def main() -> None:
     if policy.config.head != "primitive":
         sys.exit(f"near_misses: {args.base} is a {policy.config.head} policy; pass a primitive one")
     env = make_env(family=args.family, interface="primitive", max_steps=1)
-    rows = np.array([attempt_errors(env, BaseStep(policy), seed) for seed in eval_seeds(args.episodes)])  # [N, 4]
+    base = BaseStep(policy)
+    rows = np.array([attempt_errors(env, base, seed) for seed in eval_seeds(args.episodes)])  # [N, 4]
     env.close()
     success = rows[:, 0] == 1
     low, high = wilson_interval(int(success.sum()), len(rows))

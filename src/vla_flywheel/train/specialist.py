@@ -209,8 +209,8 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     policy = FlywheelPolicy.from_pretrained(cfg.base)
-    interface = base_interface(policy)
-    env = make_env(family=cfg.family, interface=interface, **({"max_steps": cfg.max_steps} if cfg.max_steps else {}))
+    env = make_env(family=cfg.family, interface=base_interface(policy),
+                   **({"max_steps": cfg.max_steps} if cfg.max_steps else {}))  # fmt: skip
     horizon = env.config.max_steps
     base = BaseStep(policy)
     env.reset(seed=0)  # the task state (and so its size) exists once a task is drawn
