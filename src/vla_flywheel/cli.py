@@ -297,6 +297,9 @@ def _add_judges(sub) -> None:
                    help="critic: read each frame to a potential (default) or the pair at once (VLAC)")  # fmt: skip
     p.add_argument("--potential-anchor", type=float, default=None, metavar="W",
                    help="potential critic: weight of the loss pinning phi on demo frames to t/T (0: off)")  # fmt: skip
+    p.add_argument("--grounding", type=float, default=None, metavar="W",
+                   help="potential critic with --relation: weight of the loss placing the named block and pad where "
+                        "the demos' gripper closed and opened (0: off)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -321,7 +324,8 @@ def _train_judge(args) -> None:
         judge={**({} if args.word_dropout is None else {"word_dropout": args.word_dropout}),
                **({"relation": True} if args.relation else {}),
                **({} if args.progress_reading is None else {"progress_reading": args.progress_reading}),
-               **({} if args.potential_anchor is None else {"potential_anchor": args.potential_anchor})},
+               **({} if args.potential_anchor is None else {"potential_anchor": args.potential_anchor}),
+               **({} if args.grounding is None else {"grounding": args.grounding})},
     )  # fmt: skip
     summary = train_judge(cfg, progress=not args.no_progress)
     print(f"judge     {args.out / 'checkpoints' / 'last' / 'pretrained_model'}")

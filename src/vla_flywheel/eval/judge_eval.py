@@ -80,7 +80,7 @@ def value_curve(judge: FlywheelJudge, episode: Episode, stride: int, task: str |
 def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], stride: int, alpha: float) -> dict:
     out: dict = {}
     if expert:
-        forward, backward, matched, mismatched = [], [], [], []
+        forward, backward, matched, mismatched, finals = [], [], [], [], []
         done_early, done_late = [], []
         tasks = sorted({e.task for e in expert})
         for n, e in enumerate(expert):
@@ -91,8 +91,10 @@ def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], strid
             backward.append(spearman(np.arange(len(back)), back))
             other = [t for t in tasks if not same_task(t, e.task)]
             wrong = other[n % len(other)] if other else e.task
+            wrong_values = value_curve(judge, e, stride, wrong)
             matched.append(np.abs(np.diff(values)).mean())
-            mismatched.append(np.abs(np.diff(value_curve(judge, e, stride, wrong))).mean())
+            mismatched.append(np.abs(np.diff(wrong_values)).mean())
+            finals.append((values[-1], wrong_values[-1]))
             last = len(e.images) - 1
             done = torch.sigmoid(judge.done_logit(e.images[[0, int(0.5 * last), last]], [e.task] * 3)).numpy()
             done_early += done[:2].tolist()
@@ -103,7 +105,13 @@ def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], strid
         out["mean_abs_delta_matched"] = float(np.mean(matched))
         out["mean_abs_delta_mismatched"] = float(np.mean(mismatched))
         out["mismatch_ratio"] = out["mean_abs_delta_mismatched"] / max(out["mean_abs_delta_matched"], 1e-9)
+        # |delta| counts every step's jitter; the final value is the net progress the critic credits the video with
+        final_matched, final_mismatched = np.mean(finals, axis=0)
+        out["final_value_matched"], out["final_value_mismatched"] = float(final_matched), float(final_mismatched)
+        out["mismatch_final_value_ratio"] = float(final_mismatched / max(final_matched, 1e-9))
         out["done_accuracy"] = float(np.mean([p < 0.5 for p in done_early] + [p >= 0.5 for p in done_late]))
+        if judge.config.grounding:
+            out["grounding_accuracy"] = grounding_accuracy(judge, expert, stride)
     if rollouts:
         final = [float(value_curve(judge, e, stride)[-1]) for e in rollouts]
         done = [float(torch.sigmoid(judge.done_logit(e.images[-1:], [e.task]))[0]) for e in rollouts]
@@ -115,6 +123,18 @@ def evaluate_critic(judge, expert: list[Episode], rollouts: list[Episode], strid
         out["alpha"] = alpha
         out[f"keep_at_alpha_{alpha}"] = confusion(critic_keeps(final, done, alpha), labels)  # what vlac keeps
     return out
+
+
+@torch.no_grad()
+def grounding_accuracy(judge: FlywheelJudge, expert: list[Episode], stride: int) -> float | None:
+    """Share of the named blocks and pads a grounded critic places within one half-resolution cell of where the
+    held-out demonstrations' gripper closed and opened (None when no episode records its gripper)."""
+    hits = []
+    for e in expert:
+        if e.named_where is not None:
+            idx = np.arange(0, len(e.images), stride)
+            hits.append(judge.grounding(e.images[idx], [e.task] * len(idx), e.named_where[idx], e.named_known[idx])[1])
+    return float(torch.cat(hits).float().mean()) if hits else None
 
 
 @torch.no_grad()
@@ -173,7 +193,10 @@ def evaluate_verifier(judge, primitive: list[Episode], pairs: int, seed: int) ->
 def evaluate_judge(cfg: JudgeEvalConfig, progress: bool = True) -> dict:
     judge = FlywheelJudge.from_pretrained(cfg.judge)
     key = judge.config.image_key
-    data = {kind: load_episodes(list(dirs), key) for kind, dirs in cfg.data.items()}
+    homography = np.array(judge.config.workspace_homography) if judge.config.grounding else None
+    data = {
+        kind: load_episodes(list(dirs), key, homography if kind == EXPERT else None) for kind, dirs in cfg.data.items()
+    }
     stride = max(1, round(FINE_STEP_SECONDS * cfg.fps))
     results: dict = {"judge": str(cfg.judge), "roles": list(judge.config.roles), "versions": library_versions()}
     roles = [r for r in judge.config.roles if not cfg.roles or r in cfg.roles]
@@ -201,8 +224,10 @@ def summary_lines(results: dict) -> list[str]:
         if "voc" in c:
             lines.append(f"critic    VOC {c['voc']:.3f} (reversed video {c['voc_reversed']:.3f}) on "
                          f"{c['expert_episodes']} expert episodes; mismatched/matched mean |delta| "
-                         f"{c['mismatch_ratio']:.3f}; "
+                         f"{c['mismatch_ratio']:.3f}, final value {c['mismatch_final_value_ratio']:.3f}; "
                          f"done accuracy {c['done_accuracy']:.3f}")  # fmt: skip
+        if c.get("grounding_accuracy") is not None:
+            lines.append(f"critic    names placed within a cell of the demos' gripper: {c['grounding_accuracy']:.3f}")
         if "final_value_auroc" in c:
             lines.append(f"critic    final-value AUROC {c['final_value_auroc']:.3f}, last-frame done AUROC "
                          f"{c['final_done_auroc']:.3f} on {c['rollouts']} rollouts ({c['rollout_successes']} "

@@ -8,7 +8,9 @@
   0.95 T (label 1, or 0 when the pair got another episode's instruction, with the same probability). T is the first
   successful frame; a recording that goes on after it also lends global partners and done frames from there, every
   one of them counted as the success frame (the task stays done). Each frame of a pair that kept its own instruction
-  also carries its phase t / T, the potential VLAC's labels come from (JudgeConfig.potential_anchor).
+  also carries its phase t / T, the potential VLAC's labels come from (JudgeConfig.potential_anchor), and, for a
+  grounded critic, where the instruction's block and pad are in it (train.grounding_labels; not under another
+  episode's instruction).
 - success (VLAW): labelled successes and failures, classes balanced per batch, each trajectory subsampled to F frames
   evenly spread from the first to the last (the last always included), with a little jitter. Half the failures are
   made from successes: paired with another instruction, or cut before the step that succeeded.
@@ -28,11 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vla_flywheel.constants import ACTION, EXPLANATION, JUDGE_EXPLANATION, JUDGE_KEEP, NEXT_SUCCESS, TASK
+from vla_flywheel.constants import ACTION, EXPLANATION, JUDGE_EXPLANATION, JUDGE_KEEP, NEXT_SUCCESS, OBS_STATE, TASK
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.envs.tabletop.describe import near_misses
 from vla_flywheel.envs.tabletop.scene import COLOURS
 from vla_flywheel.errors import DatasetError
+from vla_flywheel.train.grounding_labels import named_pixels
 
 FINE_STEP_SECONDS = 0.2  # VLAC's fine pair spacing
 PIXEL_CHANGE = 0.01  # pairs differing in fewer pixels than this fraction are labelled "no progress"
@@ -51,10 +54,15 @@ class Episode:
     actions: torch.Tensor  # [T, A]
     row_success: list[bool]  # per row: the outcome of that row's action (primitive attempts)
     explanations: list[str]
+    named_where: torch.Tensor | None = None  # float [T, 2, 2]: pixel of the named block and pad (grounding_labels)
+    named_known: torch.Tensor | None = None  # bool [T, 2]: whether each is known in that frame
 
 
-def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
+def load_episodes(roots: list[Path], image_key: str, homography: np.ndarray | None = None) -> list[Episode]:
     """Every episode of the datasets, in memory (64 px frames are ~12 KB).
+
+    With the camera's `homography`, each episode that records its gripper also carries where the instruction's block
+    and pad are in its frames (train.grounding_labels).
 
     Flywheel round datasets hold the judge's verdicts: from those only kept episodes load, as successes with the
     explainer's words, since a judge retrained on the flywheel's data may learn only what the flywheel believed.
@@ -74,13 +82,23 @@ def load_episodes(roots: list[Path], image_key: str) -> list[Episode]:
                 success = np.arange(len(success)) == len(success) - 1  # believed to succeed with its last step
                 judged = list(e.get(JUDGE_EXPLANATION, []))
                 explanations = judged if any(judged) else explanations
+            named = None
+            if homography is not None and OBS_STATE in e:
+                named = named_pixels(np.array(e[OBS_STATE]), np.array(e[ACTION]), homography,
+                                     _names(reader, OBS_STATE), _names(reader, ACTION))  # fmt: skip
             episodes.append(
                 Episode(torch.from_numpy(np.array(e[image_key])), e[TASK][0], bool(success[-1]),
-                        torch.from_numpy(np.array(e[ACTION])).float(), success.tolist(), explanations)
+                        torch.from_numpy(np.array(e[ACTION])).float(), success.tolist(), explanations,
+                        *(named or (None, None)))
             )  # fmt: skip
     if not episodes:
         raise DatasetError(f"judge data: no episodes in {', '.join(map(str, roots))}")
     return episodes
+
+
+def _names(reader: DatasetReader, key: str) -> list[str]:
+    """A feature's per-dimension names from info.json ([] when it has none)."""
+    return list(reader.features.get(key, {}).get("names") or [])
 
 
 def success_frame(episode: Episode) -> int:
@@ -92,8 +110,9 @@ def until_success(episode: Episode) -> Episode:
     """The episode cut at its first successful frame: the "successful and efficient" trajectory VLAC's labels assume,
     on which VOC is measured (the parking after it is neither progress nor regress)."""
     end = success_frame(episode) + 1
+    named = [None if x is None else x[:end] for x in (episode.named_where, episode.named_known)]
     return Episode(episode.images[:end], episode.task, episode.success, episode.actions[:end],
-                   episode.row_success[:end], episode.explanations[:end])  # fmt: skip
+                   episode.row_success[:end], episode.explanations[:end], *named)  # fmt: skip
 
 
 def progress_label(i: int, j: int, last: int) -> float:
@@ -130,16 +149,22 @@ class CriticExamples:
     there: rollouts are judged on such frames, and the task is done in every one of them.
     """
 
-    def __init__(self, episodes: list[Episode], fps: int, mismatch: float = MISMATCH_PROBABILITY):
+    def __init__(self, episodes: list[Episode], fps: int, mismatch: float = MISMATCH_PROBABILITY,
+                 grounding: bool = False):  # fmt: skip
         self.episodes = [e for e in episodes if e.success and success_frame(e) >= 2]
         if not self.episodes:
             raise DatasetError("critic data: no successful episode of 3+ frames; the critic learns from successes")
+        if grounding and all(e.named_where is None for e in self.episodes):
+            raise DatasetError("critic data: grounding needs demos that record the gripper (state tcp.x, tcp.y and a "
+                               "gripper action); record ee_delta demos or train without --grounding")  # fmt: skip
         self.fine = max(1, round(FINE_STEP_SECONDS * fps))
         self.mismatch = mismatch
+        self.grounding = grounding
         self.tasks = sorted({e.task for e in self.episodes})
 
     def sample(self, rng: np.random.Generator, groups: int) -> dict:
         first, second, texts, labels, phases, anchored = [], [], [], [], [], []
+        where, known = [], []  # per pair: the named things' pixels in (first, second) [2, 2, 2] and known [2, 2]
         for _ in range(groups):
             e = self.episodes[rng.integers(len(self.episodes))]
             last, end = success_frame(e), len(e.images) - 1
@@ -161,6 +186,10 @@ class CriticExamples:
                 labels.append(label)
                 phases.append((min(a, last) / last, min(b, last) / last))  # phi = t / T, done after the success
                 anchored.append(not mismatched)
+                if self.grounding:
+                    w, k = named_at(e, (a, b))
+                    where.append(w)
+                    known.append(k & (not mismatched))
         done_frames, done_texts, done_labels = [], [], []
         for _ in range(groups):
             e = self.episodes[rng.integers(len(self.episodes))]
@@ -173,13 +202,23 @@ class CriticExamples:
             done_frames += [e.images[early], e.images[late]]
             done_texts += [e.task, other or e.task]
             done_labels += [0.0, 0.0 if other else 1.0]
+        grounding = {"named_where": torch.stack(where), "named_known": torch.stack(known)} if self.grounding else {}
         return {
+            **grounding,
             "first": torch.stack(first), "second": torch.stack(second), TASK: texts,
             "progress": torch.tensor(labels), "done_frame": torch.stack(done_frames), "done_task": done_texts,
             "first_phase": torch.tensor(phases)[:, 0], "second_phase": torch.tensor(phases)[:, 1],
             "anchored": torch.tensor(anchored),
             "done": torch.tensor(done_labels),
         }  # fmt: skip
+
+
+def named_at(episode: Episode, frames: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (pixels of the named block and pad in each frame [F, 2, 2], known [F, 2]); unknown without labels."""
+    if episode.named_where is None:
+        return torch.zeros(len(frames), 2, 2), torch.zeros(len(frames), 2, dtype=torch.bool)
+    index = list(frames)
+    return episode.named_where[index], episode.named_known[index]
 
 
 def subsample(length: int, frames: int, rng: np.random.Generator | None) -> np.ndarray:

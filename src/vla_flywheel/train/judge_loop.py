@@ -102,7 +102,7 @@ def judge_config_for(cfg: JudgeTrainConfig) -> JudgeConfig:
     roles = tuple(r for r in ROLES if r in cfg.data)
     base = {"roles": roles, **(VERIFIER_TEXT if "verifier" in roles else {}),
             **(CRITIC_READING if "critic" in roles else {}), **cfg.judge}  # fmt: skip
-    if "explainer" in base["roles"] and "workspace_homography" not in base:
+    if ("explainer" in base["roles"] or base.get("grounding")) and "workspace_homography" not in base:
         from vla_flywheel.envs.tabletop.camera import front_camera_homography
 
         base["workspace_homography"] = front_camera_homography(base.get("image_size", 64)).tolist()
@@ -115,10 +115,12 @@ def _examples(cfg: JudgeTrainConfig, judge_config: JudgeConfig) -> tuple[dict, s
 
     out, tasks = {}, set()
     for role, dirs in cfg.data.items():
-        episodes = load_episodes(list(dirs), judge_config.image_key)
+        grounded = role == "critic" and bool(judge_config.grounding)
+        homography = np.array(judge_config.workspace_homography) if grounded else None
+        episodes = load_episodes(list(dirs), judge_config.image_key, homography)
         tasks |= {e.task for e in episodes}
         if role == "critic":
-            out[role] = CriticExamples(episodes, DatasetReader(dirs[0]).fps, cfg.mismatch)
+            out[role] = CriticExamples(episodes, DatasetReader(dirs[0]).fps, cfg.mismatch, grounded)
         elif role == "success":
             out[role] = SuccessExamples(episodes, judge_config.frames)
         elif role == "explainer":

@@ -335,6 +335,7 @@ class FlywheelJudge(nn.Module):
         else:
             progress = self.progress(batch["first"], batch["second"], batch[TASK])
         done = self.done_logit(batch["done_frame"], batch["done_task"])
+        grounding = self._grounding_loss(batch) if self.config.grounding else None
         progress_loss = F.mse_loss(progress, batch["progress"].to(self.device))
         done_loss = F.binary_cross_entropy_with_logits(done, batch["done"].to(self.device))
         logs = {"progress_loss": progress_loss.item(), "done_loss": done_loss.item()}
@@ -342,7 +343,38 @@ class FlywheelJudge(nn.Module):
         if anchor is not None:
             loss = loss + self.config.potential_anchor * anchor
             logs["anchor_loss"] = anchor.item()
+        if grounding is not None:
+            loss = loss + self.config.grounding * grounding[0]
+            logs.update(grounding_loss=grounding[0].item(), grounding_hit=grounding[1])
         return loss, logs
+
+    def _grounding_loss(self, batch: dict) -> tuple[torch.Tensor, float]:
+        """The named things placed in both frames of each pair -> (loss, share placed within a cell of the label)."""
+        frames = torch.cat([batch["first"], batch["second"]])  # [2P, S, S, 3]
+        where = batch["named_where"].transpose(0, 1).flatten(0, 1)  # [2P, 2, 2] pixel (u, v)
+        known = batch["named_known"].transpose(0, 1).flatten(0, 1)  # [2P, 2]
+        loss, hits = self.grounding(frames, list(batch[TASK]) * 2, where, known)
+        return loss, hits.float().mean().item() if len(hits) else float("nan")
+
+    def grounding(self, frames: torch.Tensor, texts: list[str], where: torch.Tensor,
+                  known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Where the relation token puts the instruction's block and pad against where the demonstrations' gripper
+        closed and opened (train.grounding_labels).
+
+        frames [B, S, S, 3], where [B, 2, 2] pixel (u, v), known [B, 2] -> (cross-entropy over the half-resolution
+        cells, hits [K]: each known thing placed within one cell of its label).
+        """
+        _, _, named, _ = self._texts(texts)
+        logits = self.relation.locate(to_float_images(frames).to(self.device), named)  # [B, 2, h, w]
+        h, w = logits.shape[-2:]
+        cell = (where.to(self.device) * (w / self.config.image_size)).long()  # [B, 2, 2] (column, row)
+        target = cell[..., 1].clamp(0, h - 1) * w + cell[..., 0].clamp(0, w - 1)  # [B, 2]
+        known = known.to(self.device)
+        scores, target = logits.flatten(2)[known], target[known]  # [K, h*w], [K]
+        guess = scores.argmax(-1)
+        hits = ((guess % w - target % w).abs() <= 1) & ((guess // w - target // w).abs() <= 1)
+        loss = F.cross_entropy(scores, target) if len(target) else logits.sum() * 0.0
+        return loss, hits
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:

@@ -5,8 +5,9 @@ look-alikes (every colour is both a block and a pad somewhere). The backbone's p
 learning the relation from a few thousand labelled trajectories through a transformer is slow. This module gives the
 judge the relation in the form it is decided: two soft masks on a half-resolution map (the named block, the named
 pad), keyed by the two things the instruction names, then their centres, how far apart they are and how much of the
-block lies on or next to the pad. Nothing here knows colours or positions: the masks are learned from the success
-classifier's labels alone; the module only fixes the shape of the question. Measured (README "Judges"), AUROC on the
+block lies on or next to the pad. Nothing here knows colours or positions: the masks are learned from the judge's
+labels (and, for a grounded critic, from where the demonstrations' gripper closed and opened: train.grounding_labels);
+the module only fixes the shape of the question. Measured (README "Judges"), AUROC on the
 same data: 0.845 without it; 0.927 with it for training seed 0, 0.596 for seed 1 (its training loss stayed near 0.4),
 so it is opt-in. Given to the critic as well, it cost VOC (0.93 -> 0.74), so only the success role reads it.
 """
@@ -35,11 +36,16 @@ class ObjectGoalRelation(nn.Module):
         self.keys = nn.Linear(dim, channels + 1)  # a named thing -> a pixel classifier (weights + bias)
         self.out = nn.Sequential(nn.Linear(FEATURES, dim), nn.GELU(), nn.Linear(dim, dim))
 
-    def forward(self, images: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+    def locate(self, images: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+        """-> logits [B, 2, S/2, S/2] that each pixel shows the named block / pad."""
         features = self.features(images * 2 - 1)  # [B, C, S/2, S/2]
-        b, c, h, w = features.shape
+        c = features.shape[1]
         keys = self.keys(named)  # [B, 2, C + 1]
-        logits = torch.einsum("bkc,bchw->bkhw", keys[..., :c], features) / c**0.5 + keys[..., c, None, None]
+        return torch.einsum("bkc,bchw->bkhw", keys[..., :c], features) / c**0.5 + keys[..., c, None, None]
+
+    def forward(self, images: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+        logits = self.locate(images, named)
+        h, w = logits.shape[-2:]
         masks = logits.sigmoid()  # [B, 2, h, w]: P(pixel shows the named block / pad)
         where = logits.flatten(2).softmax(-1)  # [B, 2, h*w]: where each thing most likely is
         centres = torch.einsum("bkn,cn->bkc", where, coordinate_grid(h, w, images.device).flatten(1))  # [B, 2, 2]
