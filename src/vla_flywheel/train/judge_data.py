@@ -61,8 +61,8 @@ class Episode:
 def load_episodes(roots: list[Path], image_key: str, homography: np.ndarray | None = None) -> list[Episode]:
     """Every episode of the datasets, in memory (64 px frames are ~12 KB).
 
-    With the camera's `homography`, each episode that records its gripper also carries where the instruction's block
-    and pad are in its frames (train.grounding_labels).
+    With the camera's `homography`, each successful episode that records its gripper also carries where the
+    instruction's block and pad are in its frames (train.grounding_labels).
 
     Flywheel round datasets hold the judge's verdicts: from those only kept episodes load, as successes with the
     explainer's words, since a judge retrained on the flywheel's data may learn only what the flywheel believed.
@@ -83,7 +83,7 @@ def load_episodes(roots: list[Path], image_key: str, homography: np.ndarray | No
                 judged = list(e.get(JUDGE_EXPLANATION, []))
                 explanations = judged if any(judged) else explanations
             named = None
-            if homography is not None and OBS_STATE in e:
+            if homography is not None and OBS_STATE in e and success[-1]:  # a failure may grasp another block
                 named = named_pixels(np.array(e[OBS_STATE]), np.array(e[ACTION]), homography,
                                      _names(reader, OBS_STATE), _names(reader, ACTION))  # fmt: skip
             episodes.append(
