@@ -298,8 +298,8 @@ def _add_judges(sub) -> None:
     p.add_argument("--potential-anchor", type=float, default=None, metavar="W",
                    help="potential critic: weight of the loss pinning phi on demo frames to t/T (0: off)")  # fmt: skip
     p.add_argument("--grounding", type=float, default=None, metavar="W",
-                   help="potential critic with --relation: weight of the loss placing the named block and pad where "
-                        "the demos' gripper closed and opened (0: off)")  # fmt: skip
+                   help="with --relation: weight of the loss placing the named block and pad where the successes' "
+                        "gripper closed and opened (0: off)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from vla_flywheel.cli import main
 from vla_flywheel.envs.tabletop.camera import front_camera_homography
@@ -9,7 +10,7 @@ from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.judge_eval import grounding_accuracy
 from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
 from vla_flywheel.train.grounding_labels import named_pixels
-from vla_flywheel.train.judge_data import load_episodes, until_success
+from vla_flywheel.train.judge_data import Episode, SuccessExamples, load_episodes, until_success
 from vla_flywheel.train.judge_loop import JudgeTrainConfig, train_judge
 
 FRONT = "observation.images.front"
@@ -48,7 +49,7 @@ def test_grounding_is_refused_where_nothing_reads_it():
     with pytest.raises(ConfigError, match="grounding"):
         JudgeConfig(roles=("critic",), progress_reading="potential", grounding=1.0)  # no relation token
     with pytest.raises(ConfigError, match="grounding"):
-        JudgeConfig(roles=("success",), relation=True, grounding=1.0)
+        JudgeConfig(roles=("explainer",), relation=True, grounding=1.0, workspace_homography=np.eye(3).tolist())
 
 
 def test_a_grounded_critic_learns_where_the_named_block_and_pad_are(ee_delta_demos, tmp_path):
@@ -70,3 +71,19 @@ def test_train_judge_refuses_grounding_without_the_relation_token_in_one_line(ee
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "grounding" in err[0] and "--relation" in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_success_examples_carry_the_labels_only_under_the_episodes_own_instruction(ee_delta_demos):
+    success = load_episodes([ee_delta_demos], FRONT, front_camera_homography(64))[0]
+    failed = Episode(success.images[:5], "put the cyan block on the orange pad", False, success.actions[:5],
+                     [False] * 5, [""] * 5)  # fmt: skip
+    examples = SuccessExamples([success, failed], frames=4, made_failures=0.5, grounding=True)
+    batch = examples.sample(np.random.default_rng(0), 40)
+    kinds = set()
+    for kind, where, known in zip(batch["kind"], batch["named_where"], batch["named_known"], strict=True):
+        kinds.add(kind)
+        if kind in ("success", "stopped short"):  # the recorded instruction: its pad is known in every frame
+            assert known[:, 1].all() and torch.equal(where[:, 1], success.named_where[: len(where), 1])
+        else:  # another instruction's things, or a failure's grasp: nothing to learn where they are from
+            assert not known.any()
+    assert kinds == {"success", "other instruction", "stopped short", "recorded failure"}

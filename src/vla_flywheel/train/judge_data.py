@@ -238,7 +238,8 @@ class SuccessExamples:
     make the classifier read the instruction and the end state instead of remembering the few hundred videos.
     """
 
-    def __init__(self, episodes: list[Episode], frames: int, made_failures: float = MADE_FAILURES):
+    def __init__(self, episodes: list[Episode], frames: int, made_failures: float = MADE_FAILURES,
+                 grounding: bool = False):  # fmt: skip
         self.positive = [e for e in episodes if e.success]
         self.negative = [e for e in episodes if not e.success]
         if not self.positive or not self.negative:
@@ -246,35 +247,45 @@ class SuccessExamples:
                 f"success data: {len(self.positive)} successes and {len(self.negative)} failures; the classifier "
                 "needs both (collect failures with the expert's noise knobs or a weak policy's rollouts)"
             )
-        self.frames, self.made_failures = frames, made_failures
+        if grounding and all(e.named_where is None for e in self.positive):
+            raise DatasetError("success data: grounding needs successes that record the gripper (state tcp.x, "
+                               "tcp.y and a gripper action); record ee_delta episodes or drop --grounding")  # fmt: skip
+        self.frames, self.made_failures, self.grounding = frames, made_failures, grounding
         self.tasks = sorted({e.task for e in episodes})
 
-    def _made_failure(self, rng: np.random.Generator) -> tuple[torch.Tensor, str, str] | None:
-        """(frames, instruction, kind) of a failure made from a recorded success; None when this one cannot be."""
+    def _made_failure(self, rng: np.random.Generator) -> tuple[Episode, int, str, str] | None:
+        """(success, frames kept, instruction, kind) of a failure made from a recorded success; None when this one
+        cannot be."""
         e = self.positive[rng.integers(len(self.positive))]
         if rng.random() < 0.5:
             other = other_instruction(self.tasks, e.task, rng)
-            return (e.images, other, "other instruction") if other else None
+            return (e, len(e.images), other, "other instruction") if other else None
         first_success = e.row_success.index(True) if True in e.row_success else len(e.images)
         if first_success < 2:
             return None
-        return e.images[: int(rng.integers(1, first_success)) + 1], e.task, "stopped short"
+        return e, int(rng.integers(1, first_success)) + 1, e.task, "stopped short"
 
     def sample(self, rng: np.random.Generator, batch: int) -> dict:
-        clips, texts, labels, kinds = [], [], [], []
+        clips, texts, labels, kinds, where, known = [], [], [], [], [], []
         while len(labels) < batch:
             positive = len(labels) % 2 == 0
             made = None if positive or rng.random() >= self.made_failures else self._made_failure(rng)
             if made is None:
                 pool = self.positive if positive else self.negative
                 e = pool[rng.integers(len(pool))]
-                made = e.images, e.task, "success" if positive else "recorded failure"
-            images, task, kind = made
-            clips.append(images[subsample(len(images), self.frames, rng)])
+                made = e, len(e.images), e.task, "success" if positive else "recorded failure"
+            e, length, task, kind = made
+            idx = subsample(length, self.frames, rng)
+            clips.append(e.images[idx])
             texts.append(task)
             labels.append(float(positive))
             kinds.append(kind)
-        return {"frames": torch.stack(clips), TASK: texts, "success": torch.tensor(labels), "kind": kinds}
+            if self.grounding:  # the labels hold for the episode's own instruction only
+                w, k = named_at(e, tuple(idx))
+                where.append(w)
+                known.append(k & (task == e.task))
+        grounding = {"named_where": torch.stack(where), "named_known": torch.stack(known)} if self.grounding else {}
+        return {**grounding, "frames": torch.stack(clips), TASK: texts, "success": torch.tensor(labels), "kind": kinds}
 
 
 class ExplainerExamples:

@@ -115,14 +115,14 @@ def _examples(cfg: JudgeTrainConfig, judge_config: JudgeConfig) -> tuple[dict, s
 
     out, tasks = {}, set()
     for role, dirs in cfg.data.items():
-        grounded = role == "critic" and bool(judge_config.grounding)
+        grounded = role in ("critic", "success") and bool(judge_config.grounding)
         homography = np.array(judge_config.workspace_homography) if grounded else None
         episodes = load_episodes(list(dirs), judge_config.image_key, homography)
         tasks |= {e.task for e in episodes}
         if role == "critic":
             out[role] = CriticExamples(episodes, DatasetReader(dirs[0]).fps, cfg.mismatch, grounded)
         elif role == "success":
-            out[role] = SuccessExamples(episodes, judge_config.frames)
+            out[role] = SuccessExamples(episodes, judge_config.frames, grounding=grounded)
         elif role == "explainer":
             out[role] = ExplainerExamples(episodes)
         else:

@@ -47,8 +47,9 @@ class JudgeConfig:
         small error. Measured (README "Judges"), it did not pay: on 100 demos VOC 0.890 -> 0.855 and rollout AUROC
         0.853 -> 0.746, since a frame's absolute phase generalizes worse than its ratio to another's. So 0, the
         default (and what configs saved before it existed load as), trains on the labels alone.
-    grounding: weight of a loss teaching a potential critic's relation token where the instruction's block and pad
-        are, from where the demonstrations' gripper closed and opened (train.grounding_labels). Without it nothing
+    grounding: weight of a loss teaching the relation token (of a potential critic or a success classifier) where
+        the instruction's block and pad are, from where successes' gripper closed and opened
+        (train.grounding_labels). Without it nothing
         makes the critic find the block the words name. Measured (README "Judges"): it places the named things
         within 2 px on 86-87% of held-out frames, and a wrong instruction's final value falls from 0.81-0.84 to
         0.68 of the true one's; but VOC drops, and its AUROC gain stays inside the default's spread over seeds,
@@ -108,11 +109,10 @@ class JudgeConfig:
         if self.potential_anchor < 0 or (self.potential_anchor and self.progress_reading != "potential"):
             raise ConfigError(f"judge: potential_anchor={self.potential_anchor} must be >= 0, and 0 unless "
                               "progress_reading is 'potential'")  # fmt: skip
-        if self.grounding < 0 or (
-            self.grounding and not (self.relation and "critic" in self.roles and self.progress_reading == "potential")
-        ):
-            raise ConfigError(f"judge: grounding={self.grounding} must be >= 0, and 0 unless the judge is a critic "
-                              "reading potentials with the relation token (--relation)")  # fmt: skip
+        reads_relation = "success" in self.roles or ("critic" in self.roles and self.progress_reading == "potential")
+        if self.grounding < 0 or (self.grounding and not (self.relation and reads_relation)):
+            raise ConfigError(f"judge: grounding={self.grounding} must be >= 0, and 0 unless the judge reads the "
+                              "relation token (--relation): a success classifier or a potential critic")  # fmt: skip
         if self.grounding and self.workspace_homography is None:
             raise ConfigError("judge: grounding needs workspace_homography (train-judge sets it for the tabletop)")
         if self.dim % self.num_heads:

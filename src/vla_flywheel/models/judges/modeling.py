@@ -308,7 +308,14 @@ class FlywheelJudge(nn.Module):
         if role == "success":
             logit = self.success_logit(batch["frames"], batch[TASK])
             loss = F.binary_cross_entropy_with_logits(logit, batch["success"].to(self.device))
-            return loss, {"success_loss": loss.item()}
+            logs = {"success_loss": loss.item()}
+            if self.config.grounding:
+                texts = [t for t in batch[TASK] for _ in range(batch["frames"].shape[1])]  # one per frame
+                where, known = batch["named_where"].flatten(0, 1), batch["named_known"].flatten(0, 1)  # [B*F, 2, ...]
+                grounding, hits = self.grounding(batch["frames"].flatten(0, 1), texts, where, known)
+                loss = loss + self.config.grounding * grounding
+                logs.update(grounding_loss=grounding.item(), grounding_hit=hits.float().mean().item())
+            return loss, logs
         if role == "verifier":
             logit = self.verify_logit(batch["frame"], batch[TASK], batch["description"])
             loss = F.binary_cross_entropy_with_logits(logit, batch["consistent"].to(self.device))

@@ -6,7 +6,7 @@ learning the relation from a few thousand labelled trajectories through a transf
 judge the relation in the form it is decided: two soft masks on a half-resolution map (the named block, the named
 pad), keyed by the two things the instruction names, then their centres, how far apart they are and how much of the
 block lies on or next to the pad. Nothing here knows colours or positions: the masks are learned from the judge's
-labels (and, for a grounded critic, from where the demonstrations' gripper closed and opened: train.grounding_labels);
+labels (and, with `grounding`, from where successes' gripper closed and opened: train.grounding_labels);
 the module only fixes the shape of the question. Measured (README "Judges"), AUROC on the
 same data: 0.845 without it; 0.927 with it for training seed 0, 0.596 for seed 1 (its training loss stayed near 0.4),
 so it is opt-in. Given to the critic as well, it cost VOC (0.93 -> 0.74), so only the success role reads it.
