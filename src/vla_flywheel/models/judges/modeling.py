@@ -365,23 +365,11 @@ class FlywheelJudge(nn.Module):
 
     def grounding(self, frames: torch.Tensor, texts: list[str], where: torch.Tensor,
                   known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """Where the relation token puts the instruction's block and pad against where the demonstrations' gripper
-        closed and opened (train.grounding_labels).
-
-        frames [B, S, S, 3], where [B, 2, 2] pixel (u, v), known [B, 2] -> (cross-entropy over the half-resolution
-        cells, hits [K]: each known thing placed within one cell of its label).
-        """
+        """Where the relation token puts the instruction's block and pad, against successes' gripper record
+        (train.grounding_labels): frames [B, S, S, 3], where [B, 2, 2], known [B, 2] -> (loss, hits [K])."""
         _, _, named, _ = self._texts(texts)
-        logits = self.relation.locate(to_float_images(frames).to(self.device), named)  # [B, 2, h, w]
-        h, w = logits.shape[-2:]
-        cell = (where.to(self.device) * (w / self.config.image_size)).long()  # [B, 2, 2] (column, row)
-        target = cell[..., 1].clamp(0, h - 1) * w + cell[..., 0].clamp(0, w - 1)  # [B, 2]
-        known = known.to(self.device)
-        scores, target = logits.flatten(2)[known], target[known]  # [K, h*w], [K]
-        guess = scores.argmax(-1)
-        hits = ((guess % w - target % w).abs() <= 1) & ((guess // w - target // w).abs() <= 1)
-        loss = F.cross_entropy(scores, target) if len(target) else logits.sum() * 0.0
-        return loss, hits
+        images = to_float_images(frames).to(self.device)
+        return self.relation.placing(images, named, where.to(self.device), known.to(self.device))
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:

@@ -9,7 +9,7 @@ block lies on or next to the pad. Nothing here knows colours or positions: the m
 labels (and, with `grounding`, from where successes' gripper closed and opened: train.grounding_labels);
 the module only fixes the shape of the question. Measured (README "Judges"), AUROC on the
 same data: 0.845 without it; 0.927 with it for training seed 0, 0.596 for seed 1 (its training loss stayed near 0.4),
-so it is opt-in. Given to the critic as well, it cost VOC (0.93 -> 0.74), so only the success role reads it.
+so it is opt-in. A critic reading pairs lost VOC with it (0.93 -> 0.74); a potential critic reads it with --relation.
 """
 
 from __future__ import annotations
@@ -57,3 +57,20 @@ class ObjectGoalRelation(nn.Module):
         distance = offset.norm(dim=-1, keepdim=True)
         summary = torch.cat([centres.flatten(1), offset, distance, on_pad[:, None], areas], dim=-1)  # [B, 10]
         return self.out(summary)  # [B, D]
+
+    def placing(self, images: torch.Tensor, named: torch.Tensor, where: torch.Tensor,
+                known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """How well the masks find the named things at labelled pixels.
+
+        images [B, 3, S, S], named [B, 2, D], where [B, 2, 2] pixel (u, v), known [B, 2] -> (cross-entropy over the
+        half-resolution cells, hits [K]: each known thing's best cell within one cell of its label).
+        """
+        logits = self.locate(images, named)  # [B, 2, h, w]
+        h, w = logits.shape[-2:]
+        cell = (where * (w / images.shape[-1])).long()  # [B, 2, 2] (column, row)
+        target = cell[..., 1].clamp(0, h - 1) * w + cell[..., 0].clamp(0, w - 1)  # [B, 2]
+        scores, target = logits.flatten(2)[known], target[known]  # [K, h*w], [K]
+        guess = scores.argmax(-1)
+        hits = ((guess % w - target % w).abs() <= 1) & ((guess // w - target // w).abs() <= 1)
+        loss = F.cross_entropy(scores, target) if len(target) else logits.sum() * 0.0
+        return loss, hits
