@@ -309,12 +309,13 @@ class FlywheelJudge(nn.Module):
             logit = self.success_logit(batch["frames"], batch[TASK])
             loss = F.binary_cross_entropy_with_logits(logit, batch["success"].to(self.device))
             logs = {"success_loss": loss.item()}
-            if self.config.grounding:
-                texts = [t for t in batch[TASK] for _ in range(batch["frames"].shape[1])]  # one per frame
-                where, known = batch["named_where"].flatten(0, 1), batch["named_known"].flatten(0, 1)  # [B*F, 2, ...]
-                grounding, hits = self.grounding(batch["frames"].flatten(0, 1), texts, where, known)
-                loss = loss + self.config.grounding * grounding
-                logs.update(grounding_loss=grounding.item(), grounding_hit=hits.float().mean().item())
+            if self.config.grounding:  # every frame of each trajectory [B, F, ...] -> [B*F, ...]
+                texts = [t for t in batch[TASK] for _ in range(batch["frames"].shape[1])]
+                placing, placed = self._placing_loss(batch["frames"].flatten(0, 1), texts,
+                                                     batch["named_where"].flatten(0, 1),
+                                                     batch["named_known"].flatten(0, 1))  # fmt: skip
+                loss = loss + self.config.grounding * placing
+                logs.update(placed)
             return loss, logs
         if role == "verifier":
             logit = self.verify_logit(batch["frame"], batch[TASK], batch["description"])
@@ -342,7 +343,6 @@ class FlywheelJudge(nn.Module):
         else:
             progress = self.progress(batch["first"], batch["second"], batch[TASK])
         done = self.done_logit(batch["done_frame"], batch["done_task"])
-        grounding = self._grounding_loss(batch) if self.config.grounding else None
         progress_loss = F.mse_loss(progress, batch["progress"].to(self.device))
         done_loss = F.binary_cross_entropy_with_logits(done, batch["done"].to(self.device))
         logs = {"progress_loss": progress_loss.item(), "done_loss": done_loss.item()}
@@ -350,18 +350,20 @@ class FlywheelJudge(nn.Module):
         if anchor is not None:
             loss = loss + self.config.potential_anchor * anchor
             logs["anchor_loss"] = anchor.item()
-        if grounding is not None:
-            loss = loss + self.config.grounding * grounding[0]
-            logs.update(grounding_loss=grounding[0].item(), grounding_hit=grounding[1])
+        if self.config.grounding:  # both frames of each pair: firsts then seconds, [2P, ...]
+            placing, placed = self._placing_loss(torch.cat([batch["first"], batch["second"]]), list(batch[TASK]) * 2,
+                                                 batch["named_where"].transpose(0, 1).flatten(0, 1),
+                                                 batch["named_known"].transpose(0, 1).flatten(0, 1))  # fmt: skip
+            loss = loss + self.config.grounding * placing
+            logs.update(placed)
         return loss, logs
 
-    def _grounding_loss(self, batch: dict) -> tuple[torch.Tensor, float]:
-        """The named things placed in both frames of each pair -> (loss, share placed within a cell of the label)."""
-        frames = torch.cat([batch["first"], batch["second"]])  # [2P, S, S, 3]
-        where = batch["named_where"].transpose(0, 1).flatten(0, 1)  # [2P, 2, 2] pixel (u, v)
-        known = batch["named_known"].transpose(0, 1).flatten(0, 1)  # [2P, 2]
-        loss, hits = self.grounding(frames, list(batch[TASK]) * 2, where, known)
-        return loss, hits.float().mean().item() if len(hits) else float("nan")
+    def _placing_loss(self, frames: torch.Tensor, texts: list[str], where: torch.Tensor,
+                      known: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+        """-> (grounding loss, its logs: the loss and the share of known things placed within a cell)."""
+        loss, hits = self.grounding(frames, texts, where, known)
+        placed = hits.float().mean().item() if len(hits) else float("nan")
+        return loss, {"grounding_loss": loss.item(), "grounding_hit": placed}
 
     def grounding(self, frames: torch.Tensor, texts: list[str], where: torch.Tensor,
                   known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
