@@ -129,19 +129,16 @@ class FlywheelJudge(nn.Module):
         return torch.einsum("bql,bld->bqd", weights, words)
 
     def _frame_tokens(self, images: torch.Tensor, query: torch.Tensor, fine_last: bool, centre: bool = False,
-                      named: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                      related: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """images [B, N, 3, S, S] -> [B, N * tokens, D]; only the last frame gets the fine grid when `fine_last`.
 
         `centre` adds a token for the middle 2x2 cells of the map: a glimpse's subject (the block under the pick, the
         pad or block at the place point) sits there, and averaging it with its neighbours loses its colour.
-        `named` (the instruction's object and goal [B, 2, D]) adds each frame's relation token.
+        `related` [B, N, D] adds each frame's relation token.
         """
         b, n = images.shape[:2]
         _, quarter = self.image(images.flatten(0, 1), query.repeat_interleave(n, 0))  # [B*N, C, S/4, S/4]
         quarter = quarter.unflatten(0, (b, n))
-        related = None
-        if named is not None:
-            related = self.relation(images.flatten(0, 1), named.repeat_interleave(n, 0)).unflatten(0, (b, n))
         parts = []
         for i in range(n):
             fine = not fine_last or i == n - 1
@@ -169,12 +166,18 @@ class FlywheelJudge(nn.Module):
         return self.out_norm(self.transformer(sequence, src_key_padding_mask=padding))[:, 0]
 
     def _watch(self, task: str, images: torch.Tensor, texts: list[str], fine_last: bool = False,
-               relate: bool = False) -> torch.Tensor:  # fmt: skip
-        """(frames [B, N, S, S, 3], instruction) -> [B, D] for the critic, done and success tasks."""
+               relate: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        """(frames [B, N, S, S, 3], instruction) -> ([B, D] for the critic, done and success tasks, and where the
+        relation token located the named block and pad [B, N, 2, S/2, S/2] when it is read, else None)."""
         text, query, named, mask = self._texts(texts)
-        frames = self._frame_tokens(to_float_images(images).to(self.device), query, fine_last,
-                                    named=named if relate and self.config.relation else None)  # fmt: skip
-        return self._read(task, [frames, text], mask)
+        images = to_float_images(images).to(self.device)
+        related = located = None
+        if relate and self.config.relation:
+            b, n = images.shape[:2]
+            related, located = self.relation(images.flatten(0, 1), named.repeat_interleave(n, 0))
+            related, located = related.unflatten(0, (b, n)), located.unflatten(0, (b, n))
+        frames = self._frame_tokens(images, query, fine_last, related=related)
+        return self._read(task, [frames, text], mask), located
 
     # ------------------------------------------------------------------ roles
     def progress(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> torch.Tensor:
@@ -188,11 +191,16 @@ class FlywheelJudge(nn.Module):
             return self._potential_progress(first, second, texts)
         first, second = to_float_images(first), to_float_images(second)
         frames = torch.stack([first, second, (second - first + 1) / 2], dim=1)  # [B, 3, 3, S, S]
-        return torch.tanh(self.progress_head(self._watch("progress", frames, texts))[:, 0])
+        return torch.tanh(self.progress_head(self._watch("progress", frames, texts)[0])[:, 0])
 
     def potential(self, frame: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """[B] potential phi in (0, 1) of one frame for the instruction: the fraction of the task it shows done."""
-        return torch.sigmoid(self.progress_head(self._watch("progress", frame[:, None], texts, relate=True))[:, 0])
+        return self._potential(frame, texts)[0]
+
+    def _potential(self, frame: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> (phi [B], the relation's located logits [B, 1, 2, S/2, S/2] or None: see _watch)."""
+        features, located = self._watch("progress", frame[:, None], texts, relate=True)
+        return torch.sigmoid(self.progress_head(features)[:, 0]), located
 
     def progress_along(self, video: torch.Tensor, task: str) -> torch.Tensor:
         """Progress [N-1] between consecutive frames of video [N, S, S, 3]; a potential critic reads each frame once."""
@@ -202,11 +210,8 @@ class FlywheelJudge(nn.Module):
         return self.progress(video[:-1], video[1:], [task] * (len(video) - 1))
 
     def _potential_progress(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        return self._between_potentials(*self._potentials(first, second, texts))
-
-    def _potentials(self, first: torch.Tensor, second: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, ...]:
-        """-> (phi of each first frame [B], phi of each second frame [B]), read in one batch."""
-        return self.potential(torch.cat([first, second]), texts + texts).chunk(2)
+        """Both frames' phi read in one batch [2B]: firsts then seconds."""
+        return self._between_potentials(*self.potential(torch.cat([first, second]), texts + texts).chunk(2))
 
     @staticmethod
     def _between_potentials(phi_i: torch.Tensor, phi_j: torch.Tensor) -> torch.Tensor:
@@ -219,11 +224,16 @@ class FlywheelJudge(nn.Module):
 
     def done_logit(self, frame: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """[B] logit of P(the instruction is complete in this frame)."""
-        return self.done_head(self._watch("done", frame[:, None], texts))[:, 0]
+        return self.done_head(self._watch("done", frame[:, None], texts)[0])[:, 0]
 
     def success_logit(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """frames [B, F, S, S, 3] (a trajectory subsampled, last frame last) -> [B] logit of P(success) (VLAW)."""
-        return self.success_head(self._watch("success", frames, texts, fine_last=True, relate=True))[:, 0]
+        return self._success(frames, texts)[0]
+
+    def _success(self, frames: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> (logit [B], the relation's located logits [B, F, 2, S/2, S/2] or None: see _watch)."""
+        features, located = self._watch("success", frames, texts, fine_last=True, relate=True)
+        return self.success_head(features)[:, 0], located
 
     def verify_logit(self, frame: torch.Tensor, texts_a: list[str], texts_b: list[str]) -> torch.Tensor:
         """(frame, instruction, description) -> [B] logit of their consistency given the scene (LACY's L2C).
@@ -306,13 +316,11 @@ class FlywheelJudge(nn.Module):
         if role == "critic":
             return self._critic_loss(batch)
         if role == "success":
-            logit = self.success_logit(batch["frames"], batch[TASK])
+            logit, located = self._success(batch["frames"], batch[TASK])
             loss = F.binary_cross_entropy_with_logits(logit, batch["success"].to(self.device))
             logs = {"success_loss": loss.item()}
             if self.config.grounding:  # every frame of each trajectory [B, F, ...] -> [B*F, ...]
-                texts = [t for t in batch[TASK] for _ in range(batch["frames"].shape[1])]
-                placing, placed = self._placing_loss(batch["frames"].flatten(0, 1), texts,
-                                                     batch["named_where"].flatten(0, 1),
+                placing, placed = self._placing_loss(located.flatten(0, 1), batch["named_where"].flatten(0, 1),
                                                      batch["named_known"].flatten(0, 1))  # fmt: skip
                 loss = loss + self.config.grounding * placing
                 logs.update(placed)
@@ -331,9 +339,10 @@ class FlywheelJudge(nn.Module):
 
     def _critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """VLAC's progress regression and done classification, plus the potential's anchor (see JudgeConfig)."""
-        anchor = None
-        if self.config.progress_reading == "potential":
-            phi_i, phi_j = self._potentials(batch["first"], batch["second"], batch[TASK])  # [B] each
+        anchor = located = None
+        if self.config.progress_reading == "potential":  # firsts then seconds in one batch, [2B, ...]
+            phi, located = self._potential(torch.cat([batch["first"], batch["second"]]), list(batch[TASK]) * 2)
+            phi_i, phi_j = phi.chunk(2)  # [B] each
             progress = self._between_potentials(phi_i, phi_j)
             if self.config.potential_anchor:
                 known = batch["anchored"].to(self.device)  # [B]: the pair kept its own instruction
@@ -350,18 +359,19 @@ class FlywheelJudge(nn.Module):
         if anchor is not None:
             loss = loss + self.config.potential_anchor * anchor
             logs["anchor_loss"] = anchor.item()
-        if self.config.grounding:  # both frames of each pair: firsts then seconds, [2P, ...]
-            placing, placed = self._placing_loss(torch.cat([batch["first"], batch["second"]]), list(batch[TASK]) * 2,
-                                                 batch["named_where"].transpose(0, 1).flatten(0, 1),
+        if self.config.grounding:  # both frames of each pair, as read above: firsts then seconds, [2B, ...]
+            placing, placed = self._placing_loss(located[:, 0], batch["named_where"].transpose(0, 1).flatten(0, 1),
                                                  batch["named_known"].transpose(0, 1).flatten(0, 1))  # fmt: skip
             loss = loss + self.config.grounding * placing
             logs.update(placed)
         return loss, logs
 
-    def _placing_loss(self, frames: torch.Tensor, texts: list[str], where: torch.Tensor,
+    def _placing_loss(self, located: torch.Tensor, where: torch.Tensor,
                       known: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
-        """-> (grounding loss, its logs: the loss and the share of known things placed within a cell)."""
-        loss, hits = self.grounding(frames, texts, where, known)
+        """located [B, 2, S/2, S/2] (the relation's logits, as read for the role's loss), where [B, 2, 2], known [B, 2]
+        -> (grounding loss, its logs: the loss and the share of known things placed within a cell)."""
+        loss, hits = self.relation.placing(located, self.config.image_size, where.to(self.device),
+                                           known.to(self.device))  # fmt: skip
         placed = hits.float().mean().item() if len(hits) else float("nan")
         return loss, {"grounding_loss": loss.item(), "grounding_hit": placed}
 
@@ -370,8 +380,8 @@ class FlywheelJudge(nn.Module):
         """Where the relation token puts the instruction's block and pad, against successes' gripper record
         (train.grounding_labels): frames [B, S, S, 3], where [B, 2, 2], known [B, 2] -> (loss, hits [K])."""
         _, _, named, _ = self._texts(texts)
-        images = to_float_images(frames).to(self.device)
-        return self.relation.placing(images, named, where.to(self.device), known.to(self.device))
+        located = self.relation.locate(to_float_images(frames).to(self.device), named)
+        return self.relation.placing(located, self.config.image_size, where.to(self.device), known.to(self.device))
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path) -> None:

@@ -24,7 +24,8 @@ FEATURES = 10  # 2 centres (x, y), their offset (x, y) and its length, the block
 
 
 class ObjectGoalRelation(nn.Module):
-    """(images [B, 3, S, S] in [0, 1], named things [B, 2, D]: object, goal) -> relation token [B, D]."""
+    """(images [B, 3, S, S] in [0, 1], named things [B, 2, D]: object, goal) -> (relation token [B, D], the masks'
+    logits [B, 2, S/2, S/2], which a grounded judge's placing loss reads instead of locating the things twice)."""
 
     def __init__(self, dim: int, channels: int = 16):
         super().__init__()
@@ -43,7 +44,7 @@ class ObjectGoalRelation(nn.Module):
         keys = self.keys(named)  # [B, 2, C + 1]
         return torch.einsum("bkc,bchw->bkhw", keys[..., :c], features) / c**0.5 + keys[..., c, None, None]
 
-    def forward(self, images: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, named: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.locate(images, named)
         h, w = logits.shape[-2:]
         masks = logits.sigmoid()  # [B, 2, h, w]: P(pixel shows the named block / pad)
@@ -56,18 +57,19 @@ class ObjectGoalRelation(nn.Module):
         areas = masks.mean((-2, -1))  # [B, 2]
         distance = offset.norm(dim=-1, keepdim=True)
         summary = torch.cat([centres.flatten(1), offset, distance, on_pad[:, None], areas], dim=-1)  # [B, 10]
-        return self.out(summary)  # [B, D]
+        return self.out(summary), logits  # [B, D], [B, 2, h, w]
 
-    def placing(self, images: torch.Tensor, named: torch.Tensor, where: torch.Tensor,
+    @staticmethod
+    def placing(logits: torch.Tensor, image_size: int, where: torch.Tensor,
                 known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """How well the masks find the named things at labelled pixels.
 
-        images [B, 3, S, S], named [B, 2, D], where [B, 2, 2] pixel (u, v), known [B, 2] -> (cross-entropy over the
-        half-resolution cells, hits [K]: each known thing's best cell within one cell of its label).
+        logits [B, 2, h, w] (locate's), where [B, 2, 2] pixel (u, v) of an image_size image, known [B, 2] ->
+        (cross-entropy over the half-resolution cells, hits [K]: each known thing's best cell within one cell of its
+        label).
         """
-        logits = self.locate(images, named)  # [B, 2, h, w]
         h, w = logits.shape[-2:]
-        cell = (where * (w / images.shape[-1])).long()  # [B, 2, 2] (column, row)
+        cell = (where * (w / image_size)).long()  # [B, 2, 2] (column, row)
         target = cell[..., 1].clamp(0, h - 1) * w + cell[..., 0].clamp(0, w - 1)  # [B, 2]
         scores, target = logits.flatten(2)[known], target[known]  # [K, h*w], [K]
         guess = scores.argmax(-1)
