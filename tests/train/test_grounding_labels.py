@@ -60,9 +60,11 @@ def test_a_grounded_critic_learns_where_the_named_block_and_pad_are(ee_delta_dem
                            threads=1, judge=small)  # fmt: skip
     train_judge(cfg, progress=False)
     judge = FlywheelJudge.from_pretrained(tmp_path / "critic")
+    torch.manual_seed(0)
     untrained = FlywheelJudge(judge.config, judge.tokenizer).eval()
-    assert grounding_accuracy(untrained, episodes, stride=2) < 0.2  # 1 in ~100 cells by chance
-    assert grounding_accuracy(judge, episodes, stride=2) > 0.6
+    before, after = grounding_accuracy(untrained, episodes, stride=2), grounding_accuracy(judge, episodes, stride=2)
+    # an untrained map's peak lands on whatever stands out, a named thing now and then (9 of 1024 cells by chance)
+    assert before < 0.3 and after > 0.6 and after > before + 0.4, (before, after)
 
 
 def test_train_judge_refuses_grounding_without_the_relation_token_in_one_line(ee_delta_demos, tmp_path, capsys):

@@ -29,9 +29,11 @@ class ObjectGoalRelation(nn.Module):
 
     def __init__(self, dim: int, channels: int = 16):
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, channels, 3, 1, 1), nn.SiLU(),
-            nn.Conv2d(channels, channels, 3, 2, 1), nn.SiLU(),
+        # one feature vector per half-resolution cell, strided from the first layer: a full-resolution layer cost more
+        # than the rest of the judge, and every pixel still falls within some cell's 3x3 window
+        self.cells = nn.Sequential(
+            nn.Conv2d(3, channels, 3, 2, 1), nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, 1, 1), nn.SiLU(),
             nn.Conv2d(channels, channels, 3, 1, 1),
         )  # fmt: skip
         self.keys = nn.Linear(dim, channels + 1)  # a named thing -> a pixel classifier (weights + bias)
@@ -39,7 +41,7 @@ class ObjectGoalRelation(nn.Module):
 
     def locate(self, images: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
         """-> logits [B, 2, S/2, S/2] that each pixel shows the named block / pad."""
-        features = self.features(images * 2 - 1)  # [B, C, S/2, S/2]
+        features = self.cells(images * 2 - 1)  # [B, C, S/2, S/2]
         c = features.shape[1]
         keys = self.keys(named)  # [B, 2, C + 1]
         return torch.einsum("bkc,bchw->bkhw", keys[..., :c], features) / c**0.5 + keys[..., c, None, None]
