@@ -50,10 +50,10 @@ class JudgeConfig:
     grounding: weight of a loss teaching the relation token (of a potential critic or a success classifier) where
         the instruction's block and pad are, from where successes' gripper closed and opened
         (train.grounding_labels); needs `relation`. Measured (README "Judges"): the success classifier's relation
-        then learns with both training seeds (AUROC 0.949 / 0.979, precision at 0.8 0.950 / 0.909, where the relation
-        alone gave 0.784 / 0.865), but takes ~16 min alone for 5000 steps. The critic places the named things within
-        2 px on 86-87% of held-out frames and a wrong instruction's final value falls from 0.81-0.84 to 0.68 of the
-        true one's, at a cost in VOC. So 0 (off) is the default.
+        then learns with both training seeds (AUROC 0.970 / 0.948, precision at 0.8 0.950 / 0.864, where the relation
+        alone gave 0.784 / 0.865), in 9.6 min alone for 5000 steps. The critic places the named things within 2 px on
+        80-87% of held-out frames and a wrong instruction's final value falls from 0.81-0.84 to 0.68-0.77 of the
+        true one's, at a cost in VOC. Its labels need episodes that record the gripper, so 0 (off) is the default.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points, and a grounded judge's labels are pixels through it.
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
