@@ -10,8 +10,8 @@ Data (all collected here, resumable: finished parts are skipped on a rerun):
   on held-out seeds twice: in the held-out wordings and colour-target pairs, and in the training ones.
 
 Judges: the critic (VLAC labels, 5% mismatched instructions) and its ablation without mismatched negatives, the
-success classifier, and the explainer + verifier (one unified model with two roles). Results go to --out as
-judges.json and judges.md. About an hour on 2 CPU cores.
+success classifier with and without grounding (--relation --grounding 1), and the explainer + verifier (one unified
+model with two roles). Results go to --out as judges.json and judges.md. About 70 minutes on 2 CPU cores.
 
 Run: .venv/bin/python bench/judges.py [--out runs/judges] [--steps N]
 """
@@ -35,6 +35,7 @@ from vla_flywheel.train.loop import SUMMARY_FILE, train
 EE = TabletopConfig(family="pick_place", terminate_on_success=False)
 HELDOUT_SEED = 50_000
 STEPS = {"critic": 3000, "success": 5000, "explainer_verifier": 4000}
+GROUNDED = {"relation": True, "grounding": 1.0}  # train-judge --relation --grounding 1
 
 
 def dataset(out: Path, name: str, **kwargs) -> Path:
@@ -75,10 +76,10 @@ def judge(out: Path, name: str, data: dict, steps: int, **kwargs) -> Path:
     return run
 
 
-def success_classifier(out: Path, steps: int = STEPS["success"], **kwargs) -> Path:
+def success_classifier(out: Path, steps: int = STEPS["success"], name: str = "success", **kwargs) -> Path:
     """The VLAW success classifier on every labelled training video of `video_data`."""
     expert, noisy, rollouts, _ = video_data(out)
-    return judge(out, "success", {"success": (noisy, *rollouts, expert)}, steps, **kwargs)
+    return judge(out, name, {"success": (noisy, *rollouts, expert)}, steps, **kwargs)
 
 
 def measure(run: Path, data: dict, name: str = "eval") -> dict:
@@ -114,6 +115,9 @@ def main() -> None:
             judge(out, "critic_without_mismatch", {"critic": (expert,)}, steps["critic"], mismatch=0.0), video_eval
         ),
         "success": measure(success_classifier(out, steps["success"]), video_eval),
+        "success, grounded": measure(
+            success_classifier(out, steps["success"], "success_grounded", judge=GROUNDED), video_eval
+        ),
         "explainer_verifier, held-out wording": measure(lacy, {"primitive": (primitive_eval["heldout"],)}),
         "explainer_verifier, training wording": measure(
             lacy, {"primitive": (primitive_eval["train"],)}, "eval_training_wording"
