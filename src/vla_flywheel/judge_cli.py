@@ -37,6 +37,9 @@ def add_commands(sub) -> None:
     p.add_argument("--grounding", type=float, default=None, metavar="W",
                    help="with --relation: weight of the loss placing the named block and pad where the successes' "
                         "gripper closed and opened (0: off)")  # fmt: skip
+    p.add_argument("--members", type=int, default=None, metavar="K",
+                   help="critic, success classifier: train K judges alike and read them as one (their mean; K times "
+                        "the steps)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -62,7 +65,8 @@ def _train_judge(args) -> None:
                **({"relation": True} if args.relation else {}),
                **({} if args.progress_reading is None else {"progress_reading": args.progress_reading}),
                **({} if args.potential_anchor is None else {"potential_anchor": args.potential_anchor}),
-               **({} if args.grounding is None else {"grounding": args.grounding})},
+               **({} if args.grounding is None else {"grounding": args.grounding}),
+               **({} if args.members is None else {"members": args.members})},
     )  # fmt: skip
     summary = train_judge(cfg, progress=not args.no_progress)
     print(f"judge     {args.out / 'checkpoints' / 'last' / 'pretrained_model'}")

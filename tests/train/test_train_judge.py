@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from vla_flywheel.cli import main
+from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.judge_eval import value_curve
 from vla_flywheel.eval.judge_metrics import spearman
-from vla_flywheel.models.judges import FlywheelJudge
+from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig, JudgeEnsemble
 from vla_flywheel.train.judge_data import load_episodes, until_success
 from vla_flywheel.train.judge_loop import JudgeTrainConfig, train_judge
 
@@ -64,6 +65,35 @@ def test_train_judge_and_eval_judge_commands(ee_delta_demos, primitive_demos, tm
     assert "VOC" in printed and "explainer semantic accuracy" in printed and "verifier  accuracy" in printed
     results = json.loads((run / "eval" / "judge_eval.json").read_text())
     assert set(results) >= {"critic", "explainer", "verifier", "versions"}
+
+
+def test_an_ensemble_trains_each_member_as_a_judge_alone_and_reads_as_their_mean(ee_delta_demos, tmp_path, capsys):
+    common = ["--data", f"critic={ee_delta_demos}", "--steps", "20", "--threads", "1", "--no-progress"]
+    assert main(["train-judge", *common, "--out", str(tmp_path / "alone")]) == 0
+    assert main(["train-judge", *common, "--out", str(tmp_path / "pair"), "--members", "2"]) == 0
+    alone, pair = FlywheelJudge.from_pretrained(tmp_path / "alone"), FlywheelJudge.from_pretrained(tmp_path / "pair")
+    assert isinstance(pair, JudgeEnsemble) and len(pair.members) == 2
+    episode = until_success(load_episodes([ee_delta_demos], pair.config.image_key)[0])
+    video, texts = episode.images, [episode.task] * len(episode.images)
+    with torch.no_grad():
+        first, second = (m.potential(video, texts) for m in pair.members)  # [T] each
+        # the first member is the judge trained alone: the shared optimizer never moved it while the second trained
+        assert torch.equal(first, alone.potential(video, texts))
+        assert not torch.allclose(first, second)  # its own initialization and draw of examples
+        mean = (first + second) / 2
+        assert torch.allclose(pair.potential(video, texts), mean)
+        assert torch.allclose(pair.progress_along(video, episode.task),
+                              FlywheelJudge._between_potentials(mean[:-1], mean[1:]))  # fmt: skip
+        done = [m.done_logit(video[-1:], texts[:1]) for m in pair.members]
+        assert torch.allclose(pair.done_logit(video[-1:], texts[:1]), (done[0] + done[1]) / 2)
+    logged = [json.loads(line) for line in (tmp_path / "pair" / "metrics.jsonl").open()]
+    assert {r["member"] for r in logged} == {0, 1}
+    capsys.readouterr()
+    assert main(["eval-judge", "--judge", str(tmp_path / "pair"), "--data", f"expert={ee_delta_demos}",
+                 "--no-progress"]) == 0  # fmt: skip
+    assert "VOC" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="members"):
+        JudgeConfig(roles=("critic", "verifier"), members=2)  # the verifier is read beside the explainer, not averaged
 
 
 @pytest.mark.parametrize("bad", ["critic", "oracle=somewhere"])

@@ -21,7 +21,7 @@ from vla_flywheel.config_check import check_positive_ints
 from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.failpoints import failpoint
-from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
+from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig, JudgeEnsemble
 from vla_flywheel.models.judges.config import ROLES
 from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE, save_checkpoint
@@ -149,35 +149,41 @@ def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
         judge_config = judge_config_for(cfg)
         examples, tasks = _examples(cfg, judge_config)
         tokenizer = WordTokenizer.from_corpus([*corpus(), *explanation_corpus(), *tasks], judge_config.max_text_length)
-        judge = FlywheelJudge(judge_config, tokenizer).train()
+        judge = (JudgeEnsemble if judge_config.members > 1 else FlywheelJudge)(judge_config, tokenizer).train()
+    # an ensemble's members train one after another, each on its own draw of examples; the optimizer holds them all
+    # but steps only the member whose gradients are set (the others' are None)
+    members = list(judge.members) if isinstance(judge, JudgeEnsemble) else [judge]
     optimizer = torch.optim.AdamW(judge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
-    rng = np.random.default_rng(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / TRAIN_CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
     log = MetricsLog(cfg.out, resume_step=0)
     roles = tuple(r for r in judge.config.roles if r in cfg.data)
     began, loss_value = time.perf_counter(), float("nan")
-    bar = tqdm(total=cfg.steps, desc=f"train-judge {'+'.join(roles)}", unit="step", disable=not progress)
+    bar = tqdm(total=cfg.steps * len(members), desc=f"train-judge {'+'.join(roles)}", unit="step",
+               disable=not progress)  # fmt: skip
     try:
-        for step in range(1, cfg.steps + 1):
-            role = roles[(step - 1) % len(roles)]
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.learning_rate(step)
-            loss, logs = judge({**examples[role].sample(rng, BATCH[role]), "role": role})
-            loss_value, grad_norm = checked_step(
-                judge,
-                optimizer,
-                loss,
-                cfg.grad_clip,
-                f"judge training diverged at step {step} ({role})",
-                "lower --lr or check the data for NaN/inf",
-            )
-            failpoint("judge.step")
-            bar.update()
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                log.write({"step": step, "role": role, "loss": loss_value, "lr": cfg.learning_rate(step),
-                           "grad_norm": grad_norm, **logs})  # fmt: skip
-                bar.set_postfix(loss=f"{loss_value:.4f}")
+        for k, member in enumerate(members):
+            rng = np.random.default_rng(cfg.seed + k)
+            which = {"member": k} if len(members) > 1 else {}
+            for step in range(1, cfg.steps + 1):
+                role = roles[(step - 1) % len(roles)]
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.learning_rate(step)
+                loss, logs = member({**examples[role].sample(rng, BATCH[role]), "role": role})
+                loss_value, grad_norm = checked_step(
+                    member,
+                    optimizer,
+                    loss,
+                    cfg.grad_clip,
+                    f"judge training diverged at step {step} ({role})",
+                    "lower --lr or check the data for NaN/inf",
+                )
+                failpoint("judge.step")
+                bar.update()
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    log.write({"step": step, **which, "role": role, "loss": loss_value, "lr": cfg.learning_rate(step),
+                               "grad_norm": grad_norm, **logs})  # fmt: skip
+                    bar.set_postfix(loss=f"{loss_value:.4f}", **which)
     finally:
         bar.close()
         log.close()

@@ -54,6 +54,11 @@ class JudgeConfig:
         alone gave 0.784 / 0.865), in 9.6 min alone for 5000 steps. The critic places the named things within 2 px on
         80-87% of held-out frames and a wrong instruction's final value falls from 0.81-0.84 to 0.68-0.77 of the
         true one's, at a cost in VOC. Its labels need episodes that record the gripper, so 0 (off) is the default.
+    members: judges trained alike, each from its own initialization and draw of examples, and read as one
+        (models/judges/ensemble.py:
+        the critic averages their potentials and done logits, the success classifier their logits); critic and
+        success roles only. Measured (README "Judges"): two critics on 100 demos + 800 noise-injected episodes
+        reach VOC 0.911 and rollout AUROC 0.902 where each alone reached 0.852 / 0.908 and 0.906 / 0.861.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points, and a grounded judge's labels are pixels through it.
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
@@ -80,6 +85,7 @@ class JudgeConfig:
     progress_reading: str = "pair"
     potential_anchor: float = 0.0
     grounding: float = 0.0
+    members: int = 1
     type: str = field(default="flywheel_judge", init=False)
 
     def __post_init__(self):
@@ -89,7 +95,10 @@ class JudgeConfig:
             raise ConfigError(f"judge: roles={list(self.roles)} must be distinct names from {', '.join(ROLES)}")
         check_positive_ints("judge", self, ("image_size", "frames", "dim", "depth", "num_heads", "ff_mult",
                                             "pooled_grid", "max_text_length", "max_explanation_length",
-                                            "glimpse_pixels"))  # fmt: skip
+                                            "glimpse_pixels", "members"))  # fmt: skip
+        if self.members > 1 and set(self.roles) - {"critic", "success"}:
+            raise ConfigError(f"judge: members={self.members} averages critics and success classifiers only; train "
+                              f"{sorted(set(self.roles) - {'critic', 'success'})} as a judge of its own")  # fmt: skip
         if self.image_size % 16:
             raise ConfigError(f"judge: image_size={self.image_size} must be a multiple of 16")
         if (self.image_size // 4) % self.pooled_grid:

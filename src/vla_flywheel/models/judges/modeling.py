@@ -23,6 +23,7 @@ hold them. Saving writes config.json + model.safetensors + tokenizer.json, like 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,9 @@ from vla_flywheel.models.judges.relation import ObjectGoalRelation
 from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.tokenizer import WordTokenizer
+
+if TYPE_CHECKING:
+    from vla_flywheel.models.judges.ensemble import JudgeEnsemble
 
 TASKS = ("progress", "done", "success", "explain", "verify")  # task tokens; the critic role uses the first two
 LOAD_FIX = "pass a `flywheel train-judge` run, a checkpoints/<step> or a pretrained_model directory"
@@ -389,12 +393,16 @@ class FlywheelJudge(nn.Module):
         self.tokenizer.save(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> FlywheelJudge:
-        """Load a saved judge in eval mode, every file checked before use (see `models.loading`)."""
+    def from_pretrained(cls, directory: str | Path,
+                        device: str | torch.device = "cpu") -> FlywheelJudge | JudgeEnsemble:  # fmt: skip
+        """Load a saved judge in eval mode, every file checked before use (see `models.loading`); a saved ensemble
+        (config `members` > 1) loads as the JudgeEnsemble that reads like one judge."""
+        from vla_flywheel.models.judges.ensemble import JudgeEnsemble
+
         directory = resolve_judge_dir(directory)
         path = directory / CONFIG_FILE
         config = JudgeConfig.from_dict(read_model_config(path, cls.name, "judge", LOAD_FIX), where=str(path))
-        judge = cls(config, WordTokenizer.load(directory))
+        judge = (JudgeEnsemble if config.members > 1 else cls)(config, WordTokenizer.load(directory))
         load_weights(judge, directory / WEIGHTS_FILE, LOAD_FIX)
         return judge.to(device).eval()
 

@@ -7,9 +7,10 @@ judge the relation in the form it is decided: two soft masks on a half-resolutio
 pad), keyed by the two things the instruction names, then their centres, how far apart they are and how much of the
 block lies on or next to the pad. Nothing here knows colours or positions: the masks are learned from the judge's
 labels (and, with `grounding`, from where successes' gripper closed and opened: train.grounding_labels);
-the module only fixes the shape of the question. Measured (README "Judges"), AUROC on the
-same data: 0.845 without it; 0.927 with it for training seed 0, 0.596 for seed 1 (its training loss stayed near 0.4);
-0.970 / 0.948 with the placing taught (`grounding`). It is opt-in. A critic reading pairs lost VOC with it (0.93 -> 0.74); a potential critic reads it with --relation.
+the module only fixes the shape of the question. Measured (README "Judges"), AUROC on the same data: 0.845 without
+it; 0.927 with it for training seed 0, 0.596 for seed 1 (its training loss stayed near 0.4); 0.970 / 0.948 with the
+placing taught (`grounding`). It is opt-in. A critic reading pairs lost VOC with it (0.93 -> 0.74); a potential
+critic reads it with --relation.
 """
 
 from __future__ import annotations
