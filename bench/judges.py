@@ -9,9 +9,10 @@ Data (all collected here, resumable: finished parts are skipped on a rerun):
 - noise-injected primitive episodes over all families (near-miss goals) for the explainer and the verifier, measured
   on held-out seeds twice: in the held-out wordings and colour-target pairs, and in the training ones.
 
-Judges: the critic (VLAC labels, 5% mismatched instructions) and its ablation without mismatched negatives, the
-success classifier with and without grounding (--relation --grounding 1), and the explainer + verifier (one unified
-model with two roles). Results go to --out as judges.json and judges.md. About 70 minutes on 2 CPU cores.
+Judges: the critic (VLAC labels, 5% mismatched instructions) and its ablation without mismatched negatives, a
+two-member critic ensemble that also learns from the noise-injected episodes' successes, the success classifier with
+and without grounding (--relation --grounding 1), and the explainer + verifier (one unified model with two roles).
+Results go to --out as judges.json and judges.md. About 80 minutes on 2 CPU cores.
 
 Run: .venv/bin/python bench/judges.py [--out runs/judges] [--steps N]
 """
@@ -34,7 +35,7 @@ from vla_flywheel.train.loop import SUMMARY_FILE, train
 # episode lasted or where the gripper stopped must not give its outcome away to a judge
 EE = TabletopConfig(family="pick_place", terminate_on_success=False)
 HELDOUT_SEED = 50_000
-STEPS = {"critic": 3000, "success": 5000, "explainer_verifier": 4000}
+STEPS = {"critic": 3000, "critic_members": 2000, "success": 5000, "explainer_verifier": 4000}
 GROUNDED = {"relation": True, "grounding": 1.0}  # train-judge --relation --grounding 1
 
 
@@ -97,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     steps = {name: args.steps or n for name, n in STEPS.items()}
     out = args.out
-    expert, _, _, rollouts_eval = video_data(out)
+    expert, noisy, _, rollouts_eval = video_data(out)
     expert_eval = dataset(out, "expert_heldout", env=EE, episodes=50, seed=HELDOUT_SEED + 10_000)
     near_miss = ExpertNoise(action_std=0.03, wrong_target=0.5)
     primitive = dataset(out, "primitive_noisy", env=TabletopConfig(family="all", interface="primitive"),
@@ -113,6 +114,10 @@ def main() -> None:
         "critic": measure(judge(out, "critic", {"critic": (expert,)}, steps["critic"]), video_eval),
         "critic_without_mismatch": measure(
             judge(out, "critic_without_mismatch", {"critic": (expert,)}, steps["critic"], mismatch=0.0), video_eval
+        ),
+        "critic, 2 members, + noise-injected episodes": measure(
+            judge(out, "critic_members", {"critic": (expert, noisy)}, steps["critic_members"], judge={"members": 2}),
+            video_eval,
         ),
         "success": measure(success_classifier(out, steps["success"]), video_eval),
         "success, grounded": measure(
