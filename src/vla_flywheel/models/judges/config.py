@@ -55,9 +55,8 @@ class JudgeConfig:
         80-87% of held-out frames and a wrong instruction's final value falls from 0.81-0.84 to 0.68-0.77 of the
         true one's, at a cost in VOC. Its labels need episodes that record the gripper, so 0 (off) is the default.
     members: judges trained alike, each from its own initialization and draw of examples, and read as one
-        (models/judges/ensemble.py:
-        the critic averages their potentials and done logits, the success classifier their logits); critic and
-        success roles only. Measured (README "Judges"): two critics on 100 demos + 800 noise-injected episodes
+        (models/judges/ensemble.py: the critic averages their potentials and done logits, the success classifier
+        their logits); critic and success roles only. Measured (README "Judges"): two critics on 100 demos + 800 noise-injected episodes
         rank rollouts at AUROC 0.904 / 0.927 (training seeds 0 / 2), where single critics' AUROC spread over
         0.861-0.935; VOC stays near the members' mean (0.857 / 0.858). Training takes K times as long, so 1.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses

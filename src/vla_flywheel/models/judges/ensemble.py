@@ -1,4 +1,4 @@
-"""JudgeEnsemble: K critics or success classifiers trained alike from different seeds, read as one judge.
+"""JudgeEnsemble: K critics or success classifiers trained alike, each from its own start, read as one judge.
 
 A small judge trained on ~100 demonstrations varies with its training seed about as much as with any design change
 (README "Judges": the same critic's VOC 0.77-0.91 and rollout AUROC 0.86-0.94 over four seeds). Averaging what K
