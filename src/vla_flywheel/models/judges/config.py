@@ -56,9 +56,10 @@ class JudgeConfig:
         true one's, at a cost in VOC. Its labels need episodes that record the gripper, so 0 (off) is the default.
     members: judges trained alike, each from its own initialization and draw of examples, and read as one
         (models/judges/ensemble.py: the critic averages their potentials and done logits, the success classifier
-        their logits); critic and success roles only. Measured (README "Judges"): two critics on 100 demos + 800 noise-injected episodes
-        rank rollouts at AUROC 0.904 / 0.927 (training seeds 0 / 2), where single critics' AUROC spread over
-        0.861-0.935; VOC stays near the members' mean (0.857 / 0.858). Training takes K times as long, so 1.
+        their logits); critic and success roles only. Measured (README "Judges"): two critics on 100 demos + 800
+        noise-injected episodes rank rollouts at AUROC 0.904 / 0.927 (training seeds 0 / 2), where single critics'
+        AUROC spread over 0.861-0.935; VOC stays near the members' mean (0.857 / 0.858). Training takes K times as
+        long, so 1.
     workspace_homography: 3x3 map from normalized table (x, y) to pixels; the explainer looks through glimpses
         centred on the pick and place points, and a grounded judge's labels are pixels through it.
     glimpse_pixels: side of the place glimpse in pixels (the pick glimpse is half of it); 32 px at 64 px spans
