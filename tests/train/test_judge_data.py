@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vla_flywheel.errors import DatasetError
+from vla_flywheel.errors import ConfigError, DatasetError
 from vla_flywheel.train.judge_data import (
     CriticExamples,
     Episode,
@@ -16,6 +16,7 @@ from vla_flywheel.train.judge_data import (
     same_task,
     subsample,
 )
+from vla_flywheel.train.judge_loop import JudgeTrainConfig
 
 FRONT = "observation.images.front"
 
@@ -50,6 +51,14 @@ def test_critic_examples_reach_past_the_success_where_the_recording_goes_on():
     assert torch.equal(batch["first_phase"], first.clamp(max=10) / 10)
     assert torch.equal(batch["second_phase"], second.clamp(max=10) / 10)
     assert batch["anchored"].all()
+    for share in (0.0, 0.2):  # train-judge --after-success: how much of that the critic sees
+        examples = CriticExamples([episode], fps=10, mismatch=0.0, after_success=share)
+        batch = examples.sample(np.random.default_rng(0), groups=400)
+        partners, done_frames = index(batch["second"]).view(400, 4)[:, 2], index(batch["done_frame"])
+        assert (partners > 10).float().mean() == pytest.approx(share, abs=0.06)
+        assert (done_frames > 10).float().mean() * 2 == pytest.approx(share, abs=0.08)
+    with pytest.raises(ConfigError, match="after_success"):
+        JudgeTrainConfig(data={"critic": ("demos",)}, out="x", after_success=1.5)
 
 
 def test_critic_groups_label_pairs_and_done_frames(ee_delta_demos):

@@ -145,12 +145,12 @@ class CriticExamples:
     """Progress pairs in four-sample groups and balanced done pairs, from successful episodes.
 
     Pairs start before the success (VLAC's "successful and efficient" trajectory ends there). Where the recording
-    goes on after it (the gripper parks), AFTER_SUCCESS of the global partners and of the late done frames come from
-    there: rollouts are judged on such frames, and the task is done in every one of them.
+    goes on after it (the gripper parks), `after_success` of the global partners and of the late done frames come
+    from there: rollouts are judged on such frames, and the task is done in every one of them.
     """
 
     def __init__(self, episodes: list[Episode], fps: int, mismatch: float = MISMATCH_PROBABILITY,
-                 grounding: bool = False):  # fmt: skip
+                 grounding: bool = False, after_success: float = AFTER_SUCCESS):  # fmt: skip
         self.episodes = [e for e in episodes if e.success and success_frame(e) >= 2]
         if not self.episodes:
             raise DatasetError("critic data: no successful episode of 3+ frames; the critic learns from successes")
@@ -158,7 +158,7 @@ class CriticExamples:
             raise DatasetError("critic data: grounding needs demos that record the gripper (state tcp.x, tcp.y and a "
                                "gripper action); record ee_delta demos or train without --grounding")  # fmt: skip
         self.fine = max(1, round(FINE_STEP_SECONDS * fps))
-        self.mismatch = mismatch
+        self.mismatch, self.after_success = mismatch, after_success
         self.grounding = grounding
         self.tasks = sorted({e.task for e in self.episodes})
 
@@ -171,7 +171,7 @@ class CriticExamples:
             i = int(rng.integers(0, last - self.fine + 1))
             k = i
             while k == i:
-                after = end > last and rng.random() < AFTER_SUCCESS
+                after = end > last and rng.random() < self.after_success
                 k = int(rng.integers(last + 1, end + 1)) if after else int(rng.integers(0, last + 1))
             task = e.task
             other = other_instruction(self.tasks, e.task, rng) if rng.random() < self.mismatch else None
@@ -195,7 +195,7 @@ class CriticExamples:
             e = self.episodes[rng.integers(len(self.episodes))]
             last, end = success_frame(e), len(e.images) - 1
             early = int(rng.integers(0, max(1, int(DONE_BEFORE * last))))
-            after = end > last and rng.random() < AFTER_SUCCESS
+            after = end > last and rng.random() < self.after_success
             late_from = last + 1 if after else int(np.ceil(DONE_AFTER * last))
             late = int(rng.integers(late_from, end + 1 if after else last + 1))
             other = other_instruction(self.tasks, e.task, rng) if rng.random() < self.mismatch else None

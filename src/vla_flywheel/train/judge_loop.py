@@ -27,6 +27,7 @@ from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE, save_checkpoint
 from vla_flywheel.train.config import warmup_cosine
 from vla_flywheel.train.judge_data import (
+    AFTER_SUCCESS,
     CriticExamples,
     ExplainerExamples,
     SuccessExamples,
@@ -51,6 +52,9 @@ class JudgeTrainConfig:
     """data: role -> dataset directories. steps: gradient steps (shared by the roles in turn).
 
     mismatch: probability that a critic group gets a wrong instruction with label 0 (VLAC: 5%; 0 for the ablation).
+    after_success: share of a critic's global partners and late done frames drawn from after a recording's success,
+        where it goes on (train.judge_data.CriticExamples). Measured (README "Judges"): 0.2 with two members keeps
+        the rollout ranking the parked frames teach and most of the VOC they cost.
     judge: JudgeConfig field overrides (roles are taken from `data`).
     init_from: continue from this trained judge (its weights and tokenizer; `judge` overrides do not apply).
     """
@@ -63,6 +67,7 @@ class JudgeTrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     mismatch: float = 0.05
+    after_success: float = AFTER_SUCCESS
     seed: int = 0
     threads: int = 2
     log_every: int = 25
@@ -83,8 +88,9 @@ class JudgeTrainConfig:
         check_positive_ints("train-judge", self, ("steps", "threads", "log_every"))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train-judge: lr={self.lr} must be a positive number")
-        if not 0 <= self.mismatch <= 1:
-            raise ConfigError(f"train-judge: mismatch={self.mismatch} is a probability; use a value in [0, 1]")
+        for name in ("mismatch", "after_success"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"train-judge: {name}={getattr(self, name)} is a probability; use a value in [0, 1]")
 
     def learning_rate(self, step: int) -> float:
         return warmup_cosine(step, self.lr, self.warmup_steps, self.steps, 0.05)
@@ -120,7 +126,7 @@ def _examples(cfg: JudgeTrainConfig, judge_config: JudgeConfig) -> tuple[dict, s
         episodes = load_episodes(list(dirs), judge_config.image_key, homography)
         tasks |= {e.task for e in episodes}
         if role == "critic":
-            out[role] = CriticExamples(episodes, DatasetReader(dirs[0]).fps, cfg.mismatch, grounded)
+            out[role] = CriticExamples(episodes, DatasetReader(dirs[0]).fps, cfg.mismatch, grounded, cfg.after_success)
         elif role == "success":
             out[role] = SuccessExamples(episodes, judge_config.frames, grounding=grounded)
         elif role == "explainer":
