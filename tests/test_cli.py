@@ -80,7 +80,7 @@ def test_collect_refuses_to_overwrite_and_leaves_data_intact(dataset):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["collect", "--family", "pickplace", "--out", "x"], ["--family", "invalid choice"]),
+        (["collect", "--family", "pickplace", "--out", "x"], ["family='pickplace'", "pick_place"]),
         (["collect", "--interface", "joints", "--out", "x"], ["--interface", "invalid choice"]),
         (["collect", "--episodes", "0", "--out", "x"], ["episodes=0"]),
         (["collect", "--wrong-target", "1.5", "--out", "x"], ["wrong_target=1.5", "probability"]),

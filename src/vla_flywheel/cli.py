@@ -45,7 +45,8 @@ def _add_collect(sub) -> None:
     from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 
     p = sub.add_parser("collect", help="collect expert (or policy) episodes into a LeRobot v3.0 dataset")
-    p.add_argument("--family", default="pick_place", choices=[*FAMILIES, ALL_FAMILIES], help="task family")
+    p.add_argument("--family", default="pick_place",
+                   help=f"task family: {', '.join([*FAMILIES, ALL_FAMILIES])} or Meta-World's mw/<task>")  # fmt: skip
     p.add_argument("--interface", default="ee_delta", choices=INTERFACES, help="action interface")
     p.add_argument("--split", default="train", choices=SPLITS, help="instruction split")
     p.add_argument("--episodes", type=int, default=50, help="number of episodes")
@@ -56,6 +57,7 @@ def _add_collect(sub) -> None:
     p.add_argument("--grasp-offset", type=float, default=0.0, help="expert pick point offset (metres)")
     p.add_argument("--early-release", type=float, default=0.0, help="probability of dropping the block en route")
     p.add_argument("--wrong-target", type=float, default=0.0, help="probability of a near-miss goal")
+    p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
     p.add_argument("--policy", type=Path, default=None, help="a trained policy acts instead of the expert")
     p.add_argument("--out", type=Path, required=True, help="dataset directory to create")
     p.add_argument("--append", action="store_true", help="add episodes to an existing dataset")
@@ -76,19 +78,12 @@ def _add_backend_flags(p) -> None:
 def _collect(args) -> None:
     from vla_flywheel.engine.collect import CollectConfig, collect
     from vla_flywheel.envs.rendering import check_rendering_libraries
-    from vla_flywheel.envs.tabletop.config import TabletopConfig
     from vla_flywheel.envs.tabletop.experts import ExpertNoise
 
     check_rendering_libraries()
     cfg = CollectConfig(
         out=args.out,
-        env=TabletopConfig(
-            family=args.family,
-            interface=args.interface,
-            split=args.split,
-            image_size=args.image_size,
-            cameras=("front", "wrist") if args.wrist_camera else ("front",),
-        ),
+        env=_collect_env_config(args),
         episodes=args.episodes,
         seed=args.seed,
         noise=ExpertNoise(args.action_std, args.grasp_offset, args.early_release, args.wrong_target),
@@ -99,6 +94,17 @@ def _collect(args) -> None:
     )
     summary = collect(cfg, progress=not args.no_progress)
     print("\n".join(summary.lines()))
+
+
+def _collect_env_config(args):
+    """The tabletop's config, or a Meta-World task's for `--family mw/<task>` (whose expert takes only action noise)."""
+    from vla_flywheel.envs.metaworld.config import MetaWorldConfig
+    from vla_flywheel.envs.metaworld.language import is_metaworld_family
+    from vla_flywheel.envs.tabletop.config import TabletopConfig
+
+    config = MetaWorldConfig if is_metaworld_family(args.family) else TabletopConfig
+    return config(family=args.family, interface=args.interface, split=args.split, image_size=args.image_size,
+                  cameras=("front", "wrist") if args.wrist_camera else ("front",), max_steps=args.max_steps)
 
 
 def _add_dataset(sub) -> None:

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import gymnasium as gym
 import mujoco
 import numpy as np
@@ -144,6 +147,21 @@ def test_expert_episode_written_as_a_lerobot_dataset_and_read_back(tmp_path):
     env.close()
     np.testing.assert_array_equal(episode[IMAGE], again.frames[IMAGE])
     np.testing.assert_allclose(episode[k.ACTION], again.frames[k.ACTION])
+
+
+def test_collect_command_records_a_task_and_refuses_tabletop_noise_before_writing(tmp_path):
+    def flywheel(*args):
+        proc = subprocess.run([sys.executable, "-m", "vla_flywheel.cli", "collect", *map(str, args), "--no-progress"],
+                              capture_output=True, text=True)  # fmt: skip
+        return proc.returncode, proc.stdout, proc.stderr
+
+    rc, out, err = flywheel("--family", "mw/reach-v3", "--episodes", 1, "--max-steps", 30, "--out", tmp_path / "ok")
+    assert rc == 0, err
+    reader = DatasetReader(tmp_path / "ok")
+    assert reader.info["robot_type"] == "metaworld_sawyer" and reader.num_frames <= 30
+    rc, _, err = flywheel("--family", "mw/reach-v3", "--grasp-offset", 0.02, "--out", tmp_path / "noisy")
+    assert rc == 2 and "grasp_offset is tabletop-only" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "noisy").exists()
 
 
 @pytest.mark.parametrize("bad", [[np.nan, 0, 0, 0], [0, 0, np.inf, 0]])

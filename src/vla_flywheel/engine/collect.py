@@ -64,6 +64,10 @@ class CollectConfig:
         check_backend(self.backend, self.workers, "collect")
         if self.policy is not None:
             self.policy = Path(self.policy)
+        elif isinstance(self.env, MetaWorldConfig):
+            from vla_flywheel.envs.metaworld.experts import MetaWorldExpert
+
+            MetaWorldExpert(self.noise)  # refuses the tabletop-only noise kinds before anything is written
 
 
 @dataclass
