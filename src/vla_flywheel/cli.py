@@ -104,7 +104,7 @@ def _collect_env_config(args):
 
     config = MetaWorldConfig if is_metaworld_family(args.family) else TabletopConfig
     return config(family=args.family, interface=args.interface, split=args.split, image_size=args.image_size,
-                  cameras=("front", "wrist") if args.wrist_camera else ("front",), max_steps=args.max_steps)
+                  cameras=("front", "wrist") if args.wrist_camera else ("front",), max_steps=args.max_steps)  # fmt: skip
 
 
 def _add_dataset(sub) -> None:
