@@ -103,8 +103,9 @@ def _collect_env_config(args):
     from vla_flywheel.envs.tabletop.config import TabletopConfig
 
     config = MetaWorldConfig if is_metaworld_family(args.family) else TabletopConfig
+    cameras = ("front", "wrist") if args.wrist_camera else ("front",)
     return config(family=args.family, interface=args.interface, split=args.split, image_size=args.image_size,
-                  cameras=("front", "wrist") if args.wrist_camera else ("front",), max_steps=args.max_steps)  # fmt: skip
+                  cameras=cameras, max_steps=args.max_steps)  # fmt: skip
 
 
 def _add_dataset(sub) -> None:

@@ -149,6 +149,22 @@ def test_expert_episode_written_as_a_lerobot_dataset_and_read_back(tmp_path):
     np.testing.assert_allclose(episode[k.ACTION], again.frames[k.ACTION])
 
 
+def test_progress_is_the_shaped_score_from_the_start_to_the_success(env):
+    """info["progress"] (the shaped-reward potential of an RL specialist) is Meta-World's shaped reward over 10 at
+    every step, near 0 at the start of a pick-and-place and past half way at the expert's success."""
+    expert = make_expert(env)
+    obs, info = env.reset(seed=3)
+    expert.reset(env, 3)
+    progress, terminated = [info["progress"]], False
+    while not terminated:
+        obs, _, terminated, truncated, info = env.step(expert.act(env, obs))
+        assert info["progress"] == pytest.approx(info["metaworld.reward"] / 10)
+        progress.append(info["progress"])
+        assert not truncated
+    assert info["success"] and progress[0] < 0.1 < 0.5 < progress[-1]
+    assert min(progress) >= 0 and max(progress) <= 1
+
+
 def test_collect_command_records_a_task_and_refuses_tabletop_noise_before_writing(tmp_path):
     def flywheel(*args):
         proc = subprocess.run([sys.executable, "-m", "vla_flywheel.cli", "collect", *map(str, args), "--no-progress"],

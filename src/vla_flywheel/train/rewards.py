@@ -5,9 +5,9 @@
 `progress` adds the change of a progress potential Φ between consecutive observations, r = success + Φ(s') − Φ(s):
 potential-based shaping (Ng et al. 1999), which leaves the optimal policy of the sparse task unchanged while telling
 the learner at every step whether it moved towards the goal. VLAC's RL loop rewards exactly this with its critic's
-progress (papers.md §4.3); here Φ is the simulator's own stage-wise progress (`info["progress"]`: reach, hold,
-carry), the dense ground truth such a critic estimates. The discounted sum telescopes to about success + Φ(s_T) −
-Φ(s_0), so returns lie in [−1, 2].
+progress (papers.md §4.3); here Φ is the simulator's own stage-wise progress (`info["progress"]`: the tabletop's
+reach, hold, carry; Meta-World's shaped reward over its maximum), the dense ground truth such a critic estimates.
+The discounted sum telescopes to about success + Φ(s_T) − Φ(s_0), so returns lie in [−1, 2].
 
 `critic` is VLAC's own: a trained progress critic's signed progress between consecutive camera frames for the
 instruction, plus 1 the first time its done head says the instruction is complete (once per episode, so hovering in
@@ -89,5 +89,5 @@ class StepReward:
             return 0.0
         if "progress" not in info:
             raise ConfigError("specialist: reward='progress' needs an env that reports info['progress'] (the tabletop "
-                              "does; Meta-World does not): use reward='sparse' there")  # fmt: skip
+                              "and Meta-World do): use reward='sparse' with this one")  # fmt: skip
         return float(info["progress"])

@@ -15,6 +15,9 @@ gripper effort (-1 open, +1 closed), at 80 Hz.
 `reset(seed=s)` picks one of the task's 50 variations (object and goal positions) from s, so the seed fully
 determines the episode's start; `get_state()`/`set_state()` restore everything the future depends on. The reward is
 the tabletop's: 1.0 on a success step, else 0 (Meta-World's shaped reward is in `info["metaworld.reward"]`).
+`info["progress"]` is that shaped reward over its maximum of 10, in [0, 1]: Meta-World's own stage-wise score (reach,
+grasp, move to the goal), the counterpart of the tabletop's `info["progress"]`, for analysis and for an RL
+specialist's shaped reward; no learned judge trains on it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from vla_flywheel.envs.metaworld.tasks import env_class, variations
 ACTION_NAMES = ["dx", "dy", "dz", "gripper"]
 STATE_NAMES = ["hand.x", "hand.y", "hand.z", "gripper.opening", "goal.x", "goal.y", "goal.z"]
 STATE_INDICES = [0, 1, 2, 3, 36, 37, 38]  # where they are in Meta-World's 39-d observation
+MAX_SHAPED_REWARD = 10.0  # every V3 task's shaped reward lies in [0, 10], 10 once the task is done
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ class MetaWorldEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._start(int(self.np_random.integers(len(self._variations))))
-        return self._observation(), self._info(False)
+        shaped = self.sim.evaluate_state(self._raw, np.zeros(4))[0]  # the start's score, with the hand at rest
+        return self._observation(), {**self._info(False), "progress": shaped / MAX_SHAPED_REWARD}
 
     def step(self, action):
         if self.task is None:
@@ -102,6 +107,7 @@ class MetaWorldEnv(gym.Env):
         info = self._info(success)
         info.update({f"metaworld.{k}": float(v) for k, v in mw_info.items() if k != "success"})
         info["metaworld.reward"] = float(shaped)
+        info["progress"] = float(shaped) / MAX_SHAPED_REWARD
         if reason is not None:
             info["failure_reason"] = reason
         if terminated or truncated:
