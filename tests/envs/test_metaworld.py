@@ -165,6 +165,31 @@ def test_progress_is_the_shaped_score_from_the_start_to_the_success(env):
     assert min(progress) >= 0 and max(progress) <= 1
 
 
+def test_the_expert_takes_over_from_a_restored_state_another_agent_left():
+    """What VLAC's return-and-explore help needs: a state restored in another env is observed as it was, and the
+    expert, taking over there, still finishes the task."""
+    env = make_env(family="mw/reach-v3", max_steps=150)
+    obs, _ = env.reset(seed=5)
+    for _ in range(15):
+        obs, *_ = env.step(np.array([-1.0, -1.0, 1.0, 0.0], np.float32))  # drift away from any plan first
+    state = env.get_state()
+    fresh = make_env(family="mw/reach-v3", max_steps=150)
+    fresh.reset(seed=123)
+    fresh.set_state(state)
+    restored, info = fresh.observe()
+    np.testing.assert_array_equal(restored["observation.state"], obs["observation.state"])
+    assert not info["success"] and 0 <= info["progress"] < 1
+    expert = make_expert(fresh)
+    expert.replan(fresh)
+    for _ in range(120):
+        restored, _, terminated, truncated, info = fresh.step(expert.act(fresh, restored))
+        if terminated or truncated:
+            break
+    assert info["success"]
+    env.close()
+    fresh.close()
+
+
 def test_collect_command_records_a_task_and_refuses_tabletop_noise_before_writing(tmp_path):
     def flywheel(*args):
         proc = subprocess.run([sys.executable, "-m", "vla_flywheel.cli", "collect", *map(str, args), "--no-progress"],

@@ -117,7 +117,8 @@ class ExpertLed:
 
 
 def check_expert_help(env, help: ExpertHelp) -> None:
-    """Expert help needs an expert that can plan from any state and an env that can be restored: the tabletop's."""
+    """Expert help needs an expert that can take over from any state and an env that can be restored and observed
+    there: the tabletop's (its expert replans) and Meta-World's (its experts read only the current observation)."""
     if help.level != "none" and not hasattr(env.unwrapped, "observe"):
-        raise ConfigError(f"specialist: expert_help={help.level!r} needs the tabletop (its expert replans from any "
-                          "state); use expert_help='none' on this env")  # fmt: skip
+        raise ConfigError(f"specialist: expert_help={help.level!r} needs an env whose expert takes over from any "
+                          "state (the tabletop, Meta-World); use expert_help='none' on this env")  # fmt: skip

@@ -89,8 +89,7 @@ class MetaWorldEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._start(int(self.np_random.integers(len(self._variations))))
-        shaped = self.sim.evaluate_state(self._raw, np.zeros(4))[0]  # the start's score, with the hand at rest
-        return self._observation(), {**self._info(False), "progress": shaped / MAX_SHAPED_REWARD}
+        return self.observe()
 
     def step(self, action):
         if self.task is None:
@@ -138,6 +137,12 @@ class MetaWorldEnv(gym.Env):
         self.sim.curr_path_length = self._steps
         self._raw = np.array(state["raw"], dtype=np.float64)
         self.sim._prev_obs = np.array(state["prev_obs"], dtype=np.float64)
+
+    def observe(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(observation, info) of the current state, as `reset` returns them: what a learner restarted from a state
+        restored by `set_state` sees first. Success and progress are Meta-World's verdict on it, the hand at rest."""
+        shaped, mw_info = self.sim.evaluate_state(self._raw, np.zeros(4))
+        return self._observation(), {**self._info(bool(mw_info["success"])), "progress": shaped / MAX_SHAPED_REWARD}
 
     # ---------------------------------------------------------------- readings
     def privileged_state(self) -> np.ndarray:

@@ -34,6 +34,15 @@ class MetaWorldExpert:
 
     def reset(self, env, seed: int) -> None:
         self.rng = np.random.default_rng([seed, 0x5EED])
+        self._load(env)
+
+    def replan(self, env) -> None:
+        """Take over mid-episode (e.g. after `set_state` to a state a policy failed in): Meta-World's policies read
+        only the current observation, so there is nothing to plan; noise, if any, is drawn as from seed 0."""
+        self.rng = np.random.default_rng([0, 0x5EED])
+        self._load(env)
+
+    def _load(self, env) -> None:
         task = env.unwrapped.config.task_name
         if task != self._task:
             require_metaworld()  # a one-line error when the extra is missing
