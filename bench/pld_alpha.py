@@ -1,8 +1,8 @@
 """PLD's α sweep: the generalist distilled from hybrid rollouts, for each share of the episode the base plays first.
 
 One `pld` round per α from one shared base (`--base-from`, a flywheel run on the same family and interface): a
-residual specialist trained with the learner settings that do not collapse (bench/rl_help.py's LEARNER) and PLD's
-sparse reward, `--episodes` hybrid rollouts (the base alone for T_base ~ U[0, α·T] steps, then base + specialist),
+residual specialist trained with the learner settings that do not collapse (bench/rl_help.py's tabletop learner) and
+PLD's sparse reward, `--episodes` hybrid rollouts (the base alone for T_base ~ U[0, α·T] steps, then base + specialist),
 the oracle keeping the successes, and the round's fine-tuning. Training depends on α only after the specialist, so
 it is trained once, in the first α's run, and copied into the others (a run with the same seed and base trains
 the same one). Finished runs are reused. The table (distilled success on the fixed seeds with 95% Wilson CIs, kept
@@ -17,11 +17,13 @@ import argparse
 import shutil
 from pathlib import Path
 
-from rl_help import LEARNER
+from rl_help import LEARNERS
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import read_rounds
+
+LEARNER = LEARNERS["tabletop"]
 
 
 def main() -> None:
