@@ -83,7 +83,7 @@ def main() -> None:
                                               eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                                               **learner))  # fmt: skip
         rows.append((name, reward, assistance, out))
-    table = markdown(rows, args.target)
+    table = markdown(rows, args.target, args.eval_every)
     print(table)
     doc.parent.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
@@ -100,17 +100,18 @@ def episodes_to(curve: list[dict], target: float, demos: int) -> str:
     return f"not reached ({curve[-1]['episodes'] + demos} used)"
 
 
-def markdown(rows: list[tuple], target: float) -> str:
+def markdown(rows: list[tuple], target: float, every: int) -> str:
+    """One row per configuration; curve point k (taken once k·`every` env steps were spent, an episode's end past it)
+    goes in column k."""
     curves = {name: [json.loads(line) for line in (out / CURVE_FILE).read_text().splitlines()]
               for name, _, _, out in rows}  # fmt: skip
-    steps = sorted({p["env_steps"] // 100 * 100 for c in curves.values() for p in c})
+    steps = [k * every for k in range(max(len(c) for c in curves.values()))]
     head = "| config | reward | help | " + " | ".join(f"~{s / 1000:g}k steps" for s in steps)
     head += f" | episodes to {100 * target:.0f}% | demos / restarts / expert steps | minutes |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, reward, assistance, out in rows:
         summary = json.loads((out / SUMMARY_FILE).read_text())
-        by_step = {p["env_steps"] // 100 * 100: p["success"] for p in curves[name]}
-        cells = [_rate(by_step[s]) if s in by_step else "–" for s in steps]
+        cells = [_rate(p["success"]) for p in curves[name]] + ["–"] * (len(steps) - len(curves[name]))
         demos, online = summary.get("demos", {}).get("episodes", 0), summary["online"]
         cost = f"{demos} / {online.get('restarts', 0)} / {online.get('expert_env_steps', 0)}"
         lines.append(
