@@ -37,8 +37,8 @@ from vla_flywheel.envs.tabletop.camera import front_camera_homography  # noqa: E
 from vla_flywheel.envs.tabletop.experts import ExpertNoise  # noqa: E402
 from vla_flywheel.envs.tabletop.language import corpus  # noqa: E402
 from vla_flywheel.envs.tabletop.scene import COLOURS  # noqa: E402
+from vla_flywheel.models.encoders import to_float_images  # noqa: E402
 from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig  # noqa: E402
-from vla_flywheel.models.judges.modeling import to_float_images  # noqa: E402
 from vla_flywheel.models.tokenizer import WordTokenizer, words  # noqa: E402
 from vla_flywheel.train.judge_data import (  # noqa: E402
     Episode,

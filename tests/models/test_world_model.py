@@ -115,8 +115,8 @@ def test_a_held_block_moves_with_the_gripper_and_nothing_moves_when_the_fingers_
     """Driven by the real states of an expert demo that runs on after its success (the gripper parks out of view),
     the scene a world model composites over ends closer to the demo's last frame (the block carried to its pad) than
     the first frame is; with the fingers closing to 0 instead (a missed grasp), it stays the first frame."""
+    from vla_flywheel.models.encoders import to_float_images
     from vla_flywheel.models.world_model.carry import OPEN_ABOVE, BlockCarry
-    from vla_flywheel.models.world_model.modeling import to_float_images
     from vla_flywheel.train.world_model_loop import tabletop_projection
 
     full = TabletopConfig(family="pick_place", terminate_on_success=False)

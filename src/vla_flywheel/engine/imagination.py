@@ -23,7 +23,8 @@ import torch
 from vla_flywheel.constants import OBS_STATE, TASK
 from vla_flywheel.engine.policy_agent import finite_action
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.models.world_model.modeling import FlywheelWorldModel, check_chunk, to_float_images, to_uint8_images
+from vla_flywheel.models.encoders import to_float_images
+from vla_flywheel.models.world_model.modeling import FlywheelWorldModel, check_chunk, to_uint8_images
 
 
 @dataclass

@@ -25,7 +25,8 @@ from vla_flywheel.engine.rollout import EpisodeRecord
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.judge_metrics import auroc
 from vla_flywheel.flywheel.judging import SuccessJudge
-from vla_flywheel.models.world_model.modeling import FlywheelWorldModel, to_float_images
+from vla_flywheel.models.encoders import to_float_images
+from vla_flywheel.models.world_model.modeling import FlywheelWorldModel
 from vla_flywheel.train.world_model_data import Episode
 
 SSIM_WINDOW, SSIM_SIGMA = 7, 1.5  # a 7 px Gaussian window: 64 px frames are small

@@ -17,6 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., S, S, 3] as datasets hold images -> float [..., 3, S, S] in [0, 1] (float input passes through)."""
+    if images.dtype == torch.uint8:
+        return images.movedim(-1, -3).float() / 255.0
+    return images
+
+
 def coordinate_grid(height: int, width: int, device=None) -> torch.Tensor:
     """[2, H, W] x (columns) and y (rows) in [-1, 1], cell centres."""
     ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1

@@ -31,7 +31,7 @@ from torch import nn
 
 from vla_flywheel.constants import EXPLANATION, TASK
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder
+from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder, to_float_images
 from vla_flywheel.models.judges.config import JudgeConfig
 from vla_flywheel.models.judges.relation import ObjectGoalRelation
 from vla_flywheel.models.loading import load_weights, read_model_config, save_model
@@ -45,13 +45,6 @@ TASKS = ("progress", "done", "success", "explain", "verify")  # task tokens; the
 LOAD_FIX = "pass a `flywheel train-judge` run, a checkpoints/<step> or a pretrained_model directory"
 POTENTIAL_FLOOR = 0.02  # 1 - phi_i below this (the last 2% of a task) divides by it instead
 COARSE_GRID = 2  # context frames and the pick glimpse: 2x2 + 1 tokens each
-
-
-def to_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., S, S, 3] -> float [..., 3, S, S] in [0, 1] (float input passes through)."""
-    if images.dtype == torch.uint8:
-        return images.movedim(-1, -3).float() / 255.0
-    return images
 
 
 def head(dim: int, out: int) -> nn.Sequential:

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.encoders import to_float_images
 from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.world_model.carry import BlockCarry, StillScene
@@ -57,11 +58,6 @@ STATE_WEIGHT = 0.1
 RECONSTRUCTION_WEIGHT = 0.5  # decoding each real frame's own encoding
 RENDER_WIDTH = 16  # hidden width of the per-pixel (coordinates, state) renderer
 EDIT_DEADZONE = 2 / 255  # edits of the first frame smaller than this are dropped (see FlywheelWorldModel.decode)
-
-
-def to_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [..., S, S, 3] -> float [..., 3, S, S] in [0, 1]."""
-    return images.movedim(-1, -3).float() / 255.0
 
 
 def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
