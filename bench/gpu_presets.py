@@ -7,8 +7,10 @@ state, instructions from the task corpus, action chunks [B, H, 5] with padding, 
 episode starts. A training step is batch assembly + forward + backward + clipping + AdamW, set up as in
 train/loop.py; latency is `predict_action_chunk` at batch 1 (10 Euler steps).
 
-On CUDA each preset trains at its own batch size (32 / 128 / 256); on a CPU all train at --batch-size (default 32)
-for a few steps, since gpu-large takes seconds per step there. --bf16 runs everything under bfloat16 autocast (what
+On CUDA each preset trains at its own batch size (32 / 128 / 256), twice: with the deterministic kernels that
+`flywheel train` uses there (train/device.py: exact resume) and with torch's defaults, so the last column is what
+exactness costs. On a CPU all train at --batch-size (default 32) for a few steps, since gpu-large takes seconds per
+step there. --bf16 runs everything under bfloat16 autocast (what
 the GPU presets train with).
 
 Run: .venv/bin/python bench/gpu_presets.py [--presets cpu-small gpu-base] [--bf16] [--threads 2] [--steps N]
@@ -33,6 +35,7 @@ from vla_flywheel.models.policy.modeling import EPISODE_START
 from vla_flywheel.models.presets import PRESETS
 from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.data import TrainingData
+from vla_flywheel.train.device import deterministic_cuda
 from vla_flywheel.train.frame_spool import FrameSpool
 from vla_flywheel.train.loop import TABLETOP_ROBOT, policy_config_for
 
@@ -147,19 +150,27 @@ def main() -> None:
           f"training steps and {calls} latency calls per preset")  # fmt: skip
     print()
     header = "| preset | params | batch | train samples/s | train step ms | act p50 ms (batch 1) | act p95 ms |"
-    print(header + (" peak GPU GiB |" if cuda else ""))
-    print("|---" * (header.count("|") - 1 + cuda) + "|")
+    extra = " peak GPU GiB | samples/s, torch's default kernels | deterministic / default |"
+    print(header + (extra if cuda else ""))
+    print("|---" * (header.count("|") - 1 + 3 * cuda) + "|")
     for preset in (PRESETS[p] for p in args.presets):
         batch_size = args.batch_size or (preset.train.get("batch_size", 32) if cuda else 32)
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         policy = build_policy(data, preset.policy, device)
         params = sum(p.numel() for p in policy.parameters())
+        if cuda:
+            deterministic_cuda(True)
         seconds = statistics.median(train_seconds(policy, data, batch_size, steps, warmup, args.bf16, device))
         ms = predict_ms(policy, data, calls, warmup, args.bf16, device)
         row = (f"| {preset.name} | {params / 1e6:.2f} M | {batch_size} | {batch_size / seconds:,.1f} | "
                f"{1000 * seconds:,.1f} | {statistics.median(ms):.2f} | {np.percentile(ms, 95):.2f} |")  # fmt: skip
-        print(row + (f" {torch.cuda.max_memory_allocated() / 2**30:.2f} |" if cuda else ""), flush=True)
+        if cuda:
+            peak = torch.cuda.max_memory_allocated() / 2**30
+            deterministic_cuda(False)
+            default = statistics.median(train_seconds(policy, data, batch_size, steps, warmup, args.bf16, device))
+            row += f" {peak:.2f} | {batch_size / default:,.1f} | {default / seconds:.2f} |"
+        print(row, flush=True)
         del policy
 
 

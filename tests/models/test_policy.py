@@ -7,6 +7,7 @@ import torch
 from vla_flywheel.envs.tabletop.camera import front_camera_homography
 from vla_flywheel.envs.tabletop.language import corpus
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.encoders import grid_pool
 from vla_flywheel.models.normalize import Normalizer
 from vla_flywheel.models.policy import FlywheelPolicy, PolicyConfig
 from vla_flywheel.models.policy.primitive_head import soft_argmax_2d
@@ -140,3 +141,15 @@ def test_select_action_points_once_per_episode():
     policy.reset()
     policy.select_action(make_batch(), generator)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize(("size", "grid"), [(16, 4), (16, 8), (18, 4)])
+def test_grid_pooling_gives_adaptive_poolings_bits_forward_and_backward(size, grid):
+    # the image tokens pool with avg_pool2d for its deterministic CUDA backward; checkpoints trained with adaptive
+    # pooling must act and train exactly as before
+    features = torch.randn(4, 8, size, size, generator=torch.Generator().manual_seed(size), requires_grad=True)
+    ours, theirs = grid_pool(features, grid), torch.nn.functional.adaptive_avg_pool2d(features, grid)
+    upstream = torch.randn_like(ours)
+    (ours_grad,) = torch.autograd.grad(ours, features, upstream)
+    (theirs_grad,) = torch.autograd.grad(theirs, features, upstream)
+    assert ours.shape == (4, 8, grid, grid) and torch.equal(ours, theirs) and torch.equal(ours_grad, theirs_grad)

@@ -9,6 +9,7 @@ import torch
 from vla_flywheel.engine.policy_agent import observation_batch
 from vla_flywheel.envs import make_env
 from vla_flywheel.envs.tabletop.experts import ScriptedExpert
+from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.policy import FlywheelPolicy
 from vla_flywheel.train.config import TrainConfig
 from vla_flywheel.train.loop import train
@@ -83,3 +84,11 @@ def test_the_primitive_policy_learns_to_point_at_the_demonstrated_pick_and_place
         errors.append([np.linalg.norm(predicted[i : i + 2] - target[i : i + 2]) * 25 for i in (0, 3)])  # cm
     env.close()
     assert np.median(errors) < 2.0, errors
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where torch sees no CUDA device")
+def test_asking_for_cuda_without_one_is_one_clear_error(tmp_path, ee_delta_demos):
+    with pytest.raises(ConfigError, match="torch sees no CUDA device; use --device cpu or auto"):
+        train(TrainConfig(datasets=(ee_delta_demos,), out=tmp_path / "run", steps=1, device="cuda", policy=TINY),
+              progress=False)  # fmt: skip
+    assert not (tmp_path / "run" / "checkpoints").exists()

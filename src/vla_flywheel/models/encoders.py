@@ -64,12 +64,24 @@ class ImageEncoder(nn.Module):
         return half, quarter
 
 
+def grid_pool(features: torch.Tensor, grid: int) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C, grid, grid] cell means.
+
+    Where the cells tile the map exactly (every size the presets use), avg_pool2d gives the same bits as adaptive
+    pooling on the CPU and, unlike it, has a deterministic CUDA backward (train/device.py).
+    """
+    h, w = features.shape[-2:]
+    if h % grid or w % grid:
+        return F.adaptive_avg_pool2d(features, grid)
+    return F.avg_pool2d(features, (h // grid, w // grid))
+
+
 class ImageTokens(nn.Module):
     """Quarter map -> pooled_grid^2 grid tokens + 1 keypoint token, each [B, ., D]."""
 
     def __init__(self, channels: int, dim: int, pooled_grid: int, keypoints: int):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(pooled_grid)
+        self.pooled_grid = pooled_grid
         self.proj = nn.Linear(channels, dim)
         self.position = nn.Parameter(torch.randn(pooled_grid * pooled_grid, dim) * 0.02)
         self.keypoint_logits = nn.Conv2d(channels, keypoints, 1)
@@ -77,7 +89,7 @@ class ImageTokens(nn.Module):
 
     def forward(self, quarter: torch.Tensor) -> torch.Tensor:
         b, _, h, w = quarter.shape
-        grid = self.proj(self.pool(quarter).flatten(2).transpose(1, 2)) + self.position  # [B, G*G, D]
+        grid = self.proj(grid_pool(quarter, self.pooled_grid).flatten(2).transpose(1, 2)) + self.position  # [B, G*G, D]
         attention = self.keypoint_logits(quarter).flatten(2).softmax(dim=-1)  # [B, K, H*W]
         coords = coordinate_grid(h, w, quarter.device).flatten(1).to(attention.dtype)  # [2, H*W]
         keypoints = torch.einsum("bkn,cn->bkc", attention, coords).flatten(1)  # [B, 2K] expected (x, y)

@@ -33,6 +33,7 @@ from vla_flywheel.train.checkpoint import (
 )
 from vla_flywheel.train.config import TrainConfig
 from vla_flywheel.train.data import TrainingData
+from vla_flywheel.train.device import training_device
 from vla_flywheel.train.ema import EMA
 from vla_flywheel.train.metrics import MetricsLog, read_metrics
 from vla_flywheel.train.optimizer_step import checked_step
@@ -131,14 +132,6 @@ def check_fits(policy: FlywheelPolicy, data: TrainingData, datasets: tuple[Path,
         )
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train: device='cuda' but torch sees no CUDA device; use --device cpu or auto")
-    return torch.device(name)
-
-
 def _start(cfg: TrainConfig) -> tuple[TrainConfig, TrainingData, FlywheelPolicy, dict | None]:
     """Fresh run: build tokenizer, normalizer and policy. Resume: reload them and the training state."""
     if cfg.out.joinpath("checkpoints").exists():
@@ -182,7 +175,7 @@ def train(cfg: TrainConfig | None = None, *, resume: Path | None = None, steps: 
     """Train from scratch (`cfg`) or continue the run at `resume` (optionally to a new total `steps`)."""
     cfg, data, policy, restored = _resume(resume, steps) if resume is not None else _start(cfg)
     torch.set_num_threads(cfg.threads)
-    device = _device(cfg.device)
+    device = training_device(cfg.device)
     policy.to(device).train()
     optimizer = torch.optim.AdamW(
         policy.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=False
