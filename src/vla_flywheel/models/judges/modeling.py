@@ -29,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vla_flywheel.constants import EXPLANATION, TASK
+from vla_flywheel.constants import TASK
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.models.encoders import ImageEncoder, ImageTokens, TextEncoder, to_float_images
 from vla_flywheel.models.judges.config import JudgeConfig
+from vla_flywheel.models.judges.explainer import ExplainerRole
 from vla_flywheel.models.judges.relation import ObjectGoalRelation
 from vla_flywheel.models.loading import load_weights, read_model_config, save_model
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
@@ -51,7 +52,7 @@ def head(dim: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, out))
 
 
-class FlywheelJudge(nn.Module):
+class FlywheelJudge(ExplainerRole, nn.Module):
     name = "flywheel_judge"
 
     def __init__(self, config: JudgeConfig, tokenizer: WordTokenizer):
@@ -255,55 +256,6 @@ class FlywheelJudge(nn.Module):
         parts = [image, a + self.segment_embedding[0], b + self.segment_embedding[1]]
         return self.verify_head(self._read("verify", parts, torch.cat([mask_a, mask_b], dim=1)))[:, 0]
 
-    def _explain_context(self, frame: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """(frame [B, S, S, 3], action [B, 5] normalized pick x, y, yaw, place x, y) -> [B, D]."""
-        action = action.to(self.device).float()
-        query = self.action_proj(action)  # [B, D]
-        image = to_float_images(frame).to(self.device)
-        g = self.config.glimpse_pixels
-        pick = self._frame_tokens(self._glimpse(image, action[:, :2], g // 2)[:, None], query, True, centre=True)
-        place = self._frame_tokens(self._glimpse(image, action[:, 3:5], g)[:, None], query, False, centre=True)
-        whole = self._frame_tokens(image[:, None], query, False)
-        parts = [whole, pick + self.segment_embedding[0], place + self.segment_embedding[1], query[:, None]]
-        return self._read("explain", parts, None)
-
-    def _glimpse(self, image: torch.Tensor, xy: torch.Tensor, pixels: int) -> torch.Tensor:
-        """[B, 3, S, S] -> [B, 3, pixels, pixels] centred on table point xy [B, 2] (border pixels repeat)."""
-        b, size = image.shape[0], image.shape[-1]
-        h = torch.cat([xy, torch.ones_like(xy[:, :1])], dim=-1) @ self.homography.T
-        uv = h[:, :2] / h[:, 2:]  # [B, 2] continuous pixels
-        theta = torch.zeros(b, 2, 3, device=image.device)
-        theta[:, 0, 0] = theta[:, 1, 1] = pixels / size
-        theta[:, :, 2] = uv * 2 / size - 1
-        grid = F.affine_grid(theta, [b, 3, pixels, pixels], align_corners=False)
-        return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-    def explanation_logits(self, frame: torch.Tensor, action: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: target words [B, L] -> logits [B, L, V] for each word given the ones before it."""
-        context = self._explain_context(frame, action)  # [B, D]
-        previous = torch.cat([self.begin.expand(len(words), 1, -1), self.word_embedding(words[:, :-1])], dim=1)
-        inputs = torch.cat([previous, context[:, None].expand_as(previous)], dim=-1)  # [B, L, 2D]
-        hidden, _ = self.decoder(inputs, context[None].contiguous())
-        return self.word_out(hidden)
-
-    @torch.no_grad()
-    def explain(self, frame: torch.Tensor, action: torch.Tensor) -> list[str]:
-        """Greedy decoding: one sentence per (frame, action); stops at the padding token."""
-        context = self._explain_context(frame, action)
-        b = context.shape[0]
-        state, word = context[None].contiguous(), self.begin.expand(b, -1)
-        out = torch.zeros(b, self.config.max_explanation_length, dtype=torch.long, device=self.device)
-        finished = torch.zeros(b, dtype=torch.bool, device=self.device)
-        for i in range(self.config.max_explanation_length):
-            hidden, state = self.decoder(torch.cat([word, context], dim=-1)[:, None], state)
-            choice = self.word_out(hidden[:, 0]).argmax(-1).masked_fill(finished, self.tokenizer.pad_id)
-            out[:, i] = choice
-            finished |= choice == self.tokenizer.pad_id
-            if finished.all():
-                break
-            word = self.word_embedding(choice)
-        return [self.tokenizer.decode(row.tolist()) for row in out]
-
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """One role's batch (`batch["role"]`, made by train.judge_data) -> (loss, logs)."""
@@ -326,13 +278,7 @@ class FlywheelJudge(nn.Module):
             logit = self.verify_logit(batch["frame"], batch[TASK], batch["description"])
             loss = F.binary_cross_entropy_with_logits(logit, batch["consistent"].to(self.device))
             return loss, {"verifier_loss": loss.item()}
-        words = self.tokenizer(batch[EXPLANATION])[0].to(self.device)  # [B, L], padding after the last word
-        logits = self.explanation_logits(batch["frame"], batch["action"], words)  # [B, L, V]
-        # every word and the first padding token (the stop signal); nothing after it
-        is_pad = (words == self.tokenizer.pad_id).long()
-        counted = (is_pad.cumsum(1) - is_pad) == 0  # [B, L]
-        loss = F.cross_entropy(logits[counted], words[counted])
-        return loss, {"explainer_loss": loss.item()}
+        return self._explanation_loss(batch)
 
     def _critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """VLAC's progress regression and done classification, plus the potential's anchor (see JudgeConfig)."""
