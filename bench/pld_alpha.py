@@ -1,14 +1,16 @@
 """PLD's α sweep: the generalist distilled from hybrid rollouts, for each share of the episode the base plays first.
 
 One `pld` round per α from one shared base (`--base-from`, a flywheel run on the same family and interface): a
-residual specialist trained with the learner settings that do not collapse (bench/rl_help.py's tabletop learner) and
-PLD's sparse reward, `--episodes` hybrid rollouts (the base alone for T_base ~ U[0, α·T] steps, then base + specialist),
-the oracle keeping the successes, and the round's fine-tuning. Training depends on α only after the specialist, so
-it is trained once, in the first α's run, and copied into the others (a run with the same seed and base trains
-the same one). Finished runs are reused. The table (distilled success on the fixed seeds with 95% Wilson CIs, kept
-episodes, the specialist's env steps, wall time) goes to --out/pld_alpha.md.
+residual specialist trained with the learner settings that do not collapse (bench/rl_help.py's learner for the
+base's family: tabletop or Meta-World), PLD's sparse reward and graded expert help if asked (`--expert-help`);
+`--episodes` hybrid rollouts (the base alone for T_base ~ U[0, α·T] steps, then base + specialist), the oracle
+keeping the successes, and the round's fine-tuning. Training depends on α only after the specialist, so it is
+trained once, in the first α's run, and copied into the others (a run with the same seed and base trains the same
+one). Finished runs are reused. The table (distilled success on the fixed seeds with 95% Wilson CIs, kept episodes,
+the specialist's env steps, wall time) goes to --out/pld_alpha.md.
 
 Run: .venv/bin/python bench/pld_alpha.py --base-from RUN [--out runs/pld_alpha] [--alphas 0 0.2 0.4 0.6 0.8]
+                                        [--expert-help expert-guided]
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ import shutil
 from pathlib import Path
 
 from rl_help import LEARNERS
+from vla_flywheel.envs.metaworld.language import is_metaworld_family
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import read_rounds
-
-LEARNER = LEARNERS["tabletop"]
 
 
 def main() -> None:
@@ -34,10 +35,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=400, help="hybrid rollouts in the round")
     parser.add_argument("--specialist-steps", type=int, default=5000)
     parser.add_argument("--round-steps", type=int, default=1000)
+    parser.add_argument("--expert-help", default="none", choices=["none", "demo-replay", "return-explore",
+                                                                  "expert-guided"])  # fmt: skip
     args = parser.parse_args()
     base = RunConfig.load(args.base_from)
-    specialist = {k: v for k, v in LEARNER.items() if k != "xi"} | {"offline_episodes": 100,
-                                                                    "eval_every": args.specialist_steps}  # fmt: skip
+    learner = LEARNERS["metaworld" if any(map(is_metaworld_family, base.families)) else "tabletop"]
+    specialist = {k: v for k, v in learner.items() if k != "xi"} | {"offline_episodes": 100,
+                                                                    "eval_every": args.specialist_steps,
+                                                                    "expert_help": args.expert_help}  # fmt: skip
     trained: Path | None = None
     lines = ["| α | kept of generated | distilled success [95% CI] | specialist env steps (episodes) | minutes |",
              "|---|---|---|---|---|"]  # fmt: skip
@@ -46,8 +51,9 @@ def main() -> None:
         cfg = RunConfig(out=out, recipe="pld", interface=base.interface, families=base.families,
                         seed_demos=base.seed_demos, rounds=1, episodes_per_round=args.episodes,
                         base_steps=base.base_steps, round_steps=args.round_steps, pld_alpha=alpha,
-                        specialist_steps=args.specialist_steps, specialist_xi=LEARNER["xi"], specialist=specialist,
-                        eval_episodes=base.eval_episodes, base_from=args.base_from)  # fmt: skip
+                        specialist_steps=args.specialist_steps, specialist_xi=learner["xi"], specialist=specialist,
+                        eval_episodes=base.eval_episodes, max_steps=base.max_steps,
+                        base_from=args.base_from)  # fmt: skip
         if (out / "config.json").exists():  # started before: finish it (a finished run returns at once)
             run_flywheel(resume=out, progress=False)
         else:
