@@ -39,7 +39,8 @@ def deterministic_cuda(on: bool) -> None:
     torch.backends.cudnn.deterministic = on
     torch.use_deterministic_algorithms(on, warn_only=True)
     # attention: the fused kernels' backward passes (cuDNN, memory-efficient, flash) accumulate with atomics; the
-    # plain math kernel does not, and at our ~20-85 tokens it costs little (bench/gpu_presets.py)
+    # plain math kernel does not. With it, training runs at 0.62-1.07 of the defaults' speed on an H100
+    # (bench/gpu_presets.py; docs/results/gpu_presets_h100.md)
     torch.backends.cuda.enable_flash_sdp(not on)
     torch.backends.cuda.enable_mem_efficient_sdp(not on)
     torch.backends.cuda.enable_cudnn_sdp(not on)
