@@ -10,6 +10,7 @@ Suites:
   tabletop    pick_place on the primitive interface: filtered-bc (oracle), self-train (keep-all), lacy (verifier)
   tabletop20  the same from 20 demos; filtered-bc and lacy also with hindsight relabelling (`<recipe>+relabel`)
   mt10        Meta-World MT10 on ee_delta, 10 expert demos per task: filtered-bc, self-train, vlac (critic)
+  reach5      Meta-World reach on ee_delta from 5 expert demos (a base near 50%): the same three recipes
 
 Run: .venv/bin/python bench/recipes.py --suite mt10 [--recipes ...] [--judge-model RUN] [--out runs/recipes]
 """
@@ -47,6 +48,12 @@ SUITES: dict[str, dict] = {
         "run": {"interface": "ee_delta", "families": tuple(f"mw/{task}" for task in MT10), "seed_demos": 10,
                 "rounds": 2, "episodes_per_round": 200, "base_steps": 2000, "round_steps": 500,
                 "eval_episodes": 20, "max_steps": 150},
+    },
+    "reach5": {
+        "recipes": ["filtered-bc", "self-train", "vlac"],
+        "run": {"interface": "ee_delta", "families": ("mw/reach-v3",), "seed_demos": 5, "rounds": 3,
+                "episodes_per_round": 100, "base_steps": 1000, "round_steps": 500, "eval_episodes": 200,
+                "max_steps": 150},
     },
 }  # fmt: skip
 LEARNED = ("lacy", "vlac")
