@@ -10,8 +10,7 @@ train/loop.py; latency is `predict_action_chunk` at batch 1 (10 Euler steps).
 On CUDA each preset trains at its own batch size (32 / 128 / 256), twice: with the deterministic kernels that
 `flywheel train` uses there (train/device.py: exact resume) and with torch's defaults, so the last column is what
 exactness costs. On a CPU all train at --batch-size (default 32) for a few steps, since gpu-large takes seconds per
-step there. --bf16 runs everything under bfloat16 autocast (what
-the GPU presets train with).
+step there. --bf16 runs everything under bfloat16 autocast (what the GPU presets train with).
 
 Run: .venv/bin/python bench/gpu_presets.py [--presets cpu-small gpu-base] [--bf16] [--threads 2] [--steps N]
 """

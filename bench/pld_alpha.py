@@ -25,6 +25,7 @@ from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import read_rounds
+from vla_flywheel.train.expert_help import HELP_LEVELS
 
 
 def main() -> None:
@@ -35,8 +36,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=400, help="hybrid rollouts in the round")
     parser.add_argument("--specialist-steps", type=int, default=5000)
     parser.add_argument("--round-steps", type=int, default=1000)
-    parser.add_argument("--expert-help", default="none", choices=["none", "demo-replay", "return-explore",
-                                                                  "expert-guided"])  # fmt: skip
+    parser.add_argument("--expert-help", default="none", choices=HELP_LEVELS, help="the specialist's graded help")
     args = parser.parse_args()
     base = RunConfig.load(args.base_from)
     learner = LEARNERS["metaworld" if any(map(is_metaworld_family, base.families)) else "tabletop"]
