@@ -10,7 +10,7 @@ one). Finished runs are reused. The table (distilled success on the fixed seeds 
 the specialist's env steps, wall time) goes to --out/pld_alpha.md.
 
 Run: .venv/bin/python bench/pld_alpha.py --base-from RUN [--out runs/pld_alpha] [--alphas 0 0.2 0.4 0.6 0.8]
-                                        [--expert-help expert-guided]
+                                        [--expert-help expert-guided] [--help-demos seed] [--recipe vlac-rl]
 """
 
 from __future__ import annotations
@@ -37,6 +37,19 @@ def main() -> None:
     parser.add_argument("--specialist-steps", type=int, default=5000)
     parser.add_argument("--round-steps", type=int, default=1000)
     parser.add_argument("--expert-help", default="none", choices=HELP_LEVELS, help="the specialist's graded help")
+    parser.add_argument(
+        "--help-demos",
+        default="expert",
+        choices=("expert", "seed"),
+        help="demo replay's demonstrations: new expert episodes or the base run's seed demos",
+    )
+    parser.add_argument(
+        "--recipe",
+        default="pld",
+        choices=("pld", "vlac-rl"),
+        help="pld (sparse reward, oracle keeps) or vlac-rl (the run's critic rewards and keeps)",
+    )
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     base = RunConfig.load(args.base_from)
     learner = LEARNERS["metaworld" if any(map(is_metaworld_family, base.families)) else "tabletop"]
@@ -48,8 +61,9 @@ def main() -> None:
              "|---|---|---|---|---|"]  # fmt: skip
     for alpha in args.alphas:
         out = args.out / f"alpha-{alpha:g}"
-        cfg = RunConfig(out=out, recipe="pld", interface=base.interface, families=base.families,
-                        seed_demos=base.seed_demos, rounds=1, episodes_per_round=args.episodes,
+        cfg = RunConfig(out=out, recipe=args.recipe, interface=base.interface, families=base.families,
+                        help_demos=args.help_demos, threads=args.threads, seed_demos=base.seed_demos, rounds=1,
+                        episodes_per_round=args.episodes,
                         base_steps=base.base_steps, round_steps=args.round_steps, pld_alpha=alpha,
                         specialist_steps=args.specialist_steps, specialist_xi=learner["xi"], specialist=specialist,
                         eval_episodes=base.eval_episodes, max_steps=base.max_steps,

@@ -78,6 +78,9 @@ def test_hybrid_rollouts_hand_over_within_alpha_of_the_horizon():
         ({"specialist": {"env_steps": 5}}, "may not set env_steps"),
         ({"specialist": {"reward": "progress"}}, "may not set reward"),
         ({"specialist": {"warmup_episode": 5}}, "did you mean 'warmup_episodes'"),
+        ({"specialist": {"demos": "data"}}, "may not set demos"),
+        ({"help_demos": "human"}, "help_demos='human' must be expert"),
+        ({"help_demos": "seed", "families": ("pick_place", "stack")}, "replays the seed demos of a one-family run"),
     ],
 )
 def test_bad_pld_settings_are_refused_before_anything_runs(tmp_path, overrides, message):

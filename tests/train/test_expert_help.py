@@ -132,6 +132,42 @@ def test_a_specialist_with_expert_guided_help_counts_what_the_help_cost(tmp_path
     assert "bc" in last  # the demonstrations' BC term was trained
 
 
+@pytest.fixture(scope="module")
+def run_demos(tmp_path_factory):
+    """A flywheel run's seed demos (3 ee_delta pick_place episodes): they record each episode's seed."""
+    from vla_flywheel.flywheel.config import RunConfig
+    from vla_flywheel.flywheel.layout import RunLayout
+    from vla_flywheel.flywheel.stages import collect_demos
+
+    out = tmp_path_factory.mktemp("run")
+    collect_demos(RunConfig(out=out, recipe="pld", seed_demos=3), RunLayout(out), progress=False)
+    return RunLayout(out).demos
+
+
+def test_demo_replay_from_a_runs_seed_demos_passes_through_their_recorded_states(tmp_path, ee_delta_policy,
+                                                                                  run_demos):  # fmt: skip
+    """Each recorded episode, replayed from its seed, must succeed in exactly its recorded number of steps (else the
+    buffer would hold states the demonstration never visited)."""
+    from vla_flywheel.data.reader import DatasetReader
+    from vla_flywheel.train.specialist import SpecialistConfig, train_specialist
+
+    lengths = [len(ep["action"]) for ep in DatasetReader(run_demos).iter_episodes()]
+    cfg = SpecialistConfig(base=ee_delta_policy, out=tmp_path / "sp", env_steps=20, offline_successes=1,
+                           offline_episodes=1, warmup_episodes=0, batch_size=16, capacity=200, hidden=32,
+                           eval_every=20, eval_episodes=1, expert_help="demo-replay", demos=run_demos,
+                           demo_episodes=2, critic_warmup=5)  # fmt: skip
+    demos = train_specialist(cfg, progress=False)["demos"]
+    assert demos == {"episodes": 2, "successes": 2, "env_steps": sum(lengths[:2])}
+
+
+def test_recorded_demos_are_read_with_their_seeds_and_refused_without(run_demos, ee_delta_demos):
+    from vla_flywheel.train.expert_help import recorded_demos
+
+    assert [seed for seed, _ in recorded_demos(run_demos, 5)] == [0, 1, 2]
+    with pytest.raises(ConfigError, match="has no 'episode.seed' column"):
+        recorded_demos(ee_delta_demos, 1)  # `flywheel collect` numbers seeds implicitly
+
+
 def test_bad_expert_help_or_reward_settings_are_refused_before_anything_runs(tmp_path):
     from vla_flywheel.train.specialist import SpecialistConfig
 

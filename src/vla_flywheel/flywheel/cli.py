@@ -41,6 +41,12 @@ def add_commands(sub) -> None:
     p.add_argument("--specialist-xi", type=float, default=d.specialist_xi, help="pld: residual bound (action units)")
     p.add_argument("--expert-help", choices=HELP_LEVELS, default=None,
                    help="pld / vlac-rl: VLAC's graded expert help for the specialists")  # fmt: skip
+    p.add_argument(
+        "--help-demos",
+        choices=("expert", "seed"),
+        default=d.help_demos,
+        help="expert help's demonstrations: new scripted-expert episodes, or the run's seed demos replayed",
+    )
     p.add_argument("--imagined-per-round", type=int, default=d.imagined_per_round,
                    help="vlaw: imagined episodes per round (N; 0 = no world model)")  # fmt: skip
     p.add_argument("--world-model-steps", type=int, default=d.world_model_steps,
@@ -94,6 +100,7 @@ def _run(args) -> None:
             backend=args.backend, max_steps=args.max_steps, full_videos=args.full_videos, pld_alpha=args.pld_alpha,
             specialist_steps=args.specialist_steps, specialist_xi=args.specialist_xi,
             specialist={} if args.expert_help is None else {"expert_help": args.expert_help},
+            help_demos=args.help_demos,
             imagined_per_round=args.imagined_per_round, world_model_steps=args.world_model_steps,
             world_model=args.world_model,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,

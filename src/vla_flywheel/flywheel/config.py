@@ -61,6 +61,8 @@ class RunConfig:
         residual specialist takes over (PLD's best: 0.6). specialist_steps / specialist_xi: each round's residual
         SAC budget per family in env steps (train.specialist; counted as rl_env_steps) and its residual bound;
         specialist: any other SpecialistConfig field, e.g. {"offline_successes": 20, "eval_episodes": 20}.
+        help_demos: whose demonstrations expert help's demo replay learns from: "expert" (new episodes of the scripted
+        expert) or "seed" (the run's own seed demos, replayed from their seeds: help that asks for no new supervision).
     imagined_per_round: VLAW's N, imagined episodes per round in total (families in turn, like episodes_per_round),
         from real initial frames on seeds of their own; 0 = no world model and no imagination (the ablation that
         leaves VLAW's real half: filtered BC by the success classifier). Counted as imagined_episodes, never as env
@@ -112,6 +114,7 @@ class RunConfig:
     specialist_steps: int = 20_000
     specialist_xi: float = 0.3
     specialist: dict = field(default_factory=dict)
+    help_demos: str = "expert"
     imagined_per_round: int = 1000
     world_model_steps: int = 600
     world_model: Path | None = None
@@ -162,10 +165,16 @@ class RunConfig:
             raise ConfigError(f"run: pld_alpha={self.pld_alpha} must be in [0, 1] and specialist_xi="
                               f"{self.specialist_xi} in (0, 1]")  # fmt: skip
         owned = {"base", "out", "family", "env_steps", "xi", "max_steps", "seed", "threads", "reward",
-                 "critic"} & set(self.specialist)  # fmt: skip
+                 "critic", "demos"} & set(self.specialist)  # fmt: skip
         if owned:
-            raise ConfigError(f"run: specialist={{...}} may not set {', '.join(sorted(owned))}; the run sets them "
-                              "(use specialist_steps / specialist_xi / max_steps / rl_reward)")  # fmt: skip
+            raise ConfigError(f"run: specialist={{...}} may not set {', '.join(sorted(owned))}; the run sets them (use "
+                              "specialist_steps / specialist_xi / max_steps / rl_reward / help_demos)")  # fmt: skip
+        if self.help_demos not in ("expert", "seed"):
+            raise ConfigError(f"run: help_demos={self.help_demos!r} must be expert (new scripted-expert episodes) or "
+                              "seed (the run's seed demos, replayed)")  # fmt: skip
+        if self.help_demos == "seed" and len(self.families) > 1:
+            raise ConfigError("run: help_demos=seed replays the seed demos of a one-family run (they do not record "
+                              "their family); run one family, or use help_demos=expert")  # fmt: skip
         if self.rl_reward is not None and self.rl_reward not in ("sparse", "critic"):
             raise ConfigError(f"run: rl_reward={self.rl_reward!r} must be sparse or critic")
         if self.rl_reward == "critic" and self.judge != "critic":

@@ -2,7 +2,8 @@
 
 The `vlac-rl` recipe runs the same stage as VLAC's RL loop: its specialists are rewarded by the run's critic judge
 (progress between consecutive frames plus its done head) instead of the sparse success, may get VLAC's graded expert
-help (`specialist={"expert_help": ...}`), and their rollouts are kept by that critic.
+help (`specialist={"expert_help": ...}`; its demonstrations replayed from the run's seed demos with
+`help_demos="seed"`), and their rollouts are kept by that critic.
 
 Probe: `train.specialist` trains a residual SAC specialist on the round's frozen policy for each family, within
 `specialist_steps` env steps (its own curve and summary are kept next to it). Learn: the round's episodes are hybrid
@@ -46,6 +47,7 @@ def probe(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: P
     reward = {"reward": cfg.rl_reward or "sparse"}
     if reward["reward"] == "critic":
         reward["critic"] = judge_dir
+    demos = {"demos": run.demos} if cfg.help_demos == "seed" else {}
     for family in cfg.families:
         out = run.specialist(r, family)
         if (out / SUMMARY_FILE).exists():
@@ -53,7 +55,7 @@ def probe(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: P
         train_specialist(SpecialistConfig(base=stages.pretrained(policy_dir), out=out, family=family,
                                           env_steps=cfg.specialist_steps, xi=cfg.specialist_xi,
                                           max_steps=cfg.max_steps, seed=cfg.seed + r, threads=cfg.threads,
-                                          **reward, **cfg.specialist),
+                                          **reward, **demos, **cfg.specialist),
                          progress=progress)  # fmt: skip
 
 

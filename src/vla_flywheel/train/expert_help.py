@@ -3,7 +3,9 @@
 Each level includes the ones before it:
 - `demo-replay`: `demo_episodes` expert episodes fill a demonstration buffer, and the actor's loss gains a
   behaviour-cloning term on it (VLAC: an extra NLL loss on a human-demo buffer). For a residual learner the term
-  pulls the executed mean action, base + residual, towards the demonstrated one.
+  pulls the executed mean action, base + residual, towards the demonstrated one. The demonstrations are new ones of
+  the scripted expert, or recorded ones replayed (`RecordedActions`: e.g. a flywheel run's own seed demos, so the
+  help asks for no new supervision).
 - `return-explore`: each failed RL episode leaves one state, drawn uniformly from its steps (reservoir sampling), in
   a bounded pool; a `restart_fraction` of later RL episodes start from such a state (`set_state`) instead of a fresh
   scene (VLAC: the operator resets robot and objects to states where the policy often fails).
@@ -114,6 +116,42 @@ class ExpertLed:
             self.learner.last = (view, action, True)
         self.t += 1
         return action
+
+
+class RecordedActions:
+    """Expert protocol over one recorded episode: its actions in order, then zeros. Replayed from the episode's
+    recorded seed in a deterministic simulator, the recording passes through the states it was recorded in, where
+    the learner's base and critic state can be read (a dataset stores neither)."""
+
+    def __init__(self, actions: np.ndarray):
+        self.actions = actions  # [T, action_dim]
+        self.t = 0
+
+    def replan(self, env) -> None:
+        self.t = 0
+
+    def act(self, env, obs) -> np.ndarray:
+        action = self.actions[self.t] if self.t < len(self.actions) else np.zeros_like(self.actions[0])
+        self.t += 1
+        return np.asarray(action, dtype=np.float64)
+
+
+def recorded_demos(root, episodes: int) -> list[tuple[int, np.ndarray]]:
+    """The first `episodes` successful episodes of the dataset at `root` as (seed, actions [T, action_dim])."""
+    from vla_flywheel.data.reader import DatasetReader
+
+    reader, found = DatasetReader(root), []
+    for ep in reader.iter_episodes():
+        if len(found) == episodes:
+            break
+        if "episode.seed" not in ep:
+            raise ConfigError(f"specialist: demos={root} has no 'episode.seed' column to replay its episodes from; "
+                              "pass a flywheel run's seed demos (RUN/data/demos), which record it")  # fmt: skip
+        if bool(np.asarray(ep["next.success"]).reshape(-1)[-1]):
+            found.append((int(np.asarray(ep["episode.seed"]).reshape(-1)[0]), np.asarray(ep["action"])))
+    if not found:
+        raise ConfigError(f"specialist: demos={root} holds no successful episode to replay")
+    return found
 
 
 def check_expert_help(env, help: ExpertHelp) -> None:

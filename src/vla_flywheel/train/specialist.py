@@ -38,7 +38,14 @@ from vla_flywheel.errors import ConfigError
 from vla_flywheel.eval.intervals import wilson_interval
 from vla_flywheel.eval.seeds import eval_seeds
 from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
-from vla_flywheel.train.expert_help import ExpertHelp, ExpertLed, FailureStates, check_expert_help
+from vla_flywheel.train.expert_help import (
+    ExpertHelp,
+    ExpertLed,
+    FailureStates,
+    RecordedActions,
+    check_expert_help,
+    recorded_demos,
+)
 from vla_flywheel.train.replay import ReplayBuffer, symmetric_batch
 from vla_flywheel.train.rewards import StepReward, check_reward
 from vla_flywheel.train.sac import SacLearner, SacSettings
@@ -75,6 +82,8 @@ class SpecialistConfig:
     actor_lr: the actor's learning rate (the critics' is 3e-4).
     expert_help: VLAC's graded help, "none", "demo-replay", "return-explore" or "expert-guided", each level with the
         ones before it (train.expert_help). demo_episodes / bc_weight: the demonstrations and their BC term's weight.
+        demos: None = `demo_episodes` new episodes of the scripted expert; a dataset (e.g. a flywheel run's seed
+        demos) = up to `demo_episodes` of its successful episodes, replayed from their recorded seeds.
         restart_fraction / failure_states: RL episodes restarted from a failure state, and the pool they come from.
         expert_steps: steps the expert leads a restart.
     eval_every / eval_episodes: curve points (env steps) and fixed-seed episodes per point.
@@ -108,6 +117,7 @@ class SpecialistConfig:
     actor_lr: float = 3e-4
     expert_help: str = "none"
     demo_episodes: int = 20
+    demos: Path | None = None
     bc_weight: float = 1.0
     restart_fraction: float = 0.5
     failure_states: int = 200
@@ -135,6 +145,8 @@ class SpecialistConfig:
         check_reward(self.reward, self.critic is not None)
         if self.critic is not None:
             self.critic = Path(self.critic)
+        if self.demos is not None:
+            self.demos = Path(self.demos)
         ExpertHelp(self.expert_help)
         check_positive_ints("specialist", self, ("demo_episodes", "failure_states", "expert_steps"))
         if not 0 <= self.restart_fraction <= 1:
@@ -150,7 +162,8 @@ class SpecialistConfig:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "base": str(self.base), "out": str(self.out),
-                "critic": None if self.critic is None else str(self.critic)}  # fmt: skip
+                "critic": None if self.critic is None else str(self.critic),
+                "demos": None if self.demos is None else str(self.demos)}  # fmt: skip
 
 
 def run_episode(env, agent: ResidualAgent, seed: int, on_step: Callable[[dict | None], None],
@@ -227,7 +240,8 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
                                             return_bounds=reward_of.return_bounds, actor_lr=cfg.actor_lr,
                                             bc_weight=cfg.bc_weight if expert_help.demo_replay else 0.0,
                                             mc_floor=cfg.mc_floor, residual_penalty=cfg.residual_penalty))  # fmt: skip
-    demo_episodes = cfg.demo_episodes if expert_help.demo_replay else 0
+    recorded = recorded_demos(cfg.demos, cfg.demo_episodes) if expert_help.demo_replay and cfg.demos else None
+    demo_episodes = (cfg.demo_episodes if recorded is None else len(recorded)) if expert_help.demo_replay else 0
     buffers = [ReplayBuffer(capacity, base.feature_dim, policy.config.state_dim, policy.config.action_dim,
                             privileged_dim, pending_return=reward_of.least_return)
                for capacity in (cfg.capacity, cfg.capacity, max(1, demo_episodes * horizon))]  # fmt: skip
@@ -251,7 +265,9 @@ def train_specialist(cfg: SpecialistConfig, progress: bool = True) -> dict:
         if success:
             kept += 1
             offline.set_returns([offline.add(**t) for t in episode], [t["reward"] for t in episode], learner.s.gamma)
-    demo_counts = _collect_demos(env, base, demos, demo_episodes, seeds, reward_of, learner.s.gamma, progress)
+    demonstrations = ([(next(seeds), make_expert(env)) for _ in range(demo_episodes)] if recorded is None
+                      else [(seed, RecordedActions(actions)) for seed, actions in recorded])  # fmt: skip
+    demo_counts = _collect_demos(env, base, demos, demonstrations, reward_of, learner.s.gamma, progress)
 
     # 2-4. warm-up, then probing + residual with one update per env step, curve points every eval_every steps
     counts = {"env_steps": 0, "episodes": 0, "successes": 0, "updates": 0, "restarts": 0, "expert_env_steps": 0}
@@ -346,15 +362,15 @@ def _load_critic(path: Path | None):
     return critic.eval()
 
 
-def _collect_demos(env, base: BaseStep, demos: ReplayBuffer, episodes: int, seeds, reward_of: StepReward,
-                   gamma: float, progress: bool) -> dict:  # fmt: skip
-    """Expert help's demonstration buffer: `episodes` whole expert episodes, the base read alongside at every step
-    (its features and action are the learner's inputs). -> what they cost and how many succeeded."""
-    led = ExpertLed(ResidualAgent(base, None, takeover=lambda seed: 0), make_expert(env), steps=None)
-    counts = {"episodes": episodes, "successes": 0, "env_steps": 0}
-    for _ in tqdm(range(episodes), desc="demonstrations", unit="ep", disable=not progress or not episodes):
+def _collect_demos(env, base: BaseStep, demos: ReplayBuffer, demonstrations: list[tuple[int, object]],
+                   reward_of: StepReward, gamma: float, progress: bool) -> dict:  # fmt: skip
+    """Expert help's demonstration buffer: whole episodes of each (seed, expert), the base read alongside at every
+    step (its features and action are the learner's inputs). -> what they cost and how many succeeded."""
+    counts = {"episodes": len(demonstrations), "successes": 0, "env_steps": 0}
+    for seed, expert in tqdm(demonstrations, desc="demonstrations", unit="ep", disable=not progress):
+        led = ExpertLed(ResidualAgent(base, None, takeover=lambda seed: 0), expert, steps=None)
         episode: list[dict] = []
-        success, steps = run_episode(env, led, next(seeds), episode.append, reward_of)
+        success, steps = run_episode(env, led, seed, episode.append, reward_of)
         demos.set_returns([demos.add(**t) for t in episode], [t["reward"] for t in episode], gamma)
         counts["successes"] += int(success)
         counts["env_steps"] += steps
