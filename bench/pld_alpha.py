@@ -49,6 +49,12 @@ def main() -> None:
         choices=("pld", "vlac-rl"),
         help="pld (sparse reward, oracle keeps) or vlac-rl (the run's critic rewards and keeps)",
     )
+    parser.add_argument(
+        "--rl-reward",
+        default=None,
+        choices=("sparse", "critic", "critic-value"),
+        help="the specialists' reward (default: the recipe's)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     base = RunConfig.load(args.base_from)
@@ -62,7 +68,8 @@ def main() -> None:
     for alpha in args.alphas:
         out = args.out / f"alpha-{alpha:g}"
         cfg = RunConfig(out=out, recipe=args.recipe, interface=base.interface, families=base.families,
-                        help_demos=args.help_demos, threads=args.threads, seed_demos=base.seed_demos, rounds=1,
+                        help_demos=args.help_demos, rl_reward=args.rl_reward, threads=args.threads,
+                        seed_demos=base.seed_demos, rounds=1,
                         episodes_per_round=args.episodes,
                         base_steps=base.base_steps, round_steps=args.round_steps, pld_alpha=alpha,
                         specialist_steps=args.specialist_steps, specialist_xi=learner["xi"], specialist=specialist,

@@ -41,11 +41,15 @@ CONFIGS = {  # name -> (reward, expert help, from scratch)
     "sparse": ("sparse", "none", False),
     "progress": ("progress", "none", False),
     "critic": ("critic", "none", False),
+    "sparse+demo-replay": ("sparse", "demo-replay", False),
+    "critic+demo-replay": ("critic", "demo-replay", False),
     "progress+demo-replay": ("progress", "demo-replay", False),
     "progress+return-explore": ("progress", "return-explore", False),
     "progress+expert-guided": ("progress", "expert-guided", False),
     "scratch+expert-guided": ("progress", "expert-guided", True),
 }
+DEFAULT_CONFIGS = ["sparse", "progress", "critic", "progress+demo-replay", "progress+return-explore",
+                   "progress+expert-guided"]  # fmt: skip
 
 
 def main() -> None:
@@ -54,7 +58,10 @@ def main() -> None:
     parser.add_argument("--family", default="pick_place", help="the task family (tabletop or mw/<task>)")
     parser.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
     parser.add_argument("--critic", type=Path, default=None, help="a trained critic (train-judge run) for 'critic'")
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS)[:-1], choices=list(CONFIGS))
+    parser.add_argument("--demos", type=Path, default=None,
+                        help="demo replay's demonstrations: a flywheel run's seed demos, replayed (default: new "
+                        "episodes of the scripted expert)")  # fmt: skip
+    parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=list(CONFIGS))
     parser.add_argument("--env-steps", type=int, default=10_000)
     parser.add_argument("--eval-every", type=int, default=2_500)
     parser.add_argument("--eval-episodes", type=int, default=50)
@@ -79,7 +86,7 @@ def main() -> None:
             critic = args.critic if reward == "critic" else None
             train_specialist(SpecialistConfig(base=args.base, out=out, family=args.family, max_steps=args.max_steps,
                                               env_steps=args.env_steps, reward=reward, critic=critic,
-                                              expert_help=assistance, from_scratch=from_scratch,
+                                              expert_help=assistance, from_scratch=from_scratch, demos=args.demos,
                                               eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                                               **learner))  # fmt: skip
         rows.append((name, reward, assistance, out))

@@ -41,6 +41,8 @@ def add_commands(sub) -> None:
     p.add_argument("--specialist-xi", type=float, default=d.specialist_xi, help="pld: residual bound (action units)")
     p.add_argument("--expert-help", choices=HELP_LEVELS, default=None,
                    help="pld / vlac-rl: VLAC's graded expert help for the specialists")  # fmt: skip
+    p.add_argument("--rl-reward", choices=("sparse", "critic", "critic-value"), default=None,
+                   help="pld / vlac-rl: the specialists' reward (default: the recipe's, sparse / critic)")  # fmt: skip
     p.add_argument(
         "--help-demos",
         choices=("expert", "seed"),
@@ -100,7 +102,7 @@ def _run(args) -> None:
             backend=args.backend, max_steps=args.max_steps, full_videos=args.full_videos, pld_alpha=args.pld_alpha,
             specialist_steps=args.specialist_steps, specialist_xi=args.specialist_xi,
             specialist={} if args.expert_help is None else {"expert_help": args.expert_help},
-            help_demos=args.help_demos,
+            help_demos=args.help_demos, rl_reward=args.rl_reward,
             imagined_per_round=args.imagined_per_round, world_model_steps=args.world_model_steps,
             world_model=args.world_model,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,

@@ -56,7 +56,8 @@ class RunConfig:
     relabel: hindsight relabelling (flywheel/relabel.py): an episode the judge did not keep is kept for the
         instruction that says what it did, as the simulator (oracle) or LACY's explainer (verifier) tells it.
     rl_reward: the RL specialists' reward, "sparse" (pld) or "critic" (vlac-rl: VLAC's RL loop, rewarded by the run's
-        critic judge; graded expert help via specialist={"expert_help": ...}).
+        critic judge; graded expert help via specialist={"expert_help": ...}) or "critic-value" (the change of that
+        critic's integrated value: potential-based, see train.rewards).
     pld_alpha: PLD's hybrid rollouts let the base act alone for T_base ~ U[0, pld_alpha x horizon] steps before its
         residual specialist takes over (PLD's best: 0.6). specialist_steps / specialist_xi: each round's residual
         SAC budget per family in env steps (train.specialist; counted as rl_env_steps) and its residual bound;
@@ -175,11 +176,14 @@ class RunConfig:
         if self.help_demos == "seed" and len(self.families) > 1:
             raise ConfigError("run: help_demos=seed replays the seed demos of a one-family run (they do not record "
                               "their family); run one family, or use help_demos=expert")  # fmt: skip
-        if self.rl_reward is not None and self.rl_reward not in ("sparse", "critic"):
-            raise ConfigError(f"run: rl_reward={self.rl_reward!r} must be sparse or critic")
-        if self.rl_reward == "critic" and self.judge != "critic":
-            raise ConfigError("run: rl_reward=critic rewards the specialists with the run's critic; use judge=critic")
+        from vla_flywheel.train.rewards import CRITIC_REWARDS
         from vla_flywheel.train.specialist import SpecialistConfig
+
+        if self.rl_reward is not None and self.rl_reward not in ("sparse", *CRITIC_REWARDS):
+            raise ConfigError(f"run: rl_reward={self.rl_reward!r} must be sparse, {' or '.join(CRITIC_REWARDS)}")
+        if self.rl_reward in CRITIC_REWARDS and self.judge != "critic":
+            raise ConfigError(f"run: rl_reward={self.rl_reward} rewards the specialists with the run's critic; use "
+                              "judge=critic")  # fmt: skip
 
         check_fields(SpecialistConfig, self.specialist, "run: specialist")
         if self.propose == "vlaw":

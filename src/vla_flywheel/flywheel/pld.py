@@ -31,6 +31,7 @@ from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.judging import make_judge
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.models.residual import ResidualActorCritic
+from vla_flywheel.train.rewards import CRITIC_REWARDS
 from vla_flywheel.train.specialist import SPECIALIST_DIR, SUMMARY_FILE, SpecialistConfig, train_specialist
 
 SOURCE = "residual"
@@ -43,9 +44,9 @@ def takeover_step(alpha: float, horizon: int, seed: int) -> int:
 
 def probe(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None, progress: bool) -> None:
     """A specialist per family on round r-1's policy, rewarded by `cfg.rl_reward` (the critic in `judge_dir` for
-    vlac-rl); a finished one (its summary written) is kept on resume."""
+    vlac-rl's critic rewards); a finished one (its summary written) is kept on resume."""
     reward = {"reward": cfg.rl_reward or "sparse"}
-    if reward["reward"] == "critic":
+    if reward["reward"] in CRITIC_REWARDS:
         reward["critic"] = judge_dir
     demos = {"demos": run.demos} if cfg.help_demos == "seed" else {}
     for family in cfg.families:

@@ -12,7 +12,14 @@ The discounted sum telescopes to about success + Φ(s_T) − Φ(s_0), so returns
 `critic` is VLAC's own: a trained progress critic's signed progress between consecutive camera frames for the
 instruction, plus 1 the first time its done head says the instruction is complete (once per episode, so hovering in
 a done-looking state earns nothing more). The simulator's success is not read; it still ends the episode. The
-pairwise progress does not telescope, so its returns are not bounded in advance.
+pairwise progress does not telescope, so its returns are not bounded in advance, and a learner can earn more by
+lingering where the critic's frame-to-frame readings jitter than by finishing (measured on Meta-World reach: README,
+"PLD and VLAC's RL loop").
+
+`critic-value` shapes with the critic's integrated value instead: Φ = 1 − (1 − φ_t)/(1 − φ_0), VLAC's value of frame
+t in the episode begun at frame 0 (the telescoped value integration of a potential critic, clipped to [−1, 1]), and
+r = Φ(s') − Φ(s) plus the same one-time done bonus. Potential-based, so the jitter cancels along any path, the
+sparse task's optimal policy is kept (Ng et al. 1999), and returns lie in [−2, 3].
 """
 
 from __future__ import annotations
@@ -25,17 +32,18 @@ import torch
 from vla_flywheel.constants import TASK
 from vla_flywheel.errors import ConfigError
 
-REWARDS = ("sparse", "progress", "critic")
-RETURN_BOUNDS = {"sparse": (0.0, 1.0), "progress": (-1.0, 2.0), "critic": None}
+REWARDS = ("sparse", "progress", "critic", "critic-value")
+CRITIC_REWARDS = ("critic", "critic-value")
+RETURN_BOUNDS = {"sparse": (0.0, 1.0), "progress": (-1.0, 2.0), "critic": None, "critic-value": (-2.0, 3.0)}
 
 
 def check_reward(kind: str, has_critic: bool) -> None:
     """One clear error for a reward name that does not exist, or a critic given to (or missing from) a reward."""
     if kind not in REWARDS:
         raise ConfigError(f"specialist: reward={kind!r} is not one of {', '.join(REWARDS)}")
-    if (kind == "critic") != has_critic:
-        raise ConfigError("specialist: reward='critic' needs a trained critic (critic=<train-judge run>, --critic), "
-                          "and only that reward reads one")  # fmt: skip
+    if (kind in CRITIC_REWARDS) != has_critic:
+        raise ConfigError(f"specialist: reward={kind!r}: the critic rewards ({', '.join(CRITIC_REWARDS)}) need a "
+                          "trained critic (critic=<train-judge run>, --critic), and only they read one")  # fmt: skip
 
 
 class StepReward:
@@ -44,8 +52,13 @@ class StepReward:
 
     def __init__(self, kind: str, critic=None):
         check_reward(kind, critic is not None)
+        if kind == "critic-value" and critic.config.progress_reading != "potential":
+            raise ConfigError(
+                "specialist: reward='critic-value' integrates a critic read as potentials; this one "
+                "reads pairs: use reward='critic', or a critic read as potentials (the default)"
+            )
         self.kind, self.critic = kind, critic
-        self._potential, self._frame, self._done_paid = 0.0, None, False
+        self._potential, self._frame, self._done_paid, self._first_phi = 0.0, None, False, 0.0
 
     @property
     def return_bounds(self) -> tuple[float, float] | None:
@@ -61,6 +74,8 @@ class StepReward:
     def reset(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
         if self.kind == "critic":
             self._frame, self._done_paid = self._image(obs), False
+        elif self.kind == "critic-value":
+            self._first_phi, self._potential, self._done_paid = self._phi(self._image(obs), obs), 0.0, False
         else:
             self._potential = self._read(info)
 
@@ -69,6 +84,8 @@ class StepReward:
             return reward
         if self.kind == "critic":
             return self._critic_reward(obs)
+        if self.kind == "critic-value":
+            return self._critic_value_reward(obs)
         potential = self._read(info)
         shaped, self._potential = reward + potential - self._potential, potential
         return shaped
@@ -80,6 +97,19 @@ class StepReward:
         done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(frame[None], task))[0]) > 0.5
         self._frame, self._done_paid = frame, self._done_paid or done
         return progress + float(done)
+
+    @torch.no_grad()
+    def _critic_value_reward(self, obs: dict[str, Any]) -> float:
+        frame, task = self._image(obs), [obs[TASK]]
+        value = 1.0 - (1.0 - self._phi(frame, obs)) / max(1.0 - self._first_phi, 1e-6)
+        value = float(np.clip(value, -1.0, 1.0))
+        done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(frame[None], task))[0]) > 0.5
+        shaped, self._potential, self._done_paid = value - self._potential + float(done), value, self._done_paid or done
+        return shaped
+
+    @torch.no_grad()
+    def _phi(self, frame: torch.Tensor, obs: dict[str, Any]) -> float:
+        return float(self.critic.potential(frame[None], [obs[TASK]])[0])
 
     def _image(self, obs: dict[str, Any]) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(obs[self.critic.config.image_key]))  # [S, S, 3] uint8

@@ -72,8 +72,9 @@ class SpecialistConfig:
     conservative: weight of the Cal-QL regulariser on the critics (0 = plain SAC; see train.sac).
     mc_floor: TD targets never below the transition's Monte-Carlo return (see train.sac).
     residual_penalty: weight of the mean squared residual in the actor's loss (see train.sac).
-    reward: "sparse" (PLD), "progress" (shaped by the simulator's stage-wise progress) or "critic" (VLAC: the
-        trained critic `critic`'s progress between consecutive frames plus its done head); see train.rewards.
+    reward: "sparse" (PLD), "progress" (shaped by the simulator's stage-wise progress), "critic" (VLAC: the
+        trained critic `critic`'s progress between consecutive frames plus its done head) or "critic-value" (the
+        change of that critic's integrated value plus its done head); see train.rewards.
     privileged_critic: the critics also read the simulator's task state (engine.residual_agent.critic_state). The
         base's frozen features alone leave the critic unable to tell a grasped block from a missed one, and the
         actor then follows its noise.
@@ -349,7 +350,7 @@ def base_interface(policy) -> str:
 
 
 def _load_critic(path: Path | None):
-    """The trained critic a "critic" reward reads (None for the others); a judge without the critic role is refused."""
+    """The trained critic a critic reward reads (None for the others); a judge without the critic role is refused."""
     if path is None:
         return None
     from vla_flywheel.models.judges import FlywheelJudge
