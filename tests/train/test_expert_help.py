@@ -9,10 +9,14 @@ import torch
 
 from vla_flywheel.envs import make_env
 from vla_flywheel.envs.registry import make_expert
+from vla_flywheel.envs.tabletop.language import corpus
 from vla_flywheel.errors import ConfigError
+from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
 from vla_flywheel.models.residual import ResidualActorCritic, ResidualConfig
+from vla_flywheel.models.tokenizer import WordTokenizer
 from vla_flywheel.train.expert_help import ExpertHelp, FailureStates
 from vla_flywheel.train.replay import ReplayBuffer
+from vla_flywheel.train.rewards import StepReward
 from vla_flywheel.train.sac import SacLearner, SacSettings
 
 F, S, A = 6, 5, 5
@@ -171,10 +175,15 @@ def test_recorded_demos_are_read_with_their_seeds_and_refused_without(run_demos,
 def test_bad_expert_help_or_reward_settings_are_refused_before_anything_runs(tmp_path):
     from vla_flywheel.train.specialist import SpecialistConfig
 
-    with pytest.raises(ConfigError, match="reward='critic' needs a trained critic"):
-        SpecialistConfig(base=tmp_path, out=tmp_path / "sp", reward="critic")
-    with pytest.raises(ConfigError, match="reward='critic' needs a trained critic"):
+    for reward in ("critic", "critic-value"):
+        with pytest.raises(ConfigError, match=f"reward='{reward}': the critic rewards .* need a trained critic"):
+            SpecialistConfig(base=tmp_path, out=tmp_path / "sp", reward=reward)
+    with pytest.raises(ConfigError, match="reward='sparse': .* and only they read one"):
         SpecialistConfig(base=tmp_path, out=tmp_path / "sp", critic=tmp_path)  # a critic the sparse reward ignores
+    config = JudgeConfig(roles=("critic",), progress_reading="pair", dim=32, channels=(8, 16))
+    pair_critic = FlywheelJudge(config, WordTokenizer.from_corpus(corpus()))
+    with pytest.raises(ConfigError, match="integrates a critic read as potentials; this one reads pairs"):
+        StepReward("critic-value", pair_critic)
     with pytest.raises(ConfigError, match="expert_help='guided' is not one of"):
         SpecialistConfig(base=tmp_path, out=tmp_path / "sp", expert_help="guided")
     with pytest.raises(ConfigError, match="restart_fraction=1.5 must be in"):

@@ -35,11 +35,12 @@ def test_the_critic_learns_progress_and_when_a_demonstration_is_done(ee_delta_de
 
 
 def _the_critic_reward_pays_a_demonstration_and_charges_it_played_backwards(judge, demos):
-    """VLAC's RL reward (train.rewards "critic"): progress between consecutive frames plus a done bonus paid once."""
+    """VLAC's RL rewards (train.rewards "critic", "critic-value"): progress between consecutive frames, or the change
+    of the integrated value, plus a done bonus paid once."""
     from vla_flywheel.train.rewards import StepReward
 
-    def returns(frames, task):
-        reward_of = StepReward("critic", judge)
+    def returns(kind, frames, task):
+        reward_of = StepReward(kind, judge)
         obs = [{judge.config.image_key: f, "task": task} for f in frames.numpy()]
         reward_of.reset(obs[0], {})
         rewards = [reward_of(o, 0.0, {}) for o in obs[1:]]
@@ -47,9 +48,14 @@ def _the_critic_reward_pays_a_demonstration_and_charges_it_played_backwards(judg
 
     for episode in load_episodes([demos], judge.config.image_key):
         frames = until_success(episode).images
-        forward, bonuses = returns(frames, episode.task)
-        backward, _ = returns(frames.flip(0), episode.task)
-        assert forward > 1.0 and bonuses == 1 and backward < forward - 1.0
+        for kind in ("critic", "critic-value"):
+            forward, bonuses = returns(kind, frames, episode.task)
+            backward, _ = returns(kind, frames.flip(0), episode.task)
+            assert forward > 1.0 and bonuses == 1 and backward < forward - 1.0
+        with torch.no_grad():
+            phi = judge.potential(frames[[0, -1]], [episode.task] * 2)
+        value = float(np.clip(1 - (1 - phi[1]) / (1 - phi[0]), -1, 1))
+        assert forward - 1 == pytest.approx(value, abs=1e-4)  # potential-based: the shaping telescopes to the value
 
 
 def test_train_judge_and_eval_judge_commands(ee_delta_demos, primitive_demos, tmp_path, capsys):
