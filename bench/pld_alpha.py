@@ -9,8 +9,14 @@ trained once, in the first α's run, and copied into the others (a run with the 
 one). Finished runs are reused. The table (distilled success on the fixed seeds with 95% Wilson CIs, kept episodes,
 the specialist's env steps, wall time) goes to --out/pld_alpha.md.
 
+With `--recipe vlac-rl` the run's critic rewards the specialist (`--rl-reward critic` or `critic-value`) and keeps
+the rollouts; `--judge` swaps who keeps them; `--help-demos seed` replays the base run's seed demos as the help's
+demonstrations instead of asking the scripted expert for new ones; `--rounds` runs more rounds (the table shows the
+last).
+
 Run: .venv/bin/python bench/pld_alpha.py --base-from RUN [--out runs/pld_alpha] [--alphas 0 0.2 0.4 0.6 0.8]
-                                        [--expert-help expert-guided] [--help-demos seed] [--recipe vlac-rl]
+         [--expert-help demo-replay] [--help-demos seed] [--recipe vlac-rl] [--rl-reward critic-value]
+         [--judge critic] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -55,6 +61,13 @@ def main() -> None:
         choices=("sparse", "critic", "critic-value"),
         help="the specialists' reward (default: the recipe's)",
     )
+    parser.add_argument(
+        "--judge",
+        default=None,
+        choices=("oracle", "critic"),
+        help="who keeps the hybrid rollouts (default: the recipe's, oracle / critic)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="pld rounds (each trains a specialist on its policy)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     base = RunConfig.load(args.base_from)
@@ -68,8 +81,9 @@ def main() -> None:
     for alpha in args.alphas:
         out = args.out / f"alpha-{alpha:g}"
         cfg = RunConfig(out=out, recipe=args.recipe, interface=base.interface, families=base.families,
-                        help_demos=args.help_demos, rl_reward=args.rl_reward, threads=args.threads,
-                        seed_demos=base.seed_demos, rounds=1,
+                        help_demos=args.help_demos, rl_reward=args.rl_reward, judge=args.judge,
+                        threads=args.threads,
+                        seed_demos=base.seed_demos, rounds=args.rounds,
                         episodes_per_round=args.episodes,
                         base_steps=base.base_steps, round_steps=args.round_steps, pld_alpha=alpha,
                         specialist_steps=args.specialist_steps, specialist_xi=learner["xi"], specialist=specialist,
