@@ -42,7 +42,6 @@ CONFIGS = {  # name -> (reward, expert help, from scratch)
     "progress": ("progress", "none", False),
     "critic": ("critic", "none", False),
     "sparse+demo-replay": ("sparse", "demo-replay", False),
-    "critic+demo-replay": ("critic", "demo-replay", False),
     "progress+demo-replay": ("progress", "demo-replay", False),
     "progress+return-explore": ("progress", "return-explore", False),
     "progress+expert-guided": ("progress", "expert-guided", False),

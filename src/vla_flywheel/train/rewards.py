@@ -12,14 +12,15 @@ The discounted sum telescopes to about success + Φ(s_T) − Φ(s_0), so returns
 `critic` is VLAC's own: a trained progress critic's signed progress between consecutive camera frames for the
 instruction, plus 1 the first time its done head says the instruction is complete (once per episode, so hovering in
 a done-looking state earns nothing more). The simulator's success is not read; it still ends the episode. The
-pairwise progress does not telescope, so its returns are not bounded in advance, and a learner can earn more by
-lingering where the critic's frame-to-frame readings jitter than by finishing (measured on Meta-World reach: README,
-"PLD and VLAC's RL loop").
+pairwise progress does not telescope, so its returns are not bounded in advance, and a learner may earn more by
+lingering where the critic's frame-to-frame readings jitter than by finishing.
 
 `critic-value` shapes with the critic's integrated value instead: Φ = 1 − (1 − φ_t)/(1 − φ_0), VLAC's value of frame
 t in the episode begun at frame 0 (the telescoped value integration of a potential critic, clipped to [−1, 1]), and
 r = Φ(s') − Φ(s) plus the same one-time done bonus. Potential-based, so the jitter cancels along any path, the
-sparse task's optimal policy is kept (Ng et al. 1999), and returns lie in [−2, 3].
+sparse task's optimal policy is kept (Ng et al. 1999), and returns lie in [−2, 3]. Both critic rewards are only as
+good as the critic: on Meta-World reach a critic trained on 5 demos pulled the residual away from the base under
+either (README, "On Meta-World reach" under "The flywheel").
 """
 
 from __future__ import annotations
