@@ -8,6 +8,7 @@ import pytest
 
 from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
+from vla_flywheel.data.reader import DatasetReader
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
@@ -61,6 +62,21 @@ def test_a_vlac_rl_round_rewards_its_specialist_with_the_runs_critic_and_counts_
     assert rounds[1]["budgets"]["spent"]["env_episodes"] == 2
     with pytest.raises(ConfigError, match="rl_reward=critic rewards the specialists with the run's critic"):
         RunConfig(out=tmp_path / "x", recipe="vlac-rl", judge="oracle")
+
+
+def test_vlac_rl_with_seed_demo_help_replays_the_runs_own_demos_and_rewards_by_the_critics_value(tmp_path):
+    """No new supervision: the help's demonstrations are the run's seed demos replayed, the reward the change of the
+    run's critic's value."""
+    out = tmp_path / "vlac_rl_seed"
+    cfg = RunConfig(out=out, recipe="vlac-rl", rl_reward="critic-value", help_demos="seed", seed_demos=2, rounds=1,
+                    episodes_per_round=1, base_steps=5, round_steps=5, judge_steps=5, eval_episodes=1, threads=1,
+                    eval_workers=1, videos=0, specialist_steps=30, pld_alpha=0.0, policy=TINY,
+                    specialist={**SPECIALIST, "expert_help": "demo-replay"})  # fmt: skip
+    run_flywheel(cfg, progress=False)
+    run = RunLayout(out)
+    summary = json.loads((run.specialist(1, "pick_place") / SUMMARY_FILE).read_text())
+    assert summary["config"]["reward"] == "critic-value" and summary["config"]["demos"] == str(run.demos)
+    assert summary["demos"] == {"episodes": 2, "successes": 2, "env_steps": DatasetReader(run.demos).num_frames}
 
 
 def test_hybrid_rollouts_hand_over_within_alpha_of_the_horizon():
