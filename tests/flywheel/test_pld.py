@@ -8,7 +8,6 @@ import pytest
 
 from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
-from vla_flywheel.data.reader import DatasetReader
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
