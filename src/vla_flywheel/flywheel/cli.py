@@ -43,12 +43,8 @@ def add_commands(sub) -> None:
                    help="pld / vlac-rl: VLAC's graded expert help for the specialists")  # fmt: skip
     p.add_argument("--rl-reward", choices=("sparse", "critic", "critic-value"), default=None,
                    help="pld / vlac-rl: the specialists' reward (default: the recipe's, sparse / critic)")  # fmt: skip
-    p.add_argument(
-        "--help-demos",
-        choices=("expert", "seed"),
-        default=d.help_demos,
-        help="expert help's demonstrations: new scripted-expert episodes, or the run's seed demos replayed",
-    )
+    p.add_argument("--help-demos", choices=("expert", "seed"), default=d.help_demos,
+                   help="demo replay's demonstrations: new expert episodes, or the run's seed demos replayed")  # fmt: skip
     p.add_argument("--imagined-per-round", type=int, default=d.imagined_per_round,
                    help="vlaw: imagined episodes per round (N; 0 = no world model)")  # fmt: skip
     p.add_argument("--world-model-steps", type=int, default=d.world_model_steps,

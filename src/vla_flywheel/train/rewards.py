@@ -95,18 +95,22 @@ class StepReward:
     def _critic_reward(self, obs: dict[str, Any]) -> float:
         frame, task = self._image(obs), [obs[TASK]]
         progress = float(self.critic.progress(self._frame[None], frame[None], task)[0])  # before -> after
-        done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(frame[None], task))[0]) > 0.5
-        self._frame, self._done_paid = frame, self._done_paid or done
-        return progress + float(done)
+        self._frame = frame
+        return progress + self._done_once(frame, task)
 
     @torch.no_grad()
     def _critic_value_reward(self, obs: dict[str, Any]) -> float:
         frame, task = self._image(obs), [obs[TASK]]
         value = 1.0 - (1.0 - self._phi(frame, obs)) / max(1.0 - self._first_phi, 1e-6)
         value = float(np.clip(value, -1.0, 1.0))
-        done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(frame[None], task))[0]) > 0.5
-        shaped, self._potential, self._done_paid = value - self._potential + float(done), value, self._done_paid or done
+        shaped, self._potential = value - self._potential + self._done_once(frame, task), value
         return shaped
+
+    def _done_once(self, frame: torch.Tensor, task: list[str]) -> float:
+        """1 the first time in the episode the critic's done head fires on `frame`, else 0."""
+        done = not self._done_paid and float(torch.sigmoid(self.critic.done_logit(frame[None], task))[0]) > 0.5
+        self._done_paid = self._done_paid or done
+        return float(done)
 
     @torch.no_grad()
     def _phi(self, frame: torch.Tensor, obs: dict[str, Any]) -> float:
