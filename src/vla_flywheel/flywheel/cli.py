@@ -44,7 +44,7 @@ def add_commands(sub) -> None:
     p.add_argument("--rl-reward", choices=("sparse", "critic", "critic-value"), default=None,
                    help="pld / vlac-rl: the specialists' reward (default: the recipe's, sparse / critic)")  # fmt: skip
     p.add_argument("--help-demos", choices=("expert", "seed"), default=d.help_demos,
-                   help="demo replay's demonstrations: new expert episodes, or the run's seed demos replayed")  # fmt: skip
+                   help="demo replay's demonstrations: new expert ones or the run's seed demos")  # fmt: skip
     p.add_argument("--imagined-per-round", type=int, default=d.imagined_per_round,
                    help="vlaw: imagined episodes per round (N; 0 = no world model)")  # fmt: skip
     p.add_argument("--world-model-steps", type=int, default=d.world_model_steps,
