@@ -105,7 +105,8 @@ def test_judges_saved_before_shared_words_and_relation_tokens_still_load(tmp_pat
     old = make_judge()
     old.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    for key in ("shared_words", "word_dropout", "relation", "progress_reading", "potential_anchor"):
+    text_keys = ("shared_words", "word_dropout", "word_dropout_spread")
+    for key in (*text_keys, "relation", "progress_reading", "potential_anchor"):
         del config[key]
     (tmp_path / "config.json").write_text(json.dumps(config))
     loaded = FlywheelJudge.from_pretrained(tmp_path)
@@ -143,3 +144,14 @@ def test_word_dropout_reads_known_words_as_unknown_in_training_only():
     assert not (evaluated == judge.tokenizer.unk_id).any()  # an evaluated judge reads every word it knows
     with pytest.raises(ConfigError, match="word_dropout"):
         JudgeConfig(word_dropout=1.0)
+
+
+def test_word_dropout_spread_gives_each_instruction_its_own_rate():
+    judge = make_judge(word_dropout=0.25, word_dropout_spread=True)
+    seen = []
+    judge.text.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    judge.train()._texts(["put the red block on the blue pad"] * 2000)  # 8 words each
+    per_text = (seen[0][:, :8] == judge.tokenizer.unk_id).float().mean(1)  # [2000]: each instruction's share
+    assert 0.22 < per_text.mean().item() < 0.28  # the mean rate is word_dropout
+    # binomial over a uniform rate: 22% read whole and 8% lose 5 or more of 8 words (a fixed 0.25: 10% and 3%)
+    assert (per_text == 0).float().mean() > 0.17 and (per_text >= 5 / 8).float().mean() > 0.055

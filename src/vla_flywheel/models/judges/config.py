@@ -31,6 +31,10 @@ class JudgeConfig:
     word_dropout: in training, the chance that a word of an instruction (never of a description) is read as [UNK].
         Held-out wordings ("set the red cube down on the blue target") reach the judge with [UNK] where the words are
         new; a judge that never saw [UNK] in training takes it for noise it cannot read past, so it is shown some.
+    word_dropout_spread: each instruction draws its own dropout rate, uniform in [0, 2 * word_dropout] (capped
+        below 1), instead of every instruction losing the same share: a held-out wording loses one word in eight
+        ("get the red block onto the blue pad") or four in nine ("set the red cube down on the blue target"),
+        so training shows both few and many [UNK]s. Spread around a rate of 0 it drops nothing.
     relation: each frame the success classifier (or a potential-reading critic) watches also gives a token saying
         where the instruction's block and pad are and how much of the block lies on the pad
         (models/judges/relation.py; `train-judge --relation`). Off by default: its gain did not hold across
@@ -82,6 +86,7 @@ class JudgeConfig:
     glimpse_pixels: int = 32
     shared_words: bool = False
     word_dropout: float = 0.0
+    word_dropout_spread: bool = False
     relation: bool = False
     progress_reading: str = "pair"
     potential_anchor: float = 0.0
