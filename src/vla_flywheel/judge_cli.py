@@ -29,7 +29,7 @@ def add_commands(sub) -> None:
     p.add_argument("--after-success", type=float, default=0.5, metavar="P",
                    help="critic: share of global partners and done frames taken after a success")  # fmt: skip
     p.add_argument("--word-dropout", type=float, default=None,
-                   help="mean P(a word of an instruction is read as [UNK]) in training (verifier default 0.25)")  # fmt: skip
+                   help="mean P(an instruction word is read as [UNK]) in training (verifier default 0.25)")  # fmt: skip
     p.add_argument("--relation", action="store_true",
                    help="success classifier, potential critic: a block-on-pad relation token per frame")  # fmt: skip
     p.add_argument("--progress-reading", default=None, metavar="potential|pair",

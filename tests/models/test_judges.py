@@ -155,3 +155,21 @@ def test_word_dropout_spread_gives_each_instruction_its_own_rate():
     assert 0.22 < per_text.mean().item() < 0.28  # the mean rate is word_dropout
     # binomial over a uniform rate: 22% read whole and 8% lose 5 or more of 8 words (a fixed 0.25: 10% and 3%)
     assert (per_text == 0).float().mean() > 0.17 and (per_text >= 5 / 8).float().mean() > 0.055
+
+
+def test_word_edits_change_an_instructions_length_in_training_only():
+    judge = make_judge(word_edits=0.4)
+    seen = []
+    judge.text.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    texts = ["put the red block on the blue pad"] * 2000  # 8 words each
+    judge.train()._texts(texts)
+    judge.eval()._texts(texts)
+    trained, evaluated = seen
+    lengths = (trained != judge.tokenizer.pad_id).sum(1).float()  # [2000]
+    assert 7.8 < lengths.mean().item() < 8.2  # as many words deleted as [UNK]s inserted, 0.2 of 8 each
+    assert (lengths != 8).float().mean() > 0.6  # most instructions change length
+    known = set(evaluated[0].tolist())
+    assert set(trained.unique().tolist()) <= known | {judge.tokenizer.unk_id}  # edits add only [UNK]
+    assert (evaluated == evaluated[0]).all()  # an evaluated judge reads the instruction as written
+    with pytest.raises(ConfigError, match="word_edits"):
+        JudgeConfig(word_edits=1.0)

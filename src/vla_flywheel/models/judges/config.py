@@ -35,6 +35,8 @@ class JudgeConfig:
         below 1), instead of every instruction losing the same share: a held-out wording loses one word in eight
         ("get the red block onto the blue pad") or four in nine ("set the red cube down on the blue target"),
         so training shows both few and many [UNK]s. Spread around a rate of 0 it drops nothing.
+    word_edits: in training, the chance that a word of an instruction is deleted or followed by an extra [UNK] (half
+        each): held-out wordings are also longer or shorter than the ones trained on ("set the red cube down on ...").
     relation: each frame the success classifier (or a potential-reading critic) watches also gives a token saying
         where the instruction's block and pad are and how much of the block lies on the pad
         (models/judges/relation.py; `train-judge --relation`). Off by default: its gain did not hold across
@@ -87,6 +89,7 @@ class JudgeConfig:
     shared_words: bool = False
     word_dropout: float = 0.0
     word_dropout_spread: bool = False
+    word_edits: float = 0.0
     relation: bool = False
     progress_reading: str = "pair"
     potential_anchor: float = 0.0
@@ -117,6 +120,8 @@ class JudgeConfig:
             raise ConfigError(f"judge: glimpse_pixels={self.glimpse_pixels} must be a multiple of 32, <= image_size")
         if not 0 <= self.word_dropout < 1:
             raise ConfigError(f"judge: word_dropout={self.word_dropout} is a probability; use a value in [0, 1)")
+        if not 0 <= self.word_edits < 1:
+            raise ConfigError(f"judge: word_edits={self.word_edits} is a probability; use a value in [0, 1)")
         if self.progress_reading not in PROGRESS_READINGS:
             readings = ", ".join(PROGRESS_READINGS)
             raise ConfigError(f"judge: progress_reading={self.progress_reading!r} is not one of {readings}")

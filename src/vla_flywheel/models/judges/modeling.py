@@ -109,7 +109,24 @@ class FlywheelJudge(ExplainerRole, nn.Module):
                 rate = (rate * 2 * torch.rand_like(rate)).clamp(max=0.95)
             dropped = mask & (torch.rand(tokens.shape, device=self.device) < rate)
             tokens = tokens.masked_fill(dropped, self.tokenizer.unk_id)
+        if drop and self.training and self.config.word_edits:
+            tokens = self._edit_lengths(tokens, mask)
+            mask = tokens != self.tokenizer.pad_id
         return tokens, mask
+
+    def _edit_lengths(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[B, L] -> [B, L]: each word deleted, or followed by an [UNK], with chance word_edits / 2 each."""
+        edited = torch.full_like(tokens, self.tokenizer.pad_id)
+        draws = torch.rand(tokens.shape, device=self.device)  # [B, L]
+        half = self.config.word_edits / 2
+        for row, (ids, keep, u) in enumerate(zip(tokens.tolist(), mask.tolist(), draws.tolist(), strict=True)):
+            words = []
+            for word, real, draw in zip(ids, keep, u, strict=True):
+                if real and draw >= half:  # under half: deleted
+                    words += [word, self.tokenizer.unk_id] if draw < 2 * half else [word]
+            words = words[: tokens.shape[1]] or ids[:1]  # never an empty instruction
+            edited[row, : len(words)] = torch.tensor(words, device=self.device)
+        return edited
 
     def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Instructions -> (words [B, L, D], what to look for [B, D], the two things named [B, 2, D], mask [B, L])."""
