@@ -105,7 +105,7 @@ def test_judges_saved_before_shared_words_and_relation_tokens_still_load(tmp_pat
     old = make_judge()
     old.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    text_keys = ("shared_words", "word_dropout", "word_dropout_spread")
+    text_keys = ("shared_words", "word_dropout", "word_dropout_spread", "word_edits")
     for key in (*text_keys, "relation", "progress_reading", "potential_anchor"):
         del config[key]
     (tmp_path / "config.json").write_text(json.dumps(config))

@@ -103,13 +103,15 @@ class FlywheelJudge(ExplainerRole, nn.Module):
         """-> (tokens [B, L], mask [B, L]); in training some known words of an instruction (`drop`) read as [UNK]."""
         tokens, mask = self.tokenizer(texts)
         tokens, mask = tokens.to(self.device), mask.to(self.device)
-        if drop and self.training and self.config.word_dropout:
+        if not (drop and self.training):
+            return tokens, mask
+        if self.config.word_dropout:
             rate = torch.full((len(texts), 1), self.config.word_dropout, device=self.device)  # [B, 1]
             if self.config.word_dropout_spread:  # each instruction its own rate, uniform in [0, 2 * word_dropout]
                 rate = (rate * 2 * torch.rand_like(rate)).clamp(max=0.95)
             dropped = mask & (torch.rand(tokens.shape, device=self.device) < rate)
             tokens = tokens.masked_fill(dropped, self.tokenizer.unk_id)
-        if drop and self.training and self.config.word_edits:
+        if self.config.word_edits:
             tokens = self._edit_lengths(tokens, mask)
             mask = tokens != self.tokenizer.pad_id
         return tokens, mask
