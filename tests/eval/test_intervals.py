@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from vla_flywheel.eval.intervals import wilson_interval
+from vla_flywheel.eval.intervals import paired_bootstrap_interval, wilson_interval
 
 
 def test_wilson_interval_matches_known_values_and_stays_in_bounds():
@@ -11,3 +12,17 @@ def test_wilson_interval_matches_known_values_and_stays_in_bounds():
     assert wilson_interval(0, 10)[0] == 0.0
     with pytest.raises(ValueError, match="n > 0"):
         wilson_interval(0, 0)
+
+
+def test_paired_bootstrap_cancels_what_the_pairs_share_and_covers_the_true_difference():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 1, 400)  # per-unit difficulty, far larger than the arms' difference
+    a, b = shared + 0.1 + rng.normal(0, 0.05, 400), shared + rng.normal(0, 0.05, 400)
+    lo, hi = paired_bootstrap_interval(a, b)
+    assert lo < 0.1 < hi and hi - lo < 0.03  # paired: the unit spread cancels
+    unpaired = paired_bootstrap_interval(a, rng.permutation(b))
+    assert unpaired[1] - unpaired[0] > 5 * (hi - lo)
+    assert paired_bootstrap_interval([1, 0, 1], [1, 0, 1]) == (0.0, 0.0)
+    assert paired_bootstrap_interval(a, b, seed=3) == paired_bootstrap_interval(a, b, seed=3)
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_bootstrap_interval([1, 0], [1])

@@ -111,6 +111,23 @@ def test_a_trained_world_model_beats_copying_the_first_frame(trained, demos):
     assert baseline.mean("psnr") < result.mean("psnr")
 
 
+def test_grasp_draws_are_all_counted_and_a_measurement_reads_back_from_json(trained, demos):
+    """Each draw is one imagined outcome: `draws` replays count once per draw, seed 0 first (so one draw repeats
+    the default replay), and a measurement written as JSON reads back equal (the fidelity bench reuses them)."""
+    import json
+
+    from vla_flywheel.eval.world_model_fidelity import Fidelity
+
+    model = FlywheelWorldModel.from_pretrained(trained)
+    episodes = load_episodes([demos], model.config.image_key)
+    one, three = (evaluate_fidelity(model, episodes, horizon=10, draws=n) for n in (1, 3))
+    assert three.count == [9] * 5 and three.draws == 3 and one.count == [3] * 5
+    assert one.psnr == evaluate_fidelity(model, episodes, horizon=10).psnr
+    assert Fidelity.from_dict(json.loads(json.dumps(three.to_dict()))) == three
+    with pytest.raises(ConfigError, match="draws=0"):
+        evaluate_fidelity(model, episodes, horizon=10, draws=0)
+
+
 def test_a_held_block_moves_with_the_gripper_and_nothing_moves_when_the_fingers_close_on_nothing(tmp_path):
     """Driven by the real states of an expert demo that runs on after its success (the gripper parks out of view),
     the scene a world model composites over ends closer to the demo's last frame (the block carried to its pad) than

@@ -71,16 +71,16 @@ class Replay:
 
 
 @torch.no_grad()
-def replay(model: FlywheelWorldModel, episode: Episode, horizon: int | None = None) -> Replay:
+def replay(model: FlywheelWorldModel, episode: Episode, horizon: int | None = None, seed: int = 0) -> Replay:
     """Imagine the episode from its first frame and state under its recorded actions, and score every chunk
-    (the first `horizon` env steps' worth only, when given: VLAW scores 5 s clips)."""
+    (the first `horizon` env steps' worth only, when given: VLAW scores 5 s clips); `seed` draws the grasps."""
     k = model.config.action_chunk
     t = len(episode.images) if horizon is None else min(len(episode.images), horizon + 1)
     n = (t - 1) // k  # chunks whose end frame was recorded
     images = torch.from_numpy(episode.images)  # uint8 [T, S, S, 3]
     state = torch.from_numpy(episode.states[:1])  # [1, D]
     actions = torch.from_numpy(episode.actions[: n * k]).reshape(1, n, k, -1)  # [1, N, k, A]
-    frames, _ = model.rollout(images[:1], state, actions)  # [1, N, S, S, 3]
+    frames, _ = model.rollout(images[:1], state, actions, seed)  # [1, N, S, S, 3]
     frames = frames[0].cpu()
     real = images[k : n * k + 1 : k]  # [N, S, S, 3]
     first = images[:1].expand_as(real)
@@ -124,14 +124,21 @@ class Fidelity:
     copy_ssim: list[float]
     episodes: int
     threshold: float = THRESHOLD
-    imagined: Confusion | None = None  # the judge on imagined frames vs the real outcome
+    draws: int = 1  # imagined outcomes per episode (grasp draws), each counted in `imagined`
+    imagined: Confusion | None = None  # the judge on imagined frames vs the real outcome (episodes x draws)
     real: Confusion | None = None  # the judge on the real frames vs the real outcome
-    scores: list[dict] = field(default_factory=list)  # per episode: real outcome, P(success) real and imagined
+    scores: list[dict] = field(default_factory=list)  # per episode: real outcome, P(success) real and per draw
     auroc_imagined: float | None = None  # threshold-free: does P(success) on imagined frames rank real outcomes?
     auroc_real: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Fidelity:
+        """The inverse of `to_dict` (a measurement read back from its JSON)."""
+        confusions = {k: Confusion(**data[k]) if data.get(k) else None for k in ("imagined", "real")}
+        return cls(**{**data, **confusions})
 
     def mean(self, name: str, until: int | None = None) -> float:
         """Mean of a per-step series over the steps up to `until`, weighting each step by its episodes."""
@@ -141,38 +148,48 @@ class Fidelity:
 
 
 def evaluate_fidelity(model: FlywheelWorldModel, episodes: list[Episode], judge=None, threshold: float = THRESHOLD,
-                      horizon: int | None = None) -> Fidelity:  # fmt: skip
+                      horizon: int | None = None, draws: int = 1) -> Fidelity:  # fmt: skip
     """Replay every episode (its first `horizon` steps when given); with a success-classifier `judge`, also the
-    outcome confusion (which needs whole episodes: leave `horizon` unset)."""
+    outcome confusion (which needs whole episodes: leave `horizon` unset).
+
+    A world model that draws its grasps imagines one outcome per seed; `draws` > 1 replays each episode with seeds
+    0..draws-1 and counts every draw, so a false-positive rate of a few percent is measured on episodes x draws
+    outcomes instead of one draw's handful (PSNR/SSIM average over the draws too)."""
     if judge is not None and horizon is not None:
         raise ConfigError("world model fidelity: the outcome confusion judges whole episodes; drop the horizon")
-    replays = [replay(model, e, horizon) for e in episodes]
-    horizon = max(len(r.steps) for r in replays)
-    sums = {name: np.zeros(horizon) for name in ("psnr", "ssim", "copy_psnr", "copy_ssim")}
-    count = np.zeros(horizon, int)
-    for r in replays:
-        count[: len(r.steps)] += 1
-        for name, total in sums.items():
-            total[: len(r.steps)] += getattr(r, name)
+    if draws < 1:
+        raise ConfigError(f"world model fidelity: draws={draws} must be at least 1")
     k = model.config.action_chunk
+    chunks = max((min(len(e.images) - 1, horizon or len(e.images))) // k for e in episodes)  # as `replay` counts
+    sums = {name: np.zeros(chunks) for name in ("psnr", "ssim", "copy_psnr", "copy_ssim")}
+    count = np.zeros(chunks, int)
+    success_judge = SuccessJudge(judge, threshold) if judge is not None else None
+    imagined, real, scores = Confusion(), Confusion(), []
+    for e in episodes:  # each episode's draws are judged as they come: only its scores are kept
+        drawn = [replay(model, e, horizon, seed) for seed in range(draws)]
+        for r in drawn:
+            count[: len(r.steps)] += 1
+            for name, total in sums.items():
+                total[: len(r.steps)] += getattr(r, name)
+        if success_judge is not None:
+            p_real = success_judge(_record(e, torch.from_numpy(e.images), judge.config.image_key)).score
+            p_imagined = [success_judge(_record(e, r.imagined_rows, judge.config.image_key)).score for r in drawn]
+            real.add(p_real > threshold, e.success)
+            for p in p_imagined:
+                imagined.add(p > threshold, e.success)
+            scores.append({"success": e.success, "p_real": p_real, "p_imagined": p_imagined})
     result = Fidelity(
-        [int(s) for s in np.arange(1, horizon + 1) * k], count.tolist(),
-        *[(total / np.maximum(count, 1)).tolist() for total in sums.values()], episodes=len(episodes),
+        [int(s) for s in np.arange(1, chunks + 1) * k], count.tolist(),
+        *[(total / np.maximum(count, 1)).tolist() for total in sums.values()], episodes=len(episodes), draws=draws,
     )  # fmt: skip
     result.threshold = threshold
-    if judge is not None:
-        success_judge = SuccessJudge(judge, threshold)
-        result.imagined, result.real = Confusion(), Confusion()
-        for e, r in zip(episodes, replays, strict=True):
-            p_real = success_judge(_record(e, torch.from_numpy(e.images), judge.config.image_key)).score
-            p_imagined = success_judge(_record(e, r.imagined_rows, judge.config.image_key)).score
-            result.real.add(p_real > threshold, e.success)
-            result.imagined.add(p_imagined > threshold, e.success)
-            result.scores.append({"success": e.success, "p_real": p_real, "p_imagined": p_imagined})
+    if success_judge is not None:
+        result.imagined, result.real, result.scores = imagined, real, scores
         labels = np.array([e.success for e in episodes])
-        if 0 < labels.sum() < len(labels):
-            result.auroc_imagined = auroc(np.array([x["p_imagined"] for x in result.scores]), labels)
-            result.auroc_real = auroc(np.array([x["p_real"] for x in result.scores]), labels)
+        if 0 < labels.sum() < len(labels):  # imagined: every draw ranked against its episode's real outcome
+            result.auroc_imagined = auroc(np.array([p for x in scores for p in x["p_imagined"]]),
+                                          np.repeat(labels, draws))  # fmt: skip
+            result.auroc_real = auroc(np.array([x["p_real"] for x in scores]), labels)
     return result
 
 
@@ -196,7 +213,8 @@ def fidelity_lines(results: dict[str, Fidelity], every: int = 10) -> list[str]:
     lines.append(f"{'mean':>5} {'':>4} {means} {first.mean('copy_psnr'):7.2f} / {first.mean('copy_ssim'):.3f}")
     if first.imagined is not None:
         lines += ["", f"outcome confusion: success judge at α={first.threshold} vs the real outcome "
-                  f"({first.episodes} held-out episodes)", f"{'frames judged':<34} {'TP':>4} {'FN':>4} {'TN':>4} "
+                  f"({first.episodes} held-out episodes; imagined: {first.draws} grasp draw(s) each)",
+                  f"{'frames judged':<34} {'TP':>4} {'FN':>4} {'TN':>4} "
                   f"{'FP':>4} {'acc':>6} {'AUROC':>6}"]  # fmt: skip
         rows = [("real frames", first.real, first.auroc_real)]
         rows += [(f"imagined, {n}", r.imagined, r.auroc_imagined) for n, r in results.items()]
