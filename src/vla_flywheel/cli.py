@@ -57,6 +57,12 @@ def _add_collect(sub) -> None:
     p.add_argument("--grasp-offset", type=float, default=0.0, help="expert pick point offset (metres)")
     p.add_argument("--early-release", type=float, default=0.0, help="probability of dropping the block en route")
     p.add_argument("--wrong-target", type=float, default=0.0, help="probability of a near-miss goal")
+    p.add_argument(
+        "--place-offset",
+        type=float,
+        default=0.0,
+        help="expert goal moved by up to this many metres (blocks land either side of a pad's edge)",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="episode horizon (default: the env's)")
     p.add_argument("--policy", type=Path, default=None, help="a trained policy acts instead of the expert")
     p.add_argument("--out", type=Path, required=True, help="dataset directory to create")
@@ -86,7 +92,7 @@ def _collect(args) -> None:
         env=_collect_env_config(args),
         episodes=args.episodes,
         seed=args.seed,
-        noise=ExpertNoise(args.action_std, args.grasp_offset, args.early_release, args.wrong_target),
+        noise=ExpertNoise(args.action_std, args.grasp_offset, args.early_release, args.wrong_target, args.place_offset),
         append=args.append,
         policy=args.policy,
         workers=args.workers,

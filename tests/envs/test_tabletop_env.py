@@ -106,6 +106,24 @@ def test_noise_injection_lowers_expert_success():
     assert clean == 10 and wrong == 0 and miss <= 2
 
 
+def test_a_place_offset_lands_blocks_on_both_sides_of_the_pad_edge():
+    """The success classifier's hard pairs: blocks set down just inside and just outside the named pad."""
+    from vla_flywheel.envs.tabletop.scene import PAD_HALF
+
+    env = make_env(family="pick_place", interface="ee_delta")
+    inside, outside = [], []
+    for seed in range(20):
+        success = run_expert(env, seed, ExpertNoise(place_offset=0.06))[2]["success"]
+        block = env.block_positions()[env.task.block, :2]
+        beyond_edge = float(np.abs(block - env.scene.pad_xy[env.task.ref]).max() - PAD_HALF)  # metres, < 0 inside
+        (inside if success else outside).append(beyond_edge)
+    env.close()
+    assert len(inside) >= 3 and len(outside) >= 3, (inside, outside)
+    assert max(inside) <= 0 and 0 < min(outside) and max(outside) <= 0.035, (inside, outside)
+    with pytest.raises(ConfigError, match="place_offset"):
+        ExpertNoise(place_offset=-0.01)
+
+
 def test_success_is_the_predicate_not_the_progress(envs):
     env = envs["ee_delta"]
     obs, info = env.reset(seed=5)

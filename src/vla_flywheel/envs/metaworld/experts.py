@@ -23,7 +23,9 @@ class MetaWorldExpert:
 
     def __init__(self, noise: ExpertNoise | None = None):
         self.noise = noise or ExpertNoise()
-        unsupported = [n for n in ("grasp_offset", "early_release", "wrong_target") if getattr(self.noise, n)]
+        unsupported = [
+            n for n in ("grasp_offset", "early_release", "wrong_target", "place_offset") if getattr(self.noise, n)
+        ]
         if unsupported:
             raise ConfigError(
                 f"expert noise: {', '.join(unsupported)} is tabletop-only; the Meta-World expert takes action_std only"
