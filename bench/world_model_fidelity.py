@@ -85,6 +85,9 @@ def trained_world_model(args, name: str, datasets: tuple[Path, ...]) -> dict:
                                                 batch_size=args.batch_size, rollout_steps=args.rollout_steps,
                                                 successes_only=MODELS[name]), progress=True)  # fmt: skip
     summary = json.loads((out / SUMMARY_FILE).read_text())
+    if summary["steps"] != args.steps:
+        raise SystemExit(f"world_model_fidelity: {out} was trained for {summary['steps']} steps, not --steps "
+                         f"{args.steps}; pass --steps {summary['steps']} or another --out")  # fmt: skip
     return {"dir": out, "train_seconds": summary["seconds"], "train_episodes": summary["episodes"],
             "train_successes": summary["successes"], "parameters": summary["parameters"]}  # fmt: skip
 
@@ -159,20 +162,22 @@ def main() -> None:
     for name in args.models:
         report[name] = trained_world_model(args, name, (expert, *rollouts))
         measured = report[name]["dir"] / f"fidelity-{judge_dir.name}-{len(episodes)}x{args.draws}.json"
-        if not measured.exists():
+        entry = json.loads(measured.read_text()) if measured.exists() else {}
+        if not entry or (args.policy is not None and "imagination" not in entry):
             model = FlywheelWorldModel.from_pretrained(report[name]["dir"])
-            began = time.perf_counter()
-            fidelity = evaluate_fidelity(model, episodes, judge, draws=args.draws)
-            entry = {"replay_seconds": time.perf_counter() - began, "fidelity": fidelity.to_dict()}
+            if not entry:
+                began = time.perf_counter()
+                fidelity = evaluate_fidelity(model, episodes, judge, draws=args.draws)
+                entry = {"replay_seconds": time.perf_counter() - began, "fidelity": fidelity.to_dict()}
             if args.policy is not None:
                 entry["imagination"] = imagination(model, FlywheelPolicy.from_pretrained(args.policy), judge, seeds)
             write_json_atomic(measured, entry)
-        report[name].update(json.loads(measured.read_text()))
+        report[name].update(entry)
         results[name] = Fidelity.from_dict(report[name]["fidelity"])
 
     print()
     print("\n".join(fidelity_lines(results)))
-    if len(report) == 2 and args.draws:
+    if len(report) == 2:
         print()
         print("\n".join(compare_false_positives(report)))
     print()
