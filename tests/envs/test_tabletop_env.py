@@ -119,7 +119,7 @@ def test_a_place_offset_lands_blocks_on_both_sides_of_the_pad_edge():
         (inside if success else outside).append(beyond_edge)
     env.close()
     assert len(inside) >= 3 and len(outside) >= 3, (inside, outside)
-    assert max(inside) <= 0 and 0 < min(outside) and max(outside) <= 0.035, (inside, outside)
+    assert max(inside) <= 0 and min(outside) > 0 and max(outside) <= 0.035, (inside, outside)
     with pytest.raises(ConfigError, match="place_offset"):
         ExpertNoise(place_offset=-0.01)
 
