@@ -70,13 +70,18 @@ class Replay:
     imagined_rows: torch.Tensor  # uint8 [T, S, S, 3]: row 0 real, then each row's latest imagined frame
 
 
+def recorded_chunks(frames: int, k: int, horizon: int | None = None) -> int:
+    """Chunks of k actions whose end frame was recorded, within the first `horizon` env steps when given."""
+    return (frames - 1 if horizon is None else min(frames - 1, horizon)) // k
+
+
 @torch.no_grad()
 def replay(model: FlywheelWorldModel, episode: Episode, horizon: int | None = None, seed: int = 0) -> Replay:
     """Imagine the episode from its first frame and state under its recorded actions, and score every chunk
     (the first `horizon` env steps' worth only, when given: VLAW scores 5 s clips); `seed` draws the grasps."""
     k = model.config.action_chunk
     t = len(episode.images) if horizon is None else min(len(episode.images), horizon + 1)
-    n = (t - 1) // k  # chunks whose end frame was recorded
+    n = recorded_chunks(len(episode.images), k, horizon)
     images = torch.from_numpy(episode.images)  # uint8 [T, S, S, 3]
     state = torch.from_numpy(episode.states[:1])  # [1, D]
     actions = torch.from_numpy(episode.actions[: n * k]).reshape(1, n, k, -1)  # [1, N, k, A]
@@ -160,7 +165,7 @@ def evaluate_fidelity(model: FlywheelWorldModel, episodes: list[Episode], judge=
     if draws < 1:
         raise ConfigError(f"world model fidelity: draws={draws} must be at least 1")
     k = model.config.action_chunk
-    chunks = max((min(len(e.images) - 1, horizon or len(e.images))) // k for e in episodes)  # as `replay` counts
+    chunks = max(recorded_chunks(len(e.images), k, horizon) for e in episodes)
     sums = {name: np.zeros(chunks) for name in ("psnr", "ssim", "copy_psnr", "copy_ssim")}
     count = np.zeros(chunks, int)
     success_judge = SuccessJudge(judge, threshold) if judge is not None else None

@@ -10,6 +10,7 @@ Of the tabletop's noise kinds only `action_std` applies (Gaussian noise on every
 from __future__ import annotations
 
 import warnings
+from dataclasses import fields
 
 import numpy as np
 
@@ -23,9 +24,7 @@ class MetaWorldExpert:
 
     def __init__(self, noise: ExpertNoise | None = None):
         self.noise = noise or ExpertNoise()
-        unsupported = [
-            n for n in ("grasp_offset", "early_release", "wrong_target", "place_offset") if getattr(self.noise, n)
-        ]
+        unsupported = [f.name for f in fields(self.noise) if f.name != "action_std" and getattr(self.noise, f.name)]
         if unsupported:
             raise ConfigError(
                 f"expert noise: {', '.join(unsupported)} is tabletop-only; the Meta-World expert takes action_std only"

@@ -60,18 +60,22 @@ class ScriptedExpert:
         self._follower: ctl.WaypointFollower | None = None
         self._release_at: int | None = None
 
+    def _direction(self) -> np.ndarray:
+        """A unit vector on the table at a uniformly drawn angle."""
+        angle = self.rng.uniform(0, 2 * math.pi)
+        return np.array([math.cos(angle), math.sin(angle)])
+
     def reset(self, env, seed: int) -> None:
         self.rng = np.random.default_rng([seed, 0x5EED])
         n = self.noise
         scene, task = env.scene, env.task
         pick = scene.block_xy[task.block].copy()
         if n.grasp_offset > 0:
-            angle = self.rng.uniform(0, 2 * math.pi)
-            pick += n.grasp_offset * np.array([math.cos(angle), math.sin(angle)])
+            pick += n.grasp_offset * self._direction()
         goal = wrong_goal(scene, task, self.rng) if self.rng.random() < n.wrong_target else task.goal_xy.copy()
         if n.place_offset > 0:  # drawn only when asked: every other noise keeps its episodes
-            angle = self.rng.uniform(0, 2 * math.pi)
-            goal = goal + self.rng.uniform(0, n.place_offset) * np.array([math.cos(angle), math.sin(angle)])
+            direction = self._direction()
+            goal = goal + self.rng.uniform(0, n.place_offset) * direction
         self._plan(env, pick, scene.block_yaw[task.block], goal)
         if self.rng.random() < n.early_release:
             carry_steps = max(1, math.ceil(np.abs(goal - pick).max() / ctl.MAX_DXYZ))
