@@ -140,7 +140,9 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         ) as backend,
         tqdm(total=len(jobs), desc=f"eval ({backend.name})", unit="ep", disable=not progress) as bar,
     ):
-        results = [_tick(bar, r) for r in backend.map(_run_episode, jobs)]
+        results = []
+        for r in backend.map(_run_episode, jobs):
+            results.append(_tick(bar, r, results))
     cfg.out.mkdir(parents=True, exist_ok=True)
     videos = []
     for r in results:
@@ -171,10 +173,12 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     return info
 
 
-def _tick(bar, result: dict) -> dict:
+def _tick(bar, result: dict, earlier: list[dict]) -> dict:
+    """Count one episode; the bar shows the success rate so far (the last episode's 0/1 read as "no successes")."""
     failpoint("eval.episode")
     bar.update()
-    bar.set_postfix(success=result["success"])
+    successes = result["success"] + sum(r["success"] for r in earlier)
+    bar.set_postfix(success=f"{successes / (len(earlier) + 1):.0%}")
     return result
 
 
