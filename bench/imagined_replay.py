@@ -10,7 +10,7 @@ Open loop is a lower bound on what the plan would do for real: a real policy wou
 course. A kept episode whose actions fail open loop may still be close to a success; one that succeeds is one the
 world model predicted right.
 
-Run: .venv/bin/python bench/imagined_replay.py RUN [--round 1] [--max-episodes N]
+Run: .venv/bin/python bench/imagined_replay.py RUN [--round 1] [--max-episodes N] [--out outcomes.json]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: it picks
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from vla_flywheel.data.layout import write_json_atomic  # noqa: E402
 from vla_flywheel.data.reader import DatasetReader  # noqa: E402
 from vla_flywheel.envs import make_env  # noqa: E402
 from vla_flywheel.eval.intervals import wilson_interval  # noqa: E402
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a vlaw flywheel run")
     parser.add_argument("--round", type=int, default=1, help="whose imagined episodes (data/round-XXX-imagined)")
     parser.add_argument("--max-episodes", type=int, default=None, help="the first N imagined episodes only")
+    parser.add_argument("--out", type=Path, default=None, help="write each episode's seed, P, verdict and outcome")
     args = parser.parse_args()
     cfg, layout = RunConfig.load(args.run), RunLayout(args.run)
     path = layout.imagined_data(args.round)
@@ -57,16 +59,21 @@ def main() -> None:
         raise SystemExit(f"imagined_replay: {path} holds no imagined episodes; pass a vlaw run and a round it finished")
     reader = DatasetReader(path)
     count = min(reader.num_episodes, args.max_episodes or reader.num_episodes)
-    envs, kept, score, real, start = {}, [], [], [], time.perf_counter()
+    envs, seeds, kept, score, real, start = {}, [], [], [], [], time.perf_counter()
     for i in tqdm(range(count), desc="replay imagined plans", unit="ep"):
         ep, family = reader.episode(i), cfg.families[i % len(cfg.families)]  # as vlaw.py assigns them
         if family not in envs:
             envs[family] = make_env(family=family, interface=cfg.interface, **cfg.ee_overrides)
         kept.append(bool(np.asarray(ep["judge.keep"]).reshape(-1)[0]))
         score.append(float(np.asarray(ep["judge.score"]).reshape(-1)[0]))
-        seed = int(np.asarray(ep["episode.seed"]).reshape(-1)[0])
-        real.append(replay_outcome(envs[family], seed, ep["action"], ep["task"][0]))
+        seeds.append(int(np.asarray(ep["episode.seed"]).reshape(-1)[0]))
+        real.append(replay_outcome(envs[family], seeds[-1], ep["action"], ep["task"][0]))
     c = confusion(kept, real)
+    if args.out is not None:
+        episodes = [{"episode": i, "seed": seed, "score": p, "kept": k, "real_success": s}
+                    for i, (seed, p, k, s) in enumerate(zip(seeds, score, kept, real, strict=True))]  # fmt: skip
+        counts = {k: c[k] for k in ("tp", "fp", "fn", "tn")}  # precision and recall are NaN when undefined
+        write_json_atomic(args.out, {"run": str(args.run), "round": args.round, "counts": counts, "episodes": episodes})
     print(f"{args.run} round {args.round}: {count} imagined episodes replayed open loop in "
           f"{time.perf_counter() - start:.0f} s; real successes {sum(real)} ({np.mean(real):.1%})")  # fmt: skip
     print(f"  kept by the classifier: {c['tp'] + c['fp']}, of them real successes: {c['tp']}", end="")
