@@ -32,6 +32,7 @@ from vla_flywheel.eval.intervals import wilson_interval  # noqa: E402
 from vla_flywheel.eval.judge_metrics import auroc, confusion  # noqa: E402
 from vla_flywheel.flywheel.config import RunConfig  # noqa: E402
 from vla_flywheel.flywheel.layout import RunLayout  # noqa: E402
+from vla_flywheel.flywheel.stages import dataset_episodes  # noqa: E402
 
 
 def replay_outcome(env, seed: int, actions: np.ndarray, task: str) -> bool:
@@ -55,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg, layout = RunConfig.load(args.run), RunLayout(args.run)
     path = layout.imagined_data(args.round)
-    if not (path / "meta" / "info.json").exists():
+    if not dataset_episodes(path):
         raise SystemExit(f"imagined_replay: {path} holds no imagined episodes; pass a vlaw run and a round it finished")
     reader = DatasetReader(path)
     count = min(reader.num_episodes, args.max_episodes or reader.num_episodes)
@@ -64,9 +65,10 @@ def main() -> None:
         ep, family = reader.episode(i), cfg.families[i % len(cfg.families)]  # as vlaw.py assigns them
         if family not in envs:
             envs[family] = make_env(family=family, interface=cfg.interface, **cfg.ee_overrides)
-        kept.append(bool(np.asarray(ep["judge.keep"]).reshape(-1)[0]))
-        score.append(float(np.asarray(ep["judge.score"]).reshape(-1)[0]))
-        seeds.append(int(np.asarray(ep["episode.seed"]).reshape(-1)[0]))
+        first = {key: np.asarray(ep[key]).reshape(-1)[0] for key in ("judge.keep", "judge.score", "episode.seed")}
+        kept.append(bool(first["judge.keep"]))  # per-episode columns, repeated on every row
+        score.append(float(first["judge.score"]))
+        seeds.append(int(first["episode.seed"]))
         real.append(replay_outcome(envs[family], seeds[-1], ep["action"], ep["task"][0]))
     c = confusion(kept, real)
     if args.out is not None:

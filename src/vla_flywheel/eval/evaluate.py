@@ -140,9 +140,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         ) as backend,
         tqdm(total=len(jobs), desc=f"eval ({backend.name})", unit="ep", disable=not progress) as bar,
     ):
-        results = []
+        results, successes = [], 0
         for r in backend.map(_run_episode, jobs):
-            results.append(_tick(bar, r, results))
+            successes += r["success"]
+            results.append(_tick(bar, r, successes / (len(results) + 1)))
     cfg.out.mkdir(parents=True, exist_ok=True)
     videos = []
     for r in results:
@@ -173,12 +174,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     return info
 
 
-def _tick(bar, result: dict, earlier: list[dict]) -> dict:
+def _tick(bar, result: dict, rate_so_far: float) -> dict:
     """Count one episode; the bar shows the success rate so far (the last episode's 0/1 read as "no successes")."""
     failpoint("eval.episode")
     bar.update()
-    successes = result["success"] + sum(r["success"] for r in earlier)
-    bar.set_postfix(success=f"{successes / (len(earlier) + 1):.0%}")
+    bar.set_postfix(success=f"{rate_so_far:.0%}")
     return result
 
 
