@@ -14,6 +14,7 @@ from vla_flywheel.flywheel.engine import run_flywheel
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import kept_nothing
 from vla_flywheel.models.judges import FlywheelJudge
+from vla_flywheel.train.judge_data import load_episodes
 
 POLICY = {"dim": 32, "depth": 1, "num_heads": 2, "channels": [16, 16], "flow_hidden": 64, "keypoints": 4}
 THRESHOLD = 0.02  # low, so the tiny critic keeps some episodes and their frame weights are exercised
@@ -60,3 +61,17 @@ def test_a_judge_that_keeps_nothing_is_reported_with_its_best_score():
     assert "kept none of 2 episodes" in warning and "highest score 0.45" in warning and "threshold 0.8" in warning
     assert kept_nothing([*verdicts, {"keep": True, "score": 0.9}], "critic", 0.8) is None
     assert kept_nothing([], "critic", 0.8) is None
+
+
+def test_a_rounds_verdicts_train_judges_but_the_truth_measures_them(vlac_run):
+    """A judge retrained on round data learns what the flywheel believed (kept episodes, as successes); eval-judge
+    on the same data must score every episode against the simulator's outcome, or it grades the judge by itself."""
+    out, _ = vlac_run
+    data = RunLayout(out).round_data(1)
+    truth = [bool(np.asarray(e[k.NEXT_SUCCESS]).reshape(-1)[-1]) for e in DatasetReader(data).iter_episodes()]
+    kept = [bool(np.asarray(e[k.JUDGE_KEEP]).reshape(-1)[0]) for e in DatasetReader(data).iter_episodes()]
+    key = FlywheelJudge.from_pretrained(RunLayout(out).judge(0)).config.image_key
+    measured = load_episodes([data], key, as_judged=False)
+    assert [e.success for e in measured] == truth and len(measured) == 4
+    believed = load_episodes([data], key)
+    assert len(believed) == sum(kept) and all(e.success for e in believed)

@@ -296,6 +296,11 @@ def judge_passed_as_a_policy(a, tmp):
     return ["eval", "--policy", a.judge, "--episodes", 1, "--out", tmp / "eval"]
 
 
+@case("every episode of rollouts=", "is a success", "add labelled episodes of the other kind")
+def rollouts_of_one_outcome(a, tmp):
+    return ["eval-judge", "--judge", a.judge, "--data", f"rollouts={a.ee_dataset}", "--out", tmp / "eval"]
+
+
 @case("holds a flywheel_vla model, not a judge", "pass a `flywheel train-judge` run")
 def policy_passed_as_a_judge(a, tmp):
     return ["eval-judge", "--judge", a.policy, "--data", f"primitive={a.dataset}", "--out", tmp / "eval"]

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from vla_flywheel.envs.tabletop.describe import parse_description
-from vla_flywheel.errors import ConfigError
+from vla_flywheel.errors import ConfigError, DatasetError
 from vla_flywheel.eval.judge_metrics import auroc, confusion, critic_keeps, integrate_progress, spearman
 from vla_flywheel.eval.versions import library_versions
 from vla_flywheel.models.judges import FlywheelJudge
@@ -195,8 +195,14 @@ def evaluate_judge(cfg: JudgeEvalConfig, progress: bool = True) -> dict:
     key = judge.config.image_key
     homography = np.array(judge.config.workspace_homography) if judge.config.grounding else None
     data = {
-        kind: load_episodes(list(dirs), key, homography if kind == EXPERT else None) for kind, dirs in cfg.data.items()
+        kind: load_episodes(list(dirs), key, homography if kind == EXPERT else None, as_judged=False)
+        for kind, dirs in cfg.data.items()
     }
+    outcomes = {e.success for e in data.get(ROLLOUTS, [])}
+    if len(outcomes) == 1:
+        raise DatasetError(f"eval-judge: every episode of rollouts={','.join(map(str, cfg.data[ROLLOUTS]))} is a "
+                           f"{'success' if outcomes.pop() else 'failure'}; AUROC and precision need both outcomes, so "
+                           "add labelled episodes of the other kind (e.g. another --data rollouts=DIR)")  # fmt: skip
     stride = max(1, round(FINE_STEP_SECONDS * cfg.fps))
     results: dict = {"judge": str(cfg.judge), "roles": list(judge.config.roles), "versions": library_versions()}
     roles = [r for r in judge.config.roles if not cfg.roles or r in cfg.roles]

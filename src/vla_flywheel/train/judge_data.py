@@ -58,14 +58,18 @@ class Episode:
     named_known: torch.Tensor | None = None  # bool [T, 2]: whether each is known in that frame
 
 
-def load_episodes(roots: list[Path], image_key: str, homography: np.ndarray | None = None) -> list[Episode]:
+def load_episodes(
+    roots: list[Path], image_key: str, homography: np.ndarray | None = None, as_judged: bool = True
+) -> list[Episode]:
     """Every episode of the datasets, in memory (64 px frames are ~12 KB).
 
     With the camera's `homography`, each successful episode that records its gripper also carries where the
     instruction's block and pad are in its frames (train.grounding_labels).
 
-    Flywheel round datasets hold the judge's verdicts: from those only kept episodes load, as successes with the
-    explainer's words, since a judge retrained on the flywheel's data may learn only what the flywheel believed.
+    Flywheel round datasets hold the judge's verdicts: with `as_judged` (for training) only kept episodes load, as
+    successes with the explainer's words, since a judge retrained on the flywheel's data may learn only what the
+    flywheel believed. Measuring a judge needs the truth instead (`as_judged=False`): every episode, labelled by the
+    simulator's `next.success`.
     """
     episodes = []
     for root in roots:
@@ -76,7 +80,7 @@ def load_episodes(roots: list[Path], image_key: str, homography: np.ndarray | No
             e = reader.episode(i)
             success = np.asarray(e[NEXT_SUCCESS]).reshape(-1).astype(bool)
             explanations = list(e[EXPLANATION]) if EXPLANATION in e else [""] * len(success)
-            if JUDGE_KEEP in e:  # flywheel round data: only what the judge kept, labelled as the judge saw it
+            if as_judged and JUDGE_KEEP in e:  # flywheel round data: only what was kept, labelled as believed
                 if not bool(np.asarray(e[JUDGE_KEEP]).reshape(-1)[0]):
                     continue
                 success = np.arange(len(success)) == len(success) - 1  # believed to succeed with its last step
