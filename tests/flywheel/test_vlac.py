@@ -11,6 +11,7 @@ from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
+from vla_flywheel.flywheel.judging import compared_frames, progress_weights
 from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import kept_nothing
 from vla_flywheel.models.judges import FlywheelJudge
@@ -53,6 +54,15 @@ def test_the_critic_judges_every_rollout_and_weights_the_frames_it_keeps(vlac_ru
     assert 0 < kept == rounds[1]["data_added"]["kept"]
     line = json.loads(run.rounds.read_text().splitlines()[1])
     assert line["budgets"]["spent"]["judge_gradient_steps"] == 30
+
+
+def test_refinement_masks_the_steps_that_lost_progress_and_keeps_the_ones_that_held_it():
+    idx = compared_frames(12, stride=5)
+    assert idx.tolist() == [0, 5, 10, 11]  # every 0.5 s, and the last frame
+    weights = progress_weights(np.array([0.2, -0.1, 0.0]), idx, 12)
+    assert weights[:5].tolist() == [1.0] * 5  # the most progress: weight 1
+    assert weights[5:10].tolist() == [0.0] * 5  # lost progress: masked
+    assert weights[10:].tolist() == [0.5, 0.5]  # held (a grasp closing): still trained on, the last frame with it
 
 
 def test_a_judge_that_keeps_nothing_is_reported_with_its_best_score():

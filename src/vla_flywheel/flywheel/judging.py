@@ -73,22 +73,34 @@ class CriticJudge:
     def __call__(self, record: EpisodeRecord) -> Verdict:
         images = torch.from_numpy(np.asarray(record.frames[self.model.config.image_key]))  # [T, S, S, 3]
         t = len(images)
-        # the frame after the last action is not recorded; the last observation stands in for it
-        idx = np.unique(np.r_[np.arange(0, t, self.stride), t - 1])  # [K]
+        idx = compared_frames(t, self.stride)  # [K]
         deltas = self.model.progress_along(images[idx], record.task)
         deltas = deltas.cpu().numpy()  # [K-1] signed progress between consecutive sampled frames
         values = integrate_progress(deltas)  # [K]
         value = float(values[-1])
         done = float(torch.sigmoid(self.model.done_logit(images[-1:], [record.task]))[0])
         keep = bool(critic_keeps(value, done, self.threshold))
-        weights = np.zeros(t)
-        if keep:
-            positive = deltas[deltas > 0]
-            scale = positive.max() if len(positive) else 1.0
-            for k, c in enumerate(deltas):  # frames idx[k] .. idx[k+1]-1 made progress c
-                weights[idx[k] : idx[k + 1]] = 0.0 if c <= 0 else 0.5 + 0.5 * c / scale
-            weights[idx[-1] :] = weights[idx[-2]] if len(idx) > 1 else 1.0
+        weights = progress_weights(deltas, idx, t) if keep else np.zeros(t)
         return Verdict(max(value, done), keep, weights, values.tolist())
+
+
+def compared_frames(t: int, stride: int = CRITIC_STRIDE) -> np.ndarray:
+    """[K] the frames of a T-frame episode whose progress is compared: every stride-th and the last (the frame after
+    the last action is not recorded, so the last observation stands in for it)."""
+    return np.unique(np.r_[np.arange(0, t, stride), t - 1])
+
+
+def progress_weights(deltas: np.ndarray, idx: np.ndarray, t: int) -> np.ndarray:
+    """[T] per-frame weights from the progress deltas [K-1] between the frames idx [K]: the frames idx[k] ..
+    idx[k+1]-1 made progress deltas[k], and weigh 0 when it is negative (VLAC's refinement masks those actions;
+    RA-BC gives them weight 0), else 0.5 to 1 in proportion to it, so no kept step of progress counts for little."""
+    weights = np.zeros(t)
+    positive = deltas[deltas > 0]
+    scale = positive.max() if len(positive) else 1.0
+    for k, c in enumerate(deltas):
+        weights[idx[k] : idx[k + 1]] = 0.0 if c < 0 else 0.5 + 0.5 * c / scale
+    weights[idx[-1] :] = weights[idx[-2]] if len(idx) > 1 else 1.0
+    return weights
 
 
 def make_judge(name: str, model, threshold: float):
