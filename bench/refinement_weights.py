@@ -10,12 +10,15 @@ re-weights the kept episodes' frames by
     between the frames the `vlac` judge compares (every 0.5 s);
   - `simulator`: the tabletop's dense stage-wise progress (`envs.tabletop.tasks.progress`) at the same frames, by
     replaying each kept episode's recorded actions from its seed: the refinement's upper bound.
-Each run then fine-tunes exactly as the source run's round 1 did. The three round-1 policies (the source's binary
-weights and the two re-weighted) are evaluated on the run's fixed seeds and on `--episodes` more per split from
-`--seed` (training and held-out instructions). Finished parts are reused. Table: --out/refinement_weights.md.
+`critic-all` and `simulator-all` weight every episode of the round, failures too, by the same rule: what dense
+progress would make of the rollouts a filter rejects (self-training weighted by progress, RA-BC on everything);
+`simulator-all-rising` also masks the steps whose progress was held, not gained.
+Each run then fine-tunes exactly as the source run's round 1 did. Each variant's round-1 policy (`binary`: the
+source run's own) is evaluated on the run's fixed seeds and on `--episodes` more per split from `--seed` (training
+and held-out instructions). Finished parts are reused. Table: --out/refinement_weights.md.
 
 Run: .venv/bin/python bench/refinement_weights.py --run RUN --critic RUN/checkpoints/judge/round-000
-         [--out runs/refinement] [--episodes 400] [--seed 5000]
+         [--out runs/refinement] [--episodes 400] [--seed 5000] [--variants binary critic simulator simulator-all]
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,7 @@ from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import read_rounds
 from vla_flywheel.flywheel.stages import Envs, load_judge
 
+VARIANTS = ("binary", "critic", "simulator", "critic-all", "simulator-all", "simulator-all-rising")
 BOOKKEEPING = (k.TIMESTAMP, k.FRAME_INDEX, k.EPISODE_INDEX, k.INDEX, k.TASK_INDEX, k.TASK)
 
 
@@ -62,7 +65,7 @@ def critic_progress(critic):
 
 def simulator_progress(cfg: RunConfig):
     """episode -> [K-1] the change of the env's dense progress between the compared frames, by replaying the
-    episode's actions from its seed (deterministic: the replay must end in the recorded success)."""
+    episode's actions from its seed (deterministic: the replay must end in the recorded outcome)."""
     envs = Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)
 
     def read(episode: dict, idx: np.ndarray, family: str) -> np.ndarray:
@@ -72,31 +75,32 @@ def simulator_progress(cfg: RunConfig):
         for action in np.asarray(episode[k.ACTION], np.float32):
             _, _, _, _, info = envs(family).step(action)
             at.append(info["progress"])
-        if not info["success"]:
-            raise RuntimeError(f"episode seed {seed}: the replay did not end in its recorded success")
+        if info["success"] != bool(np.asarray(episode[k.NEXT_SUCCESS]).reshape(-1)[-1]):
+            raise RuntimeError(f"episode seed {seed}: the replay did not end in its recorded outcome")
         return np.diff(np.asarray(at)[idx])
 
     return read
 
 
-def reweighted_round(source: Path, dest: Path, families: tuple[str, ...], progress) -> dict:
-    """Copy a round's episodes and verdicts to `dest`, re-weighting the kept episodes' frames by `progress`
-    (a round's episode i was played on families[i % len(families)])."""
+def reweighted_round(source: Path, dest: Path, families: tuple[str, ...], progress, every: bool,
+                     keep_held: bool) -> dict:  # fmt: skip
+    """Copy a round's episodes and verdicts to `dest`, re-weighting the kept episodes' frames (`every`: all
+    episodes' frames) by `progress` (a round's episode i was played on families[i % len(families)])."""
     reader = DatasetReader(source)
     features = {name: ft for name, ft in reader.features.items() if name not in BOOKKEEPING}
     masked = frames = 0
     with DatasetWriter.create(dest, reader.fps, features, reader.info["robot_type"]) as writer:
         for i in range(reader.num_episodes):
             episode = reader.episode(i)
-            if bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0]):
+            if every or bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0]):
                 t = len(episode[k.INDEX])
                 idx = compared_frames(t)
                 deltas = progress(episode, idx, families[i % len(families)])  # [K-1]
-                weights = progress_weights(deltas, idx, t)  # [T]
+                weights = progress_weights(deltas, idx, t, keep_held)  # [T]
                 episode[k.JUDGE_WEIGHT] = weights.astype(np.float32).reshape(t, 1)
                 masked, frames = masked + int((weights == 0).sum()), frames + t
             writer.add_episode({name: episode[name] for name in features}, episode[k.TASK][0])
-    return {"kept_frames": frames, "masked_frames": masked}
+    return {"weighted_frames": frames, "masked_frames": masked}
 
 
 def prepare(src: RunConfig, out: Path, variant: str, critic: Path) -> Path:
@@ -108,8 +112,10 @@ def prepare(src: RunConfig, out: Path, variant: str, critic: Path) -> Path:
     shutil.rmtree(cfg.out, ignore_errors=True)  # a preparation that was killed starts over
     cfg.out.mkdir(parents=True)
     share_base(src.out, cfg)
-    progress = critic_progress(load_judge(critic)) if variant == "critic" else simulator_progress(cfg)
-    masked = reweighted_round(RunLayout(src.out).round_data(1), run.round_data(1), cfg.families, progress)
+    progress_from = variant.split("-")[0]
+    progress = critic_progress(load_judge(critic)) if progress_from == "critic" else simulator_progress(cfg)
+    masked = reweighted_round(RunLayout(src.out).round_data(1), run.round_data(1), cfg.families, progress,
+                              every="-all" in variant, keep_held=not variant.endswith("-rising"))  # fmt: skip
     write_json_atomic(cfg.out / "reweighted.json", masked)
     write_json_atomic(cfg.out / CONFIG_FILE, cfg.to_dict())  # last: a run killed before it is prepared again
     return cfg.out
@@ -134,14 +140,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/refinement"))
     parser.add_argument("--episodes", type=int, default=400, help="extra evaluation episodes per split")
     parser.add_argument("--seed", type=int, default=5000, help="offset of the extra episodes in the fixed seed list")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:3]))
     args = parser.parse_args()
     src = RunConfig.load(args.run)
     rounds = {r["round"]: r for r in read_rounds(RunLayout(args.run).rounds)}
     if src.judge != "oracle" or 1 not in rounds:
         raise SystemExit(f"refinement_weights: --run {args.run} must be an oracle-judged run that finished round 1")
     rows = []
-    for variant in ("binary", "critic", "simulator"):
-        began = time.perf_counter()
+    for variant in args.variants:
         if variant == "binary":
             run, record, reweighted = RunLayout(args.run), rounds[1], {}
         else:
@@ -153,10 +159,11 @@ def main() -> None:
             reweighted = json.loads((run.root / "reweighted.json").read_text())
         extra = extra_eval(run.policy(1), args.out / "eval" / variant, src, args.episodes, args.seed)
         standard = record["success"]["overall"]
+        minutes = (record["seconds"]["train"] + record["seconds"]["evaluate"]) / 60
         split = {g["split"]: (g["successes"], g["n"]) for g in extra["groups"]}
-        masked = f"{reweighted['masked_frames']} of {reweighted['kept_frames']}" if reweighted else "0"
+        masked = f"{reweighted['masked_frames']} of {reweighted['weighted_frames']}" if reweighted else "0"
         rows.append(f"| {variant} | {masked} | {cell(standard['successes'], standard['n'])} | {cell(*split['train'])} "
-                    f"| {cell(*split['heldout'])} | {(time.perf_counter() - began) / 60:.1f} |")  # fmt: skip
+                    f"| {cell(*split['heldout'])} | {minutes:.1f} |")  # fmt: skip
         print(rows[-1], flush=True)
     base = rounds[0]["success"]["overall"]
     table = "\n".join([
@@ -164,8 +171,8 @@ def main() -> None:
         f"{cell(base['successes'], base['n'])} on the run's fixed seeds; {rounds[1]['data_added']['kept']} episodes "
         f"kept by the oracle, {src.round_steps} fine-tuning steps)",
         "",
-        f"| frame weights | kept frames masked | round 1, the run's seeds | {args.episodes} more, training "
-        "instructions | held-out instructions | minutes |",
+        f"| frame weights | frames masked | round 1, the run's seeds | {args.episodes} more, training "
+        "instructions | held-out instructions | minutes to fine-tune + evaluate |",
         "|---|---|---|---|---|---|",
         *rows,
     ])  # fmt: skip

@@ -63,6 +63,7 @@ def test_refinement_masks_the_steps_that_lost_progress_and_keeps_the_ones_that_h
     assert weights[:5].tolist() == [1.0] * 5  # the most progress: weight 1
     assert weights[5:10].tolist() == [0.0] * 5  # lost progress: masked
     assert weights[10:].tolist() == [0.5, 0.5]  # held (a grasp closing): still trained on, the last frame with it
+    assert progress_weights(np.array([0.2, -0.1, 0.0]), idx, 12, keep_held=False)[10:].tolist() == [0.0, 0.0]
 
 
 def test_a_judge_that_keeps_nothing_is_reported_with_its_best_score():

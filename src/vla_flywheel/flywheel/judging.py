@@ -90,15 +90,18 @@ def compared_frames(t: int, stride: int = CRITIC_STRIDE) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, t, stride), t - 1])
 
 
-def progress_weights(deltas: np.ndarray, idx: np.ndarray, t: int) -> np.ndarray:
+def progress_weights(deltas: np.ndarray, idx: np.ndarray, t: int, keep_held: bool = True) -> np.ndarray:
     """[T] per-frame weights from the progress deltas [K-1] between the frames idx [K]: the frames idx[k] ..
     idx[k+1]-1 made progress deltas[k], and weigh 0 when it is negative (VLAC's refinement masks those actions;
-    RA-BC gives them weight 0), else 0.5 to 1 in proportion to it, so no kept step of progress counts for little."""
+    RA-BC gives them weight 0), else 0.5 to 1 in proportion to it, so no kept step of progress counts for little.
+    Progress exactly held (a grasp closing, to a simulator's stage-wise progress) weighs 0.5, or 0 without
+    `keep_held`; a learned critic's deltas are never exactly 0."""
     weights = np.zeros(t)
     positive = deltas[deltas > 0]
     scale = positive.max() if len(positive) else 1.0
     for k, c in enumerate(deltas):
-        weights[idx[k] : idx[k + 1]] = 0.0 if c < 0 else 0.5 + 0.5 * c / scale
+        masked = c < 0 or (c == 0 and not keep_held)
+        weights[idx[k] : idx[k + 1]] = 0.0 if masked else 0.5 + 0.5 * c / scale
     weights[idx[-1] :] = weights[idx[-2]] if len(idx) > 1 else 1.0
     return weights
 
