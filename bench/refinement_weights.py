@@ -30,6 +30,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vla_flywheel import constants as k
 from vla_flywheel.data.layout import write_json_atomic
@@ -54,8 +55,6 @@ def critic_progress(critic):
     """episode -> [K-1] the critic's progress between its compared frames (as the vlac judge reads it)."""
 
     def read(episode: dict, idx: np.ndarray, family: str) -> np.ndarray:
-        import torch
-
         images = torch.from_numpy(np.asarray(episode[critic.config.image_key])[idx])  # [K, S, S, 3]
         with torch.no_grad():
             return critic.progress_along(images, episode[k.TASK][0]).cpu().numpy()

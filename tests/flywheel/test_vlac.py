@@ -79,8 +79,9 @@ def test_a_rounds_verdicts_train_judges_but_the_truth_measures_them(vlac_run):
     on the same data must score every episode against the simulator's outcome, or it grades the judge by itself."""
     out, _ = vlac_run
     data = RunLayout(out).round_data(1)
-    truth = [bool(np.asarray(e[k.NEXT_SUCCESS]).reshape(-1)[-1]) for e in DatasetReader(data).iter_episodes()]
-    kept = [bool(np.asarray(e[k.JUDGE_KEEP]).reshape(-1)[0]) for e in DatasetReader(data).iter_episodes()]
+    episodes = list(DatasetReader(data).iter_episodes())
+    truth = [bool(np.asarray(e[k.NEXT_SUCCESS]).reshape(-1)[-1]) for e in episodes]
+    kept = [bool(np.asarray(e[k.JUDGE_KEEP]).reshape(-1)[0]) for e in episodes]
     key = FlywheelJudge.from_pretrained(RunLayout(out).judge(0)).config.image_key
     measured = load_episodes([data], key, as_judged=False)
     assert [e.success for e in measured] == truth and len(measured) == 4
