@@ -26,8 +26,8 @@ def add_commands(sub) -> None:
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--mismatch", type=float, default=0.05, help="critic: P(wrong instruction, label 0)")
-    p.add_argument("--after-success", type=float, default=0.5, metavar="P",
-                   help="critic: share of global partners and done frames taken after a success")  # fmt: skip
+    p.add_argument("--after-success", type=float, default=None, metavar="P",
+                   help="critic: share of global partners and done frames after a success (default 0.2)")  # fmt: skip
     p.add_argument("--word-dropout", type=float, default=None,
                    help="mean P(an instruction word is read as [UNK]) in training (verifier default 0.25)")  # fmt: skip
     p.add_argument("--relation", action="store_true",
@@ -62,7 +62,8 @@ def _train_judge(args) -> None:
 
     cfg = JudgeTrainConfig(
         data=_role_dirs(args.data, "--data"), out=args.out, steps=args.steps, lr=args.lr, mismatch=args.mismatch,
-        after_success=args.after_success, seed=args.seed, threads=args.threads,
+        **({} if args.after_success is None else {"after_success": args.after_success}),
+        seed=args.seed, threads=args.threads,
         judge={**({} if args.word_dropout is None else {"word_dropout": args.word_dropout}),
                **({"relation": True} if args.relation else {}),
                **({} if args.progress_reading is None else {"progress_reading": args.progress_reading}),

@@ -43,7 +43,9 @@ PIXEL_TOLERANCE = 8  # a pixel counts as changed when a channel moves by more th
 MISMATCH_PROBABILITY = 0.05
 MADE_FAILURES = 0.5  # share of the success classifier's failures made from successes
 DONE_BEFORE, DONE_AFTER = 0.8, 0.95
-AFTER_SUCCESS = 0.5  # share of global partners and done frames drawn from after the success, where there is one
+# share of global partners and done frames drawn from after the success, where there is one; 0.2 against 0.5 raised
+# VOC on all three training seeds measured and rollout AUROC on average (README "Judges")
+AFTER_SUCCESS = 0.2
 
 
 @dataclass
