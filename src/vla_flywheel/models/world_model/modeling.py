@@ -290,13 +290,16 @@ class FlywheelWorldModel(nn.Module):
         for n in range(steps):
             z, chunk_states = self.step(z, state, actions[:, n])  # [B, L, G, G], [B, k, D]
             state = chunk_states[:, -1]
-            context = scene.after(chunk_states)  # [B, 3, S, S]
+            real_states = states[:, n * k + 1 : (n + 1) * k + 1]  # [B, k, D]
+            # the scene follows the recorded grasps, not the predicted ones: composited over grasps drawn from the
+            # state head's hedged openings, often wrong, the decoder learnt to distrust the scene and lost to copying
+            # the first frame late in episodes (README "VLAW"); imagination still draws them from its predictions
+            context = scene.after(real_states)  # [B, 3, S, S]
             predicted, target = self.decode(z, state, context), target_images[:, n + 1]  # [B, 3, S, S]
             image_loss = image_loss + image_error(predicted, target)
             gradient_loss = gradient_loss + sum(
                 F.l1_loss(p, t) for p, t in zip(image_gradients(predicted), image_gradients(target), strict=True)
             )
-            real_states = states[:, n * k + 1 : (n + 1) * k + 1]  # [B, k, D]
             if n == steps - 1:  # the real frame's own encoding must decode to it (Dreamer's reconstruction): the
                 # latent learns to hold the gripper from frames where it is plainly there, long before the dynamics
                 # learn to move it. The last frame only: it differs most from the first, and a decode is not free.
