@@ -47,7 +47,16 @@ from vla_flywheel.flywheel.layout import RunLayout
 from vla_flywheel.flywheel.records import read_rounds
 from vla_flywheel.flywheel.stages import Envs, load_judge
 
-VARIANTS = ("binary", "critic", "simulator", "critic-all", "simulator-all", "simulator-all-rising")
+# variant -> (whose progress weights the frames, every episode or only the kept ones, held progress kept at 0.5);
+# "binary" is the source run's own round 1
+VARIANTS: dict[str, tuple[str, bool, bool] | None] = {
+    "binary": None,
+    "critic": ("critic", False, True),
+    "simulator": ("simulator", False, True),
+    "critic-all": ("critic", True, True),
+    "simulator-all": ("simulator", True, True),
+    "simulator-all-rising": ("simulator", True, False),
+}
 BOOKKEEPING = (k.TIMESTAMP, k.FRAME_INDEX, k.EPISODE_INDEX, k.INDEX, k.TASK_INDEX, k.TASK)
 
 
@@ -111,10 +120,10 @@ def prepare(src: RunConfig, out: Path, variant: str, critic: Path) -> Path:
     shutil.rmtree(cfg.out, ignore_errors=True)  # a preparation that was killed starts over
     cfg.out.mkdir(parents=True)
     share_base(src.out, cfg)
-    progress_from = variant.split("-")[0]
+    progress_from, every, keep_held = VARIANTS[variant]
     progress = critic_progress(load_judge(critic)) if progress_from == "critic" else simulator_progress(cfg)
-    masked = reweighted_round(RunLayout(src.out).round_data(1), run.round_data(1), cfg.families, progress,
-                              every="-all" in variant, keep_held=not variant.endswith("-rising"))  # fmt: skip
+    masked = reweighted_round(RunLayout(src.out).round_data(1), run.round_data(1), cfg.families, progress, every,
+                              keep_held)  # fmt: skip
     write_json_atomic(cfg.out / "reweighted.json", masked)
     write_json_atomic(cfg.out / CONFIG_FILE, cfg.to_dict())  # last: a run killed before it is prepared again
     return cfg.out
@@ -139,7 +148,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/refinement"))
     parser.add_argument("--episodes", type=int, default=400, help="extra evaluation episodes per split")
     parser.add_argument("--seed", type=int, default=5000, help="offset of the extra episodes in the fixed seed list")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:3]))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS)[:3])
     args = parser.parse_args()
     src = RunConfig.load(args.run)
     rounds = {r["round"]: r for r in read_rounds(RunLayout(args.run).rounds)}
