@@ -89,7 +89,10 @@ def test_the_report_shows_the_world_model_fidelity_and_imagined_vs_real_strips(v
     assert len(fidelity["replay"]["psnr"]) == len(fidelity["replay"]["copy_psnr"])
     report = (out / "report.html").read_text()
     assert 'class="plot fidelity-plot"' in report and report.count("class='imagined-strip'") == 3
-    assert "psnr" in rounds[1]["world_model"] and "copy_psnr" in rounds[1]["world_model"]
+    assert "steps ahead of copying" in report
+    w = rounds[1]["world_model"]
+    assert "psnr" in w and "copy_psnr" in w and w["steps"] == len(fidelity["replay"]["steps"])
+    assert 0 <= w["steps_ahead"] <= w["steps"] and 0 <= w["steps_ahead_pooled"] <= w["steps"]
 
 
 def _killed_at(out, failpoint: str, resume: bool) -> None:

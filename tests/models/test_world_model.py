@@ -128,30 +128,98 @@ def test_grasp_draws_are_all_counted_and_a_measurement_reads_back_from_json(trai
         evaluate_fidelity(model, episodes, horizon=10, draws=0)
 
 
-def test_a_held_block_moves_with_the_gripper_and_nothing_moves_when_the_fingers_close_on_nothing(tmp_path):
-    """Driven by the real states of an expert demo that runs on after its success (the gripper parks out of view),
-    the scene a world model composites over ends closer to the demo's last frame (the block carried to its pad) than
-    the first frame is; with the fingers closing to 0 instead (a missed grasp), it stays the first frame."""
+def test_an_unchanged_scene_gives_copying_the_cap_and_the_pooled_psnr_reads_the_mean_error(trained, demos):
+    """A real frame identical to the first one (nothing visible moved) gives copying the MAX_PSNR cap, which a
+    learned decoder cannot reach; the pooled PSNR is the PSNR of the per-step mean squared error instead, so one such
+    episode among moving ones no longer decides the comparison by the cap's value."""
+    from dataclasses import replace
+
+    from vla_flywheel.eval.world_model_fidelity import MAX_PSNR, to_psnr
+
+    model = FlywheelWorldModel.from_pretrained(trained)
+    moving = load_episodes([demos], model.config.image_key)[0]
+    still = replace(moving, images=np.repeat(moving.images[:1], len(moving.images), axis=0))  # nothing moves
+    result = evaluate_fidelity(model, [moving, still], horizon=10)
+    assert result.copy_exact == [0.5] * 5  # every frame of `still`, none of `moving`
+    assert np.allclose(result.copy_psnr, (np.asarray(evaluate_fidelity(model, [moving], horizon=10).copy_psnr)
+                                          + MAX_PSNR) / 2)  # fmt: skip
+    pooled, copied = result.pooled_psnr(), result.pooled_psnr("copy_mse")
+    assert np.allclose(copied, to_psnr(np.asarray(result.copy_mse))) and (copied < MAX_PSNR / 2).all()
+    assert np.isfinite(pooled).all() and (pooled < MAX_PSNR).all()
+
+
+@pytest.fixture(scope="module")
+def full_demo(tmp_path_factory):
+    """One expert pick_place demo that runs on after its success (the gripper parks out of view)."""
+    out = tmp_path_factory.mktemp("wm") / "full_demo"
+    full = TabletopConfig(family="pick_place", terminate_on_success=False)
+    collect(CollectConfig(out=out, env=full, episodes=1), progress=False)
+    return load_episodes([out], "observation.images.front")[0]
+
+
+def _carry(episode, states, grasp_logit=()):
+    """BlockCarry driven by `states` in chunks of 2 -> the last scene it composites over [1, 3, S, S]."""
     from vla_flywheel.models.encoders import to_float_images
-    from vla_flywheel.models.world_model.carry import OPEN_ABOVE, BlockCarry
+    from vla_flywheel.models.world_model.carry import BlockCarry
     from vla_flywheel.train.world_model_loop import tabletop_projection
 
-    full = TabletopConfig(family="pick_place", terminate_on_success=False)
-    collect(CollectConfig(out=tmp_path / "demo", env=full, episodes=1), progress=False)
-    episode = load_episodes([tmp_path / "demo"], "observation.images.front")[0]
-    frames = to_float_images(torch.from_numpy(episode.images))  # [T, 3, S, S]
-    states = torch.from_numpy(episode.states)  # [T, D]; the opening is index 4
+    projection = torch.tensor(tabletop_projection(64), dtype=torch.float32)
+    first = to_float_images(torch.from_numpy(episode.images[:1]))
+    carry = BlockCarry(first, projection, (0, 1, 2), 4, torch.Generator().manual_seed(0), grasp_logit)
+    for t in range(2, len(states), 2):  # chunks of 2 actions: the states after each
+        scene = carry.after(states[None, t - 1 : t + 1])
+    return scene
+
+
+def test_a_held_block_moves_with_the_gripper_and_nothing_moves_when_the_fingers_close_on_nothing(full_demo):
+    """Driven by the real states of the demo, the scene a world model composites over ends closer to the demo's last
+    frame (the block carried to its pad) than the first frame is; with the fingers closing to 0 instead (a missed
+    grasp), it stays the first frame."""
+    from vla_flywheel.models.encoders import to_float_images
+    from vla_flywheel.models.world_model.carry import OPEN_ABOVE
+
+    frames = to_float_images(torch.from_numpy(full_demo.images))  # [T, 3, S, S]
+    states = torch.from_numpy(full_demo.states)  # [T, D]; the opening is index 4
     missed = states.clone()
     missed[:, 4] = torch.where(missed[:, 4] > OPEN_ABOVE, missed[:, 4], torch.zeros(()))
-    projection = torch.tensor(tabletop_projection(64), dtype=torch.float32)
-    carried, empty = (BlockCarry(frames[:1], projection, (0, 1, 2), 4, torch.Generator().manual_seed(0))
-                      for _ in range(2))  # fmt: skip
-    for t in range(2, len(states), 2):  # chunks of 2 actions: the states after each
-        scene, still = carried.after(states[None, t - 1 : t + 1]), empty.after(missed[None, t - 1 : t + 1])
+    scene, still = _carry(full_demo, states), _carry(full_demo, missed)
     error = {name: float((image[0] - frames[-1]).pow(2).mean()) for name, image in (("carried", scene),
              ("first", frames[:1]))}  # fmt: skip
     assert error["carried"] < 0.5 * error["first"], error
     assert torch.equal(still, frames[:1])
+    # fitted grasp odds decide instead of the opening: sure of a miss, the block stays; sure of a hold, it travels
+    assert torch.equal(_carry(full_demo, states, (-30.0, 0.0, 0.0)), frames[:1])
+    assert torch.equal(_carry(full_demo, states, (30.0, 0.0, 0.0)), scene)
+
+
+def test_the_grasp_odds_are_fitted_to_where_the_recorded_fingers_held_and_missed(full_demo):
+    """Recorded closings centred on the block held; the same closings 3 cm off it, whose fingers closed to 0,
+    missed. The fit reads that from the scene under the tool: P(hold) is high on the block and low off it; data with
+    holds only fit a P(hold) near 1 everywhere (a world model that never saw a failed grasp)."""
+    from dataclasses import replace
+
+    from vla_flywheel.models.world_model.carry import OPEN_ABOVE
+    from vla_flywheel.train.world_model_grasps import fit_grasp_logit, recorded_closings
+    from vla_flywheel.train.world_model_loop import tabletop_projection
+
+    config = WorldModelConfig(camera_projection=tabletop_projection(64).tolist(), state_xyz=(0, 1, 2), opening_index=4)
+    off = full_demo.states.copy()
+    off[:, 0] += 0.03  # the tool 3 cm along x, all the way: its fingers close beside the block, on nothing
+    off[:, 4] = np.where(off[:, 4] > OPEN_ABOVE, off[:, 4], 0.0)
+    held, missed = full_demo, replace(full_demo, states=off)
+    x, y = recorded_closings([held, missed], config)
+    assert y.tolist() == [True, False]
+    assert x[0, 0] < 1.5 < x[1, 0], x  # px from the tool to the block pixels' centroid
+    logit = fit_grasp_logit([held] * 10 + [missed] * 10, config)
+    assert len(logit) == 3 and logit[1] < 0
+    p = torch.sigmoid(x @ torch.tensor(logit[1:]) + logit[0])
+    assert p[0] > 0.8 and p[1] < 0.2, p
+    assert fit_grasp_logit([held] * 10, config) == () != fit_grasp_logit([held] * 20, config)  # 20 closings at least
+    only_holds = fit_grasp_logit([held] * 20, config)
+    assert (torch.sigmoid(x @ torch.tensor(only_holds[1:]) + only_holds[0]) > 0.8).all()
+    with pytest.raises(ConfigError, match="grasp_logit"):
+        WorldModelConfig(camera_projection=config.camera_projection, state_xyz=(0, 1, 2), opening_index=4,
+                         grasp_logit=(1.0, 2.0))  # fmt: skip
 
 
 def test_imagination_runs_the_policy_for_the_whole_horizon(trained, policy):

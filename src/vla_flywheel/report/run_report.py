@@ -96,11 +96,13 @@ def world_model_section(run: RunLayout, rounds: list[dict]) -> str:
             continue
         rows.append(f"<tr><td>{r['round']}</td><td>{w['imagined_kept']}/{w['imagined']}</td>"
                     f"<td>{w['imagined_mean_score']:.2f}</td><td>{w['psnr']:.2f} / {w['copy_psnr']:.2f}</td>"
-                    f"<td>{w['ssim']:.3f} / {w['copy_ssim']:.3f}</td><td>{_pct(w['real_success'])}</td>"
+                    f"<td>{w['ssim']:.3f} / {w['copy_ssim']:.3f}</td><td>{_steps_ahead(w)}</td>"
+                    f"<td>{_pct(w['real_success'])}</td>"
                     f"<td>{_pct(w['real_judged_success'])}</td><td>{_pct(w['imagined_judged_success'])}</td>"
                     f"<td>{w['fidelity_episodes']}</td></tr>")  # fmt: skip
     table = ("<table class='world-model'><tr><th>round</th><th>imagined kept</th><th>mean P(success)</th>"
-             "<th>PSNR dB / copy-first-frame</th><th>SSIM / copy</th><th>real success</th><th>judged success, real"
+             "<th>PSNR dB / copy-first-frame</th><th>SSIM / copy</th><th>steps ahead of copying: mean PSNR / PSNR "
+             "of the mean error</th><th>real success</th><th>judged success, real"
              "</th><th>judged success, imagined from the same starts</th><th>real episodes</th></tr>"
              f"{''.join(rows)}</table>")  # fmt: skip
     fidelity = {i: json.loads(p.read_text()) for i, p in sorted(paths.items())}
@@ -124,6 +126,14 @@ def world_model_section(run: RunLayout, rounds: list[dict]) -> str:
             "policy episodes: open-loop replay of their actions (PSNR/SSIM), and the policy imagined from the same "
             "starts, judged by the success classifier.</p>" + table + _svg("fidelity-plot", parts)
             + "<h3>Imagined vs real, same start and seed</h3>" + "".join(strips))  # fmt: skip
+
+
+def _steps_ahead(w: dict) -> str:
+    """'a / b of n' steps where the world model beats copying; '-' for what a round recorded before it was counted."""
+    if "steps" not in w:
+        return "-"
+    pooled = "-" if w.get("steps_ahead_pooled") is None else w["steps_ahead_pooled"]
+    return f"{w['steps_ahead']} / {pooled} of {w['steps']}"
 
 
 def _success_lines(series: dict[str, list[tuple[int, dict]]], sx, sy) -> list[str]:

@@ -24,12 +24,14 @@ from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.failpoints import failpoint
 from vla_flywheel.models.world_model import FlywheelWorldModel, WorldModelConfig
+from vla_flywheel.models.world_model.config import GRASP_FEATURES
 from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE, save_checkpoint
 from vla_flywheel.train.config import warmup_cosine
 from vla_flywheel.train.loop import SUMMARY_FILE, TABLETOP_ROBOT
 from vla_flywheel.train.metrics import MetricsLog
 from vla_flywheel.train.optimizer_step import checked_step
-from vla_flywheel.train.world_model_data import WorldModelWindows, load_episodes
+from vla_flywheel.train.world_model_data import Episode, WorldModelWindows, load_episodes
+from vla_flywheel.train.world_model_grasps import fit_grasp_logit
 
 TABLETOP_FRONT = "observation.images.front"
 TOOL_XYZ_NAMES = ("tcp.x", "tcp.y", "tcp.z")  # the tabletop state's tool position, metres
@@ -103,24 +105,29 @@ class WorldModelTrainResult:
     successes: int
     frames: int
     parameters: int
+    grasp_logit: tuple[float, ...] = ()
 
     def lines(self) -> list[str]:
+        names = ("bias", *GRASP_FEATURES)
+        grasps = ", ".join(f"{n} {v:+.2f}" for n, v in zip(names, self.grasp_logit, strict=False))
+        grasps = f"logit of P(hold): {grasps}" if grasps else "none fitted (P = predicted opening / 4 cm)"
         return [
             f"run          {self.run}",
             f"data         {self.episodes} episodes ({self.successes} successful), {self.frames} frames",
             f"model        {self.parameters:,} parameters",
+            f"grasp odds   {grasps}",
             f"steps        {self.steps} (final loss {self.loss:.4f})",
             f"time         {self.seconds:.1f} s",
             f"world model  {self.run / 'checkpoints' / 'last' / 'pretrained_model'}",
         ]
 
 
-def _windows(cfg: WorldModelTrainConfig, image_key: str, chunk: int) -> WorldModelWindows:
+def _episodes(cfg: WorldModelTrainConfig, image_key: str) -> list[Episode]:
     episodes = []
     for root in cfg.datasets:
         loaded = load_episodes([root], image_key, cfg.successes_only)
         episodes += loaded[: cfg.max_episodes] if cfg.max_episodes else loaded
-    return WorldModelWindows(episodes, chunk, cfg.rollout_steps)
+    return episodes
 
 
 def tabletop_projection(image_size: int) -> np.ndarray:
@@ -203,13 +210,17 @@ def train_world_model(cfg: WorldModelTrainConfig, progress: bool = True) -> Worl
     torch.set_num_threads(cfg.threads)
     if cfg.init_from is not None:
         model = FlywheelWorldModel.from_pretrained(cfg.init_from).train()
-        windows = _windows(cfg, model.config.image_key, model.config.action_chunk)
+        episodes = _episodes(cfg, model.config.image_key)
+        windows = WorldModelWindows(episodes, model.config.action_chunk, cfg.rollout_steps)
         _check_continues(model, windows, cfg.init_from)
     else:
         defaults = WorldModelConfig(**{k: v for k, v in cfg.world_model.items() if k != "image_size"})
-        windows = _windows(cfg, defaults.image_key, defaults.action_chunk)
+        episodes = _episodes(cfg, defaults.image_key)
+        windows = WorldModelWindows(episodes, defaults.action_chunk, cfg.rollout_steps)
         model = FlywheelWorldModel(_model_config(cfg, windows, defaults.image_key)).train()
         model.set_normalization(*windows.normalization())
+    if "grasp_logit" not in cfg.world_model:  # refitted to this run's data, a continued model's too
+        model.config.grasp_logit = fit_grasp_logit(episodes, model.config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
     sampler = torch.Generator().manual_seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -246,9 +257,10 @@ def train_world_model(cfg: WorldModelTrainConfig, progress: bool = True) -> Worl
     seconds = time.perf_counter() - began
     result = WorldModelTrainResult(
         cfg.out, cfg.steps, loss_value, seconds, windows.episodes, windows.successes, windows.frames,
-        sum(p.numel() for p in model.parameters()),
+        sum(p.numel() for p in model.parameters()), model.config.grasp_logit,
     )  # fmt: skip
     summary = {"steps": cfg.steps, "seconds": seconds, "final_loss": loss_value, "episodes": windows.episodes,
-               "successes": windows.successes, "frames": windows.frames, "parameters": result.parameters}  # fmt: skip
+               "successes": windows.successes, "frames": windows.frames, "parameters": result.parameters,
+               "grasp_logit": list(model.config.grasp_logit)}  # fmt: skip
     write_json_atomic(cfg.out / SUMMARY_FILE, summary)  # its presence says "finished": never half-written
     return result

@@ -8,6 +8,7 @@ from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 WORLD_MODEL_TYPE = "flywheel_world_model"
+GRASP_FEATURES = ("centroid_offset_px", "crowded")  # grasp_logit's weights, after its bias (BlockCarry.evidence)
 
 
 @dataclass
@@ -35,6 +36,9 @@ class WorldModelConfig:
     opening_index: index of the gripper's finger opening (metres) in the state. With camera_projection, a block the
         fingers close on moves with the tool in imagined frames (carry.BlockCarry); train-world-model fills it in for
         the tabletop. None (and configs saved before it existed): blocks stay where the first frame shows them.
+    grasp_logit: (bias, *weights of GRASP_FEATURES): P(the closing fingers hold a block) from the scene under
+        the tool, fitted by train-world-model to the recorded closings of its data (train/world_model_grasps.py).
+        Empty (too few closings, or configs saved before it): P = the predicted opening / 4 cm.
     """
 
     image_key: str = "observation.images.front"
@@ -50,6 +54,7 @@ class WorldModelConfig:
     state_xyz: tuple[int, int, int] | None = None
     setpoint_moves: tuple[tuple[float, ...], ...] = ()
     opening_index: int | None = None
+    grasp_logit: tuple[float, ...] = ()
     type: str = field(default=WORLD_MODEL_TYPE, init=False)
 
     def __post_init__(self):
@@ -80,6 +85,12 @@ class WorldModelConfig:
             raise ConfigError(
                 f"world model: opening_index={self.opening_index!r} must index the {self.state_dim}-d "
                 "state, with camera_projection set (a carried block is drawn where the tool projects)"
+            )
+        self.grasp_logit = tuple(float(v) for v in self.grasp_logit)
+        if self.grasp_logit and (len(self.grasp_logit) != 1 + len(GRASP_FEATURES) or self.opening_index is None):
+            raise ConfigError(
+                f"world model: grasp_logit={list(self.grasp_logit)} must be a bias and {len(GRASP_FEATURES)} weights "
+                f"({', '.join(GRASP_FEATURES)}), with opening_index set; or empty"
             )
         self.setpoint_moves = tuple(tuple(float(v) for v in row) for row in self.setpoint_moves)
         for row in self.setpoint_moves:

@@ -243,16 +243,19 @@ class FlywheelWorldModel(nn.Module):
         # (measured on 50 held-out rollouts, 800 steps, one seed: open-loop steps that beat copying 1 -> 20 of 49)
         return context + F.softshrink(frame - context, EDIT_DEADZONE)
 
-    def scene(self, context: torch.Tensor, seed: int | None = None) -> BlockCarry | StillScene:
+    def scene(self, context: torch.Tensor, seed: int | None = None, recorded: bool = False) -> BlockCarry | StillScene:
         """What the decoder composites over, chunk after chunk, from the rollout's first real frame: the frame itself,
         or with held blocks moving with the gripper when the config knows its opening (carry.BlockCarry, whose
         grasps are drawn from a generator seeded with `seed`; None takes one from torch's seeded RNG, as training
-        does)."""
+        does). `recorded`: the states it is driven by are real, so their openings say which grasps held (the
+        config's grasp_logit, which guesses that from the scene, is not used)."""
         if self.sprite is None or self.config.opening_index is None:
             return StillScene(context)
         seed = int(torch.randint(2**31, ())) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
-        return BlockCarry(context, self.sprite.projection, self.config.state_xyz, self.config.opening_index, generator)
+        c = self.config
+        logit = () if recorded else c.grasp_logit
+        return BlockCarry(context, self.sprite.projection, c.state_xyz, c.opening_index, generator, logit)
 
     @torch.no_grad()
     def rollout(self, image: torch.Tensor, state: torch.Tensor, actions: torch.Tensor,
@@ -285,7 +288,7 @@ class FlywheelWorldModel(nn.Module):
         b, steps, k = actions.shape[:3]
         target_images = to_float_images(frames)  # [B, K+1, 3, S, S]
         target_z = normalize_latent(self.encoder(target_images[:, 1:].flatten(0, 1))).unflatten(0, (b, steps))
-        z, state, scene = self.encode(frames[:, 0]), states[:, 0], self.scene(target_images[:, 0])
+        z, state, scene = self.encode(frames[:, 0]), states[:, 0], self.scene(target_images[:, 0], recorded=True)
         image_loss = gradient_loss = latent_loss = state_loss = reconstruction_loss = 0.0
         for n in range(steps):
             z, chunk_states = self.step(z, state, actions[:, n])  # [B, L, G, G], [B, k, D]
