@@ -1,12 +1,13 @@
 """Fit the world model's grasp odds (`WorldModelConfig.grasp_logit`) to the closings its training data recorded.
 
 An imagined grasp is drawn, and whether the fingers hold decides whether the block travels with them: a wrong draw
-moves a block that stayed put, or leaves one that was carried (README "VLAW": on a weak policy's full videos, drawing
-from the predicted opening lost to copying the first frame from step 42 on, while the recorded grasps beat it at
-every step). The state head's predicted opening barely ranks held against missed closings (AUROC 0.60 on 554 of
-them); the scene under the tool does (0.92): fingers closing off the block's centre, or over a patch crowded with a
-block and a pad, miss. So each recorded closing (carry.BlockCarry's rule on the real states: its scene, its
-evidence, and whether the recorded opening stayed at a block's width) becomes one row of a logistic regression.
+moves a block that stayed put, or leaves one that was carried (README "VLAW": on a weak policy's full videos, grasps
+drawn from the predicted opening lost to copying the first frame late in the episode, while the recorded grasps beat
+it at every step). The state head's predicted opening barely ranks held against missed closings (AUROC 0.60 on 554
+of them); the scene under the tool does (0.91 on 189 held-out ones): fingers closing off the block's centre, or over
+a patch crowded with a block and a pad, miss. So each recorded closing (carry.BlockCarry's rule on the real states:
+its scene, its evidence, and whether the recorded opening stayed at a block's width) is one row of a logistic
+regression.
 
 Data without a failed grasp (a world model trained on successes only) fit a large bias: P close to 1 at every
 closing, the belief VLAW's Table 1 blames for imagined false positives. The L2 penalty keeps that fit finite.
