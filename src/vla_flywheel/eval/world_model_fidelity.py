@@ -15,6 +15,7 @@ The judge's verdict on the real frames is reported too: the imagined confusion c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -251,14 +252,12 @@ def fidelity_lines(results: dict[str, Fidelity], every: int = 10) -> list[str]:
     means = " ".join(f"{r.mean('psnr'):7.2f} / {r.mean('ssim'):.3f}" for r in results.values())
     lines.append(f"{'mean':>5} {'':>4} {means} {first.mean('copy_psnr'):7.2f} / {first.mean('copy_ssim'):.3f}")
 
-    def ahead(model: dict[str, np.ndarray], copied: dict[str, np.ndarray]) -> str:
-        """How many steps each model's PSNR beats copying's."""
-        return f"{'ahead':>5} {'':>4} " + " ".join(
-            f"{int((model[n] > copied[n]).sum()):>8} of {len(r.steps):<4}" for n, r in results.items()
-        )
+    def ahead(model: Callable[[Fidelity], np.ndarray], copied: Callable[[Fidelity], np.ndarray]) -> str:
+        """How many steps each result's model PSNR beats copying's."""
+        counts = [f"{int((model(r) > copied(r)).sum()):>8} of {len(r.steps):<4}" for r in results.values()]
+        return f"{'ahead':>5} {'':>4} " + " ".join(counts)
 
-    lines.append(ahead({n: np.asarray(r.psnr) for n, r in results.items()},
-                       {n: np.asarray(r.copy_psnr) for n, r in results.items()}))  # fmt: skip
+    lines.append(ahead(lambda r: np.asarray(r.psnr), lambda r: np.asarray(r.copy_psnr)))
     if first.mse:
         lines += ["", "PSNR of the mean squared error per step (no cap: a frame identical to the first one does not"
                   " give copying 100 dB)", head + f" {'identical':>9}"]  # fmt: skip
@@ -268,8 +267,7 @@ def fidelity_lines(results: dict[str, Fidelity], every: int = 10) -> list[str]:
             cells = " ".join(f"{r.pooled_psnr()[i]:16.2f}" for r in results.values())
             copied = first.pooled_psnr("copy_mse")[i]
             lines.append(f"{step:>5} {first.count[i]:>4} {cells} {copied:16.2f} {first.copy_exact[i]:>9.1%}")
-        lines.append(ahead({n: r.pooled_psnr() for n, r in results.items()},
-                           {n: r.pooled_psnr("copy_mse") for n, r in results.items()}))  # fmt: skip
+        lines.append(ahead(lambda r: r.pooled_psnr(), lambda r: r.pooled_psnr("copy_mse")))
     if first.imagined is not None:
         lines += ["", f"outcome confusion: success judge at α={first.threshold} vs the real outcome "
                   f"({first.episodes} held-out episodes; imagined: {first.draws} grasp draw(s) each)",
