@@ -15,7 +15,6 @@ The judge's verdict on the real frames is reported too: the imagined confusion c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -179,6 +178,13 @@ class Fidelity:
         """[steps] PSNR of the mean squared error over the episodes at each step (`name`: mse or copy_mse)."""
         return to_psnr(np.asarray(getattr(self, name)))
 
+    def steps_ahead(self, pooled: bool = False) -> int | None:
+        """Steps at which the model's PSNR beats copying's: the mean PSNR, or the PSNR of the mean error (`pooled`;
+        None for a measurement made before the error was kept)."""
+        if pooled:
+            return int((self.pooled_psnr() > self.pooled_psnr("copy_mse")).sum()) if self.mse else None
+        return int((np.asarray(self.psnr) > np.asarray(self.copy_psnr)).sum())
+
 
 def evaluate_fidelity(model: FlywheelWorldModel, episodes: list[Episode], judge=None, threshold: float = THRESHOLD,
                       horizon: int | None = None, draws: int = 1) -> Fidelity:  # fmt: skip
@@ -252,22 +258,21 @@ def fidelity_lines(results: dict[str, Fidelity], every: int = 10) -> list[str]:
     means = " ".join(f"{r.mean('psnr'):7.2f} / {r.mean('ssim'):.3f}" for r in results.values())
     lines.append(f"{'mean':>5} {'':>4} {means} {first.mean('copy_psnr'):7.2f} / {first.mean('copy_ssim'):.3f}")
 
-    def ahead(model: Callable[[Fidelity], np.ndarray], copied: Callable[[Fidelity], np.ndarray]) -> str:
-        """How many steps each result's model PSNR beats copying's."""
-        counts = [f"{int((model(r) > copied(r)).sum()):>8} of {len(r.steps):<4}" for r in results.values()]
+    def ahead(pooled: bool) -> str:
+        counts = [f"{r.steps_ahead(pooled):>8} of {len(r.steps):<4}" for r in results.values()]
         return f"{'ahead':>5} {'':>4} " + " ".join(counts)
 
-    lines.append(ahead(lambda r: np.asarray(r.psnr), lambda r: np.asarray(r.copy_psnr)))
+    lines.append(ahead(pooled=False))
     if first.mse:
         lines += ["", "PSNR of the mean squared error per step (no cap: a frame identical to the first one does not"
                   " give copying 100 dB)", head + f" {'identical':>9}"]  # fmt: skip
+        pooled, copied = [r.pooled_psnr() for r in results.values()], first.pooled_psnr("copy_mse")
         for i, step in enumerate(first.steps):
             if step % every and i not in (0, len(first.steps) - 1):
                 continue
-            cells = " ".join(f"{r.pooled_psnr()[i]:16.2f}" for r in results.values())
-            copied = first.pooled_psnr("copy_mse")[i]
-            lines.append(f"{step:>5} {first.count[i]:>4} {cells} {copied:16.2f} {first.copy_exact[i]:>9.1%}")
-        lines.append(ahead(lambda r: r.pooled_psnr(), lambda r: r.pooled_psnr("copy_mse")))
+            cells = " ".join(f"{p[i]:16.2f}" for p in pooled)
+            lines.append(f"{step:>5} {first.count[i]:>4} {cells} {copied[i]:16.2f} {first.copy_exact[i]:>9.1%}")
+        lines.append(ahead(pooled=True))
     if first.imagined is not None:
         lines += ["", f"outcome confusion: success judge at α={first.threshold} vs the real outcome "
                   f"({first.episodes} held-out episodes; imagined: {first.draws} grasp draw(s) each)",

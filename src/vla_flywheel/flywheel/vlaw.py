@@ -354,6 +354,7 @@ def round_record(cfg: RunConfig, run: RunLayout, r: int) -> dict:
     if not cfg.imagines:
         return {}
     from vla_flywheel.data import DatasetReader
+    from vla_flywheel.eval.world_model_fidelity import Fidelity
 
     scores, kept = [], 0
     if stages.dataset_episodes(run.imagined_data(r)):
@@ -365,29 +366,14 @@ def round_record(cfg: RunConfig, run: RunLayout, r: int) -> dict:
     path = run.world_model_eval(r) / FIDELITY_FILE
     if path.exists():
         f = json.loads(path.read_text())
-        replay, closed = f["replay"], f["closed_loop"]
-        count = np.asarray(replay["count"])
-
-        def mean(name: str) -> float:
-            return float((np.asarray(replay[name]) * count).sum() / count.sum())
-
+        fidelity, closed = Fidelity.from_dict(f["replay"]), f["closed_loop"]
         record.update({
             "fidelity_episodes": len(closed),
-            "psnr": mean("psnr"), "copy_psnr": mean("copy_psnr"), "ssim": mean("ssim"), "copy_ssim": mean("copy_ssim"),
-            "steps": len(count), "steps_ahead": int((np.asarray(replay["psnr"]) > replay["copy_psnr"]).sum()),
-            "steps_ahead_pooled": steps_ahead_pooled(replay),
+            **{name: fidelity.mean(name) for name in ("psnr", "copy_psnr", "ssim", "copy_ssim")},
+            "steps": len(fidelity.steps), "steps_ahead": fidelity.steps_ahead(),
+            "steps_ahead_pooled": fidelity.steps_ahead(pooled=True),
             "real_success": float(np.mean([c["success"] for c in closed])),
             "imagined_judged_success": float(np.mean([c["p_imagined"] > cfg.threshold for c in closed])),
             "real_judged_success": float(np.mean([c["p_real"] > cfg.threshold for c in closed])),
         })  # fmt: skip
     return record
-
-
-def steps_ahead_pooled(replay: dict) -> int | None:
-    """Steps at which the world model's PSNR of the mean squared error beats copying's (the cap-free comparison,
-    `Fidelity.pooled_psnr`); None for a fidelity check written before it was measured."""
-    if not replay.get("mse"):
-        return None
-    from vla_flywheel.eval.world_model_fidelity import to_psnr
-
-    return int((to_psnr(np.asarray(replay["mse"])) > to_psnr(np.asarray(replay["copy_mse"]))).sum())
