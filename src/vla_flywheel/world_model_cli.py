@@ -24,6 +24,8 @@ def add_commands(sub) -> None:
     p.add_argument("--action-chunk", type=int, default=WorldModelConfig.action_chunk,
                    help="actions per world-model step: the policy's n_action_steps")  # fmt: skip
     p.add_argument("--successes-only", action="store_true", help="drop failed episodes (ablation)")
+    p.add_argument("--no-grasp-odds", action="store_true",
+                   help="draw grasps from the predicted opening, not from P(hold) fitted to the scene")  # fmt: skip
     p.add_argument("--max-episodes", type=int, default=None, help="use the first N episodes of each dataset")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
@@ -49,7 +51,7 @@ def _train(args) -> None:
         datasets=tuple(args.dataset), out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         rollout_steps=args.rollout_steps, successes_only=args.successes_only, max_episodes=args.max_episodes,
         seed=args.seed, threads=args.threads, save_every=args.save_every,
-        world_model={"action_chunk": args.action_chunk},
+        world_model={"action_chunk": args.action_chunk, **({"grasp_odds": False} if args.no_grasp_odds else {})},
     )  # fmt: skip
     print("\n".join(train_world_model(cfg, progress=not args.no_progress).lines()))
 

@@ -157,7 +157,7 @@ def full_demo(tmp_path_factory):
     return load_episodes([out], "observation.images.front")[0]
 
 
-def _carry(episode, states, grasp_logit=()):
+def _carry(episode, states, grasp_odds=None):
     """BlockCarry driven by `states` in chunks of 2 -> the last scene it composites over [1, 3, S, S]."""
     from vla_flywheel.models.encoders import to_float_images
     from vla_flywheel.models.world_model.carry import BlockCarry
@@ -165,7 +165,7 @@ def _carry(episode, states, grasp_logit=()):
 
     projection = torch.tensor(tabletop_projection(64), dtype=torch.float32)
     first = to_float_images(torch.from_numpy(episode.images[:1]))
-    carry = BlockCarry(first, projection, (0, 1, 2), 4, torch.Generator().manual_seed(0), grasp_logit)
+    carry = BlockCarry(first, projection, (0, 1, 2), 4, torch.Generator().manual_seed(0), grasp_odds)
     for t in range(2, len(states), 2):  # chunks of 2 actions: the states after each
         scene = carry.after(states[None, t - 1 : t + 1])
     return scene
@@ -188,18 +188,30 @@ def test_a_held_block_moves_with_the_gripper_and_nothing_moves_when_the_fingers_
     assert error["carried"] < 0.5 * error["first"], error
     assert torch.equal(still, frames[:1])
     # fitted grasp odds decide instead of the opening: sure of a miss, the block stays; sure of a hold, it travels
-    assert torch.equal(_carry(full_demo, states, (-30.0, 0.0, 0.0)), frames[:1])
-    assert torch.equal(_carry(full_demo, states, (30.0, 0.0, 0.0)), scene)
+    assert torch.equal(_carry(full_demo, states, _sure_odds(-30.0)), frames[:1])
+    assert torch.equal(_carry(full_demo, states, _sure_odds(30.0)), scene)
 
 
-def test_the_grasp_odds_are_fitted_to_where_the_recorded_fingers_held_and_missed(full_demo):
+def _sure_odds(logit: float):
+    """GraspOdds that give the same logit whatever the scene."""
+    from vla_flywheel.models.world_model.grasp_odds import GraspOdds
+
+    odds = GraspOdds()
+    with torch.no_grad():
+        odds.head[-1].weight.zero_()
+        odds.head[-1].bias.fill_(logit)
+    return odds
+
+
+def test_the_grasp_odds_are_fitted_to_where_the_recorded_fingers_held_and_missed(full_demo, tmp_path):
     """Recorded closings centred on the block held; the same closings 3 cm off it, whose fingers closed to 0,
     missed. The fit reads that from the scene under the tool: P(hold) is high on the block and low off it; data with
     holds only fit a P(hold) near 1 everywhere (a world model that never saw a failed grasp)."""
     from dataclasses import replace
 
     from vla_flywheel.models.world_model.carry import OPEN_ABOVE
-    from vla_flywheel.train.world_model_grasps import fit_grasp_logit, recorded_closings
+    from vla_flywheel.models.world_model.grasp_odds import GRASP_PATCH
+    from vla_flywheel.train.world_model_grasps import fit_grasp_odds, recorded_closings
     from vla_flywheel.train.world_model_loop import tabletop_projection
 
     config = WorldModelConfig(camera_projection=tabletop_projection(64).tolist(), state_xyz=(0, 1, 2), opening_index=4)
@@ -207,19 +219,28 @@ def test_the_grasp_odds_are_fitted_to_where_the_recorded_fingers_held_and_missed
     off[:, 0] += 0.03  # the tool 3 cm along x, all the way: its fingers close beside the block, on nothing
     off[:, 4] = np.where(off[:, 4] > OPEN_ABOVE, off[:, 4], 0.0)
     held, missed = full_demo, replace(full_demo, states=off)
-    x, y = recorded_closings([held, missed], config)
-    assert y.tolist() == [True, False]
-    assert x[0, 0] < 1.5 < x[1, 0], x  # px from the tool to the block pixels' centroid
-    logit = fit_grasp_logit([held] * 10 + [missed] * 10, config)
-    assert len(logit) == 3 and logit[1] < 0
-    p = torch.sigmoid(x @ torch.tensor(logit[1:]) + logit[0])
+    patches, was_held, owner = recorded_closings([held, missed], config)
+    assert patches.shape == (2, 3, GRASP_PATCH, GRASP_PATCH) and was_held.tolist() == [True, False]
+    assert owner.tolist() == [0, 1] and not torch.equal(patches[0], patches[1])
+    fit = fit_grasp_odds([held, missed] * 15, config, steps=300)  # episodes 4, 9, ..., 29 held out
+    assert fit.closings == 24 and fit.held == 12, fit.summary()
+    p = torch.sigmoid(fit.odds(patches))
     assert p[0] > 0.8 and p[1] < 0.2, p
-    assert fit_grasp_logit([held] * 10, config) == () != fit_grasp_logit([held] * 20, config)  # 20 closings at least
-    only_holds = fit_grasp_logit([held] * 20, config)
-    assert (torch.sigmoid(x @ torch.tensor(only_holds[1:]) + only_holds[0]) > 0.8).all()
-    with pytest.raises(ConfigError, match="grasp_logit"):
-        WorldModelConfig(camera_projection=config.camera_projection, state_xyz=(0, 1, 2), opening_index=4,
-                         grasp_logit=(1.0, 2.0))  # fmt: skip
+    assert fit.held_out == 6 and fit.held_out_auroc == 1.0, fit.summary()
+    assert fit_grasp_odds([held] * 20, config, steps=300) is None  # 16 fitted closings: 20 at least
+    only_holds = fit_grasp_odds([held] * 25, config, steps=300)
+    assert (torch.sigmoid(only_holds.odds(patches)) > 0.8).all() and only_holds.held_out_auroc is None
+    model = FlywheelWorldModel(replace(config, **TINY))
+    model.set_grasp_odds(fit.odds)  # saved with the model's weights, loaded back with them
+    model.save_pretrained(tmp_path)
+    assert torch.equal(FlywheelWorldModel.from_pretrained(tmp_path).grasp_odds(patches), fit.odds(patches))
+    with pytest.raises(ConfigError, match="grasp_odds"):
+        WorldModelConfig(camera_projection=config.camera_projection, state_xyz=(0, 1, 2), grasp_odds=True)
+    with pytest.raises(ConfigError, match="opening_index"):
+        FlywheelWorldModel(WorldModelConfig(**TINY)).set_grasp_odds(fit.odds)
+    with pytest.warns(UserWarning, match="grasp_logit"):
+        loaded = WorldModelConfig.from_dict({**config.to_dict(), "grasp_logit": [1.0, 2.0, 3.0]})
+    assert loaded == config
 
 
 def test_imagination_runs_the_policy_for_the_whole_horizon(trained, policy):
@@ -268,3 +289,5 @@ def test_training_refuses_an_existing_run_and_too_short_episodes(tmp_path, train
         train_world_model(WorldModelTrainConfig(datasets=(demos,), out=trained, steps=1))
     with pytest.raises(Exception, match="no episode is longer than"):
         train_world_model(WorldModelTrainConfig(datasets=(demos,), out=tmp_path / "r", steps=1, rollout_steps=200))
+    with pytest.raises(ConfigError, match="grasp_odds='no' must be true"):
+        WorldModelTrainConfig(datasets=(demos,), out=tmp_path / "r", world_model={"grasp_odds": "no"})

@@ -363,6 +363,8 @@ def round_record(cfg: RunConfig, run: RunLayout, r: int) -> dict:
             kept += bool(np.asarray(e[k.JUDGE_KEEP]).reshape(-1)[0])
     record = {"imagined": len(scores), "imagined_kept": kept,
               "imagined_mean_score": float(np.mean(scores)) if scores else None}  # fmt: skip
+    if stages.trained(run.world_model(r)):  # the grasp odds fitted to the round's real closings: how well they rank
+        record["grasp_odds"] = json.loads((run.world_model(r) / SUMMARY_FILE).read_text()).get("grasp_odds", {})
     path = run.world_model_eval(r) / FIDELITY_FILE
     if path.exists():
         f = json.loads(path.read_text())

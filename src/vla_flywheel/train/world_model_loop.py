@@ -24,14 +24,13 @@ from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.failpoints import failpoint
 from vla_flywheel.models.world_model import FlywheelWorldModel, WorldModelConfig
-from vla_flywheel.models.world_model.config import GRASP_FEATURES
 from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE, save_checkpoint
 from vla_flywheel.train.config import warmup_cosine
 from vla_flywheel.train.loop import SUMMARY_FILE, TABLETOP_ROBOT
 from vla_flywheel.train.metrics import MetricsLog
 from vla_flywheel.train.optimizer_step import checked_step
 from vla_flywheel.train.world_model_data import Episode, WorldModelWindows, load_episodes
-from vla_flywheel.train.world_model_grasps import fit_grasp_logit
+from vla_flywheel.train.world_model_grasps import fit_grasp_odds
 
 TABLETOP_FRONT = "observation.images.front"
 TOOL_XYZ_NAMES = ("tcp.x", "tcp.y", "tcp.z")  # the tabletop state's tool position, metres
@@ -49,7 +48,8 @@ class WorldModelTrainConfig:
     successes_only: drop failed episodes (the ablation of VLAW Table 1: a world model that never saw a failure).
     max_episodes: use the first N episodes of each dataset (None: all).
     world_model: WorldModelConfig field overrides (e.g. {"action_chunk": 4}); sizes of image, state and action come
-        from the data.
+        from the data. {"grasp_odds": false} skips fitting the grasp odds (grasps are then drawn from the predicted
+        opening); by default they are fitted whenever the data record enough closings.
     save_every: checkpoint period in steps (the last step is always saved).
     init_from: continue from this trained world model (VLAW's post-training round after round): its architecture
         and state/action normalization are kept, so `world_model` overrides do not apply.
@@ -83,6 +83,11 @@ class WorldModelTrainConfig:
                                                          "save_every"), optional=("max_episodes",))  # fmt: skip
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train-world-model: lr={self.lr} must be a positive number")
+        if self.world_model.get("grasp_odds", True) not in (True, False):
+            raise ConfigError(
+                f"train-world-model: world_model grasp_odds={self.world_model['grasp_odds']!r} must "
+                "be true (fit them to the data's closings) or false (draw from the predicted opening)"
+            )
 
     def learning_rate(self, step: int) -> float:
         return warmup_cosine(step, self.lr, self.warmup_steps, self.steps, 0.05)
@@ -105,12 +110,16 @@ class WorldModelTrainResult:
     successes: int
     frames: int
     parameters: int
-    grasp_logit: tuple[float, ...] = ()
+    grasp_odds: dict = field(default_factory=dict)  # GraspFit.summary(); empty when none was fitted
 
     def lines(self) -> list[str]:
-        names = ("bias", *GRASP_FEATURES)
-        grasps = ", ".join(f"{n} {v:+.2f}" for n, v in zip(names, self.grasp_logit, strict=False))
-        grasps = f"logit of P(hold): {grasps}" if grasps else "none fitted (P = predicted opening / 4 cm)"
+        g = self.grasp_odds
+        if not g:
+            grasps = "none fitted: a carried block's grasps are drawn with P = predicted opening / 4 cm"
+        else:
+            score = "n/a (one outcome only)" if g["held_out_auroc"] is None else f"{g['held_out_auroc']:.3f}"
+            grasps = (f"scene under the tool, fitted to {g['closings']} recorded closings ({g['held']} held); "
+                      f"AUROC on {g['held_out']} held-out closings {score}")  # fmt: skip
         return [
             f"run          {self.run}",
             f"data         {self.episodes} episodes ({self.successes} successful), {self.frames} frames",
@@ -186,7 +195,7 @@ def _model_config(cfg: WorldModelTrainConfig, windows: WorldModelWindows, image_
         "state_dim": int(windows.states.shape[1]),
         "action_dim": int(windows.actions.shape[1]),
         **_camera(cfg, image_key, size),
-        **cfg.world_model,
+        **{k: v for k, v in cfg.world_model.items() if k != "grasp_odds"},  # a switch of the fit, set after it
     }
     return WorldModelConfig(**base)
 
@@ -214,13 +223,15 @@ def train_world_model(cfg: WorldModelTrainConfig, progress: bool = True) -> Worl
         windows = WorldModelWindows(episodes, model.config.action_chunk, cfg.rollout_steps)
         _check_continues(model, windows, cfg.init_from)
     else:
-        defaults = WorldModelConfig(**{k: v for k, v in cfg.world_model.items() if k != "image_size"})
+        overrides = {k: v for k, v in cfg.world_model.items() if k not in ("image_size", "grasp_odds")}
+        defaults = WorldModelConfig(**overrides)
         episodes = _episodes(cfg, defaults.image_key)
         windows = WorldModelWindows(episodes, defaults.action_chunk, cfg.rollout_steps)
         model = FlywheelWorldModel(_model_config(cfg, windows, defaults.image_key)).train()
         model.set_normalization(*windows.normalization())
-    if "grasp_logit" not in cfg.world_model:  # refitted to this run's data, a continued model's too
-        model.config.grasp_logit = fit_grasp_logit(episodes, model.config)
+    # refitted to this run's data, a continued model's too; the optimizer below never changes them (frozen)
+    fit = fit_grasp_odds(episodes, model.config, cfg.seed) if cfg.world_model.get("grasp_odds", True) else None
+    model.set_grasp_odds(None if fit is None else fit.odds)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
     sampler = torch.Generator().manual_seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -257,10 +268,10 @@ def train_world_model(cfg: WorldModelTrainConfig, progress: bool = True) -> Worl
     seconds = time.perf_counter() - began
     result = WorldModelTrainResult(
         cfg.out, cfg.steps, loss_value, seconds, windows.episodes, windows.successes, windows.frames,
-        sum(p.numel() for p in model.parameters()), model.config.grasp_logit,
+        sum(p.numel() for p in model.parameters()), {} if fit is None else fit.summary(),
     )  # fmt: skip
     summary = {"steps": cfg.steps, "seconds": seconds, "final_loss": loss_value, "episodes": windows.episodes,
                "successes": windows.successes, "frames": windows.frames, "parameters": result.parameters,
-               "grasp_logit": list(model.config.grasp_logit)}  # fmt: skip
+               "grasp_odds": result.grasp_odds}  # fmt: skip
     write_json_atomic(cfg.out / SUMMARY_FILE, summary)  # its presence says "finished": never half-written
     return result

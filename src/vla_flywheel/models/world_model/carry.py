@@ -8,15 +8,12 @@ hundred rollouts is as slow as learning to draw the gripper was; but the state a
 something (their opening stops at a block's width instead of closing to 0) and where the tool is. So the frame the
 decoder composites over follows the state:
 - grasp: when the fingers close (their opening stays under a block's width for a whole chunk) at a block's height,
-  they hold a block with a probability drawn once per closing. With a fitted `grasp_logit` (train-world-model fits it
-  to the recorded closings of its data, train/world_model_grasps.py) the probability reads the scene under the tool:
-  how far the centroid of the block pixels lies from where the tool projects, and whether the patch is crowded with
-  more than one thing. Without it (models saved before it), it is the predicted opening / HELD_OPENING: the state head
-  is trained with a squared error, so where the data hold both outcomes from one situation it predicts their mean,
-  4 cm x P(hold). On `bench/judges.py`'s data the predicted opening ranks the training data's 554 recorded closings,
-  held against missed, at AUROC 0.60; the fitted scene evidence ranks the 189 of held-out videos at 0.91. A grasp
-  cuts the pixels under the tool unlike the table around them (the block) out of the scene and fills their place
-  with that table colour;
+  they hold a block with a probability drawn once per closing. With fitted grasp odds (grasp_odds.GraspOdds, which
+  train-world-model fits to the recorded closings of its data) the probability reads the scene under the tool.
+  Without them (models saved before, or data with too few closings) it is the predicted opening / HELD_OPENING: the
+  state head is trained with a squared error, so where the data hold both outcomes from one situation it predicts
+  their mean, 4 cm x P(hold). A grasp cuts the pixels under the tool unlike the table around them (the block) out of
+  the scene and fills their place with that table colour;
 - carry: while held, the cut block is drawn where the tool projects;
 - release: when the fingers open past a block's width, the block is left on the table under the tool.
 Only where pixels go is decided here. How likely the fingers are to hold is learnt from the data: a world model that
@@ -27,6 +24,7 @@ from __future__ import annotations
 
 import torch
 
+from vla_flywheel.models.world_model.grasp_odds import GraspOdds, patch_at
 from vla_flywheel.models.world_model.tool import project
 
 HELD_OPENING = 0.04  # metres of finger opening when closed on a 4 cm block (open 0.07, closed on nothing 0)
@@ -35,9 +33,6 @@ PATCH = 9  # pixels cut around the tool at a grasp: a 4 cm block is 4-6 px wide 
 BLOCK_CENTRE_Z = 0.02  # a released block rests with its centre this high (the table top is z = 0)
 GRASP_HEIGHT = 0.05  # the tool is at most this high when its fingers close on a block resting on the table
 UNLIKE_TABLE = 0.12  # mean |RGB difference| from the patch border's median above which a pixel is block
-# more unlike-table pixels than this in the patch: more than a block's worth (one is 16-36 px), e.g. a block beside a
-# pad. Read off the recorded closings: 10% of such grasps held, against 74% at 20-30 px
-CROWDED_PIXELS = 30
 
 
 class BlockCarry:
@@ -47,11 +42,12 @@ class BlockCarry:
     """
 
     def __init__(self, context: torch.Tensor, projection: torch.Tensor, xyz: tuple[int, ...], opening: int,
-                 generator: torch.Generator, grasp_logit: tuple[float, ...] = ()):  # fmt: skip
+                 generator: torch.Generator, grasp_odds: GraspOdds | None = None):  # fmt: skip
         self.scene = context.clone()  # [B, 3, S, S]: the first frame, with dropped and lifted blocks moved
         self.projection, self.xyz, self.opening, self.generator = projection, list(xyz), opening, generator
-        self.grasp_logit = grasp_logit  # (bias, *weights of config.GRASP_FEATURES); empty: P = opening / HELD_OPENING
-        self.closings: list[tuple[list[float], float]] = []  # every closing's evidence and P from its opening
+        self.grasp_odds = grasp_odds  # None: P = opening / HELD_OPENING
+        self.closings: list[tuple[torch.Tensor, float]] = []  # every closing: the scene under the tool [3, P, P], and
+        # P from its opening (near 0 or 1 when the states are recorded ones: train/world_model_grasps.py reads that)
         b = len(context)
         self.holding = torch.zeros(b, dtype=torch.bool, device=context.device)
         self.armed = torch.ones(b, dtype=torch.bool, device=context.device)  # open since the last closing
@@ -61,6 +57,10 @@ class BlockCarry:
     def _pixel(self, xyz: torch.Tensor) -> torch.Tensor:
         """[B, 3] metres -> [B, 2] integer (column, row) of the patch's top-left corner centred there."""
         uv, _ = project(self.projection, xyz)
+        return self._corner(uv)
+
+    @staticmethod
+    def _corner(uv: torch.Tensor) -> torch.Tensor:
         return (uv - PATCH / 2).round().long()
 
     def _window(self, corner: torch.Tensor) -> tuple[slice, slice, slice, slice] | None:
@@ -84,24 +84,6 @@ class BlockCarry:
         table = border.median(dim=1).values[:, None, None]  # [3, 1, 1]
         block = ((pixels - table).abs().mean(0, keepdim=True) > UNLIKE_TABLE).float()  # [1, h, w]
         return window, pixels, table, block
-
-    @staticmethod
-    def evidence(window, block: torch.Tensor) -> list[float]:
-        """GRASP_FEATURES of a patch: how far (px) the block pixels' centroid lies from the patch centre, where the
-        tool projects (PATCH when there are none), and 1.0 when they are more than one block's worth."""
-        _, _, pr, pc = window
-        rows, cols = torch.nonzero(block[0], as_tuple=True)
-        if not len(rows):
-            return [float(PATCH), 0.0]
-        centre = (PATCH - 1) / 2
-        offset = torch.hypot(rows.float().mean() + pr.start - centre, cols.float().mean() + pc.start - centre)
-        return [float(offset), float(len(rows) > CROWDED_PIXELS)]
-
-    def _p_hold(self, features: list[float], from_opening: float) -> float:
-        if not self.grasp_logit:
-            return from_opening
-        bias, *weights = self.grasp_logit
-        return float(torch.sigmoid(torch.tensor(bias + sum(w * f for w, f in zip(weights, features, strict=True)))))
 
     def _grasp(self, i: int, patch) -> None:
         (rows, cols, pr, pc), pixels, table, block = patch
@@ -127,7 +109,8 @@ class BlockCarry:
         p_hold = (opening[:, -1] / HELD_OPENING).clamp(0, 1)  # [B]
         draw = torch.rand(len(states), generator=self.generator).to(states.device)  # [B]
         self.armed = (self.armed & ~closing) | (opening[:, -1] > OPEN_ABOVE)
-        corners = self._pixel(tool)
+        uv, _ = project(self.projection, tool)  # [B, 2]
+        corners = self._corner(uv)
         dropped = tool.clone()
         dropped[:, 2] = BLOCK_CENTRE_Z
         drop_corners = self._pixel(dropped)
@@ -136,9 +119,10 @@ class BlockCarry:
                 self._paste(self.scene, i, drop_corners[i])
                 self.holding[i] = False
             elif not self.holding[i] and closing[i] and (patch := self._patch(i, corners[i])) is not None:
-                features = self.evidence(patch[0], patch[3])
-                self.closings.append((features, float(p_hold[i])))
-                if draw[i] < self._p_hold(features, float(p_hold[i])):
+                view = patch_at(self.scene[i], uv[i])  # [3, P, P] what the fingers close on
+                self.closings.append((view, float(p_hold[i])))
+                p = float(p_hold[i]) if self.grasp_odds is None else self.grasp_odds.probability(view)
+                if draw[i] < p:
                     self._grasp(i, patch)
         frame = self.scene.clone()
         for i in torch.nonzero(self.holding).flatten().tolist():

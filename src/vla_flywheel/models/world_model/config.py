@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 from vla_flywheel.config_check import check_fields, check_positive_ints
 from vla_flywheel.errors import ConfigError
 
 WORLD_MODEL_TYPE = "flywheel_world_model"
-GRASP_FEATURES = ("centroid_offset_px", "crowded")  # grasp_logit's weights, after its bias (BlockCarry.evidence)
+# fields of configs saved by earlier versions that no longer mean anything: dropped, with a warning, when loading
+RETIRED_FIELDS = {
+    "grasp_logit": "the logistic grasp odds (bias, centroid offset, crowded) of 2026-12-07 gave way to grasp_odds, a "
+    "classifier of the scene under the tool; this model draws its grasps from the predicted opening. Retrain it with "
+    "`flywheel train-world-model` (or --init-from it) to fit one",
+}
 
 
 @dataclass
@@ -36,9 +42,10 @@ class WorldModelConfig:
     opening_index: index of the gripper's finger opening (metres) in the state. With camera_projection, a block the
         fingers close on moves with the tool in imagined frames (carry.BlockCarry); train-world-model fills it in for
         the tabletop. None (and configs saved before it existed): blocks stay where the first frame shows them.
-    grasp_logit: (bias, *weights of GRASP_FEATURES): P(the closing fingers hold a block) from the scene under
-        the tool, fitted by train-world-model to the recorded closings of its data (train/world_model_grasps.py).
-        Empty (too few closings, or configs saved before it): P = the predicted opening / 4 cm.
+    grasp_odds: the weights include a classifier of P(the closing fingers hold a block) from the scene under the
+        tool (grasp_odds.GraspOdds), which train-world-model fits to the recorded closings of its data
+        (train/world_model_grasps.py). False (too few closings, or configs saved before it): P = the predicted
+        opening / 4 cm.
     """
 
     image_key: str = "observation.images.front"
@@ -54,7 +61,7 @@ class WorldModelConfig:
     state_xyz: tuple[int, int, int] | None = None
     setpoint_moves: tuple[tuple[float, ...], ...] = ()
     opening_index: int | None = None
-    grasp_logit: tuple[float, ...] = ()
+    grasp_odds: bool = False
     type: str = field(default=WORLD_MODEL_TYPE, init=False)
 
     def __post_init__(self):
@@ -86,11 +93,10 @@ class WorldModelConfig:
                 f"world model: opening_index={self.opening_index!r} must index the {self.state_dim}-d "
                 "state, with camera_projection set (a carried block is drawn where the tool projects)"
             )
-        self.grasp_logit = tuple(float(v) for v in self.grasp_logit)
-        if self.grasp_logit and (len(self.grasp_logit) != 1 + len(GRASP_FEATURES) or self.opening_index is None):
+        if self.grasp_odds not in (True, False) or (self.grasp_odds and self.opening_index is None):
             raise ConfigError(
-                f"world model: grasp_logit={list(self.grasp_logit)} must be a bias and {len(GRASP_FEATURES)} weights "
-                f"({', '.join(GRASP_FEATURES)}), with opening_index set; or empty"
+                f"world model: grasp_odds={self.grasp_odds!r} must be true or false, and true only with opening_index "
+                "set (the odds decide whether a closing holds a block)"
             )
         self.setpoint_moves = tuple(tuple(float(v) for v in row) for row in self.setpoint_moves)
         for row in self.setpoint_moves:
@@ -113,5 +119,8 @@ class WorldModelConfig:
     def from_dict(cls, data: dict, where: str = "world model config") -> WorldModelConfig:
         if data.get("type", WORLD_MODEL_TYPE) != WORLD_MODEL_TYPE:
             raise ConfigError(f"{where}: type={data['type']!r} is not {WORLD_MODEL_TYPE}; pass a world model")
+        for name in RETIRED_FIELDS.keys() & data.keys():
+            warnings.warn(f"{where}: {name} is ignored: {RETIRED_FIELDS[name]}", stacklevel=2)
+        data = {k: v for k, v in data.items() if k not in RETIRED_FIELDS}
         check_fields(cls, data, where)
         return cls(**{k: v for k, v in data.items() if k != "type"})

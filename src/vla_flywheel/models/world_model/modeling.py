@@ -48,6 +48,7 @@ from vla_flywheel.models.loading import load_weights, read_model_config, save_mo
 from vla_flywheel.models.policy.modeling import CONFIG_FILE, WEIGHTS_FILE, resolve_pretrained_dir
 from vla_flywheel.models.world_model.carry import BlockCarry, StillScene
 from vla_flywheel.models.world_model.config import WORLD_MODEL_TYPE, WorldModelConfig
+from vla_flywheel.models.world_model.grasp_odds import GraspOdds
 from vla_flywheel.models.world_model.tool import MASK_INIT_LOGIT, STATE_CHANNELS, TOOL_CHANNELS, ToolMarker, ToolSprite
 
 LOAD_FIX = "pass a `flywheel train-world-model` run, a checkpoints/<step> or a pretrained_model directory"
@@ -151,6 +152,7 @@ class FlywheelWorldModel(nn.Module):
         )  # fmt: skip
         self.tool = ToolMarker(c) if c.camera_projection is not None else None
         self.sprite = ToolSprite(c) if c.camera_projection is not None else None
+        self.grasp_odds = GraspOdds().requires_grad_(False) if c.grasp_odds else None  # fitted apart (set_grasp_odds)
         marker = TOOL_CHANNELS if self.tool is not None else 0
         # RGB + composite mask logit at full size; no 3x3 conv at 64 px (its CPU cost would double the decoder's)
         self.to_pixels = nn.ConvTranspose2d(c0 + marker, 4, 4, 2, 1)
@@ -181,6 +183,17 @@ class FlywheelWorldModel(nn.Module):
             if name.endswith("std"):
                 value = torch.where(value < 1e-6, torch.ones_like(value), value)
             getattr(self, name).copy_(value)
+
+    def set_grasp_odds(self, odds: GraspOdds | None) -> None:
+        """Draw imagined grasps from `odds` (fitted to recorded closings by train/world_model_grasps.py), or from the
+        predicted opening (None). They are not trained with the rest of the model, so their weights are frozen."""
+        if odds is not None and self.config.opening_index is None:
+            raise ConfigError(
+                "world model: grasp odds need opening_index in the config (they decide whether a "
+                "closing holds a block); train it with `flywheel train-world-model` on tabletop data"
+            )
+        self.grasp_odds = None if odds is None else odds.to(self.device).requires_grad_(False)
+        self.config.grasp_odds = odds is not None
 
     # ------------------------------------------------------------------ the model
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -247,15 +260,15 @@ class FlywheelWorldModel(nn.Module):
         """What the decoder composites over, chunk after chunk, from the rollout's first real frame: the frame itself,
         or with held blocks moving with the gripper when the config knows its opening (carry.BlockCarry, whose
         grasps are drawn from a generator seeded with `seed`; None takes one from torch's seeded RNG, as training
-        does). `recorded`: the states it is driven by are real, so their openings say which grasps held (the
-        config's grasp_logit, which guesses that from the scene, is not used)."""
+        does). `recorded`: the states it is driven by are real, so their openings say which grasps held (the grasp
+        odds, which guess that from the scene, are not used)."""
         if self.sprite is None or self.config.opening_index is None:
             return StillScene(context)
         seed = int(torch.randint(2**31, ())) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
         c = self.config
-        logit = () if recorded else c.grasp_logit
-        return BlockCarry(context, self.sprite.projection, c.state_xyz, c.opening_index, generator, logit)
+        odds = None if recorded else self.grasp_odds
+        return BlockCarry(context, self.sprite.projection, c.state_xyz, c.opening_index, generator, odds)
 
     @torch.no_grad()
     def rollout(self, image: torch.Tensor, state: torch.Tensor, actions: torch.Tensor,
