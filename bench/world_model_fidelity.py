@@ -89,7 +89,8 @@ def trained_world_model(args, name: str, datasets: tuple[Path, ...]) -> dict:
         raise SystemExit(f"world_model_fidelity: {out} was trained for {summary['steps']} steps, not --steps "
                          f"{args.steps}; pass --steps {summary['steps']} or another --out")  # fmt: skip
     return {"dir": out, "train_seconds": summary["seconds"], "train_episodes": summary["episodes"],
-            "train_successes": summary["successes"], "parameters": summary["parameters"]}  # fmt: skip
+            "train_successes": summary["successes"], "parameters": summary["parameters"],
+            "grasp_odds": summary.get("grasp_odds", {})}  # fmt: skip
 
 
 def false_positives(fidelity: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +191,12 @@ def main() -> None:
         if i:
             imagined = f"{i['seconds'] / i['episodes']:>13.2f} {i['believed_success']:>17.1%}"
         print(f"{name:<16} {data:>22} {r['train_seconds']:>8.1f} {r['replay_seconds']:>9.1f} {imagined}")
+    for name, r in report.items():
+        g = r["grasp_odds"]  # empty: grasps drawn from the predicted opening (too few closings, or an older model)
+        odds = "none fitted: P = predicted opening / 4 cm" if not g else (
+            f"fitted to {g['closings']} closings ({g['held']} held), AUROC on {g['held_out']} held-out "
+            f"{'n/a' if g['held_out_auroc'] is None else format(g['held_out_auroc'], '.3f')}")  # fmt: skip
+        print(f"grasp odds of {name}: {odds}")
     if args.policy is not None:
         print(f"real success rate of the same {len(seeds)} seeds (policy in the simulator): {real_success:.1%}")
     params = next(iter(report.values()))["parameters"]
