@@ -38,6 +38,7 @@ def add_commands(sub) -> None:
     p.add_argument("--judge", type=Path, default=None, help="success classifier for the outcome confusion")
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="P(success) above this counts as success")
     p.add_argument("--max-episodes", type=int, default=None, help="use the first N episodes of each dataset")
+    p.add_argument("--draws", type=int, default=1, help="imagined grasp draws per episode, each replayed and judged")
     p.add_argument("--every", type=int, default=10, help="print every N env steps")
     p.add_argument("--out", type=Path, default=None, help="JSON results (default: WORLD_MODEL/eval/fidelity.json)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -81,7 +82,7 @@ def _eval(args) -> None:
     for root in args.dataset:
         loaded = load_episodes([root], model.config.image_key)
         episodes += loaded[: args.max_episodes] if args.max_episodes else loaded
-    result = evaluate_fidelity(model, episodes, judge, args.threshold)
+    result = evaluate_fidelity(model, episodes, judge, args.threshold, draws=args.draws)
     print("\n".join(fidelity_lines({"world model": result}, every=args.every)))
     out = args.out or args.world_model / "eval" / "fidelity.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 from vla_flywheel.flywheel.layout import RunLayout, fidelity_seed, imagined_seed, rollout_seed
 from vla_flywheel.flywheel.stages import Envs
-from vla_flywheel.flywheel.vlaw import FIDELITY_FILE, imagined_primitive, imagined_verdict
+from vla_flywheel.flywheel.vlaw import FIDELITY_DRAWS, FIDELITY_FILE, imagined_primitive, imagined_verdict
 
 K, N, WM_STEPS = 3, 20, 6
 POLICY = {"dim": 32, "depth": 1, "num_heads": 2, "channels": [16, 16], "flow_hidden": 64, "keypoints": 4}
@@ -86,6 +86,8 @@ def test_the_report_shows_the_world_model_fidelity_and_imagined_vs_real_strips(v
     out, rounds = vlaw_run
     fidelity = json.loads((RunLayout(out).world_model_eval(1) / FIDELITY_FILE).read_text())
     assert len(fidelity["closed_loop"]) == 8 and fidelity["replay"]["steps"][0] == 2
+    replay = fidelity["replay"]  # every fresh episode replayed with FIDELITY_DRAWS grasp draws, each judged
+    assert replay["draws"] == FIDELITY_DRAWS and sum(replay["imagined"].values()) == 8 * FIDELITY_DRAWS
     assert len(fidelity["replay"]["psnr"]) == len(fidelity["replay"]["copy_psnr"])
     report = (out / "report.html").read_text()
     assert 'class="plot fidelity-plot"' in report and report.count("class='imagined-strip'") == 3

@@ -17,9 +17,10 @@ imagine, judge.
    False, and its `primitive.pick/place` (the pointing head's targets) are read off its own states: where the
    gripper closed and where it opened again.
 4. Fidelity (measurement, not training data): `FIDELITY_EPISODES` fresh real policy episodes from seeds of their
-   own are replayed open loop in the new world model (PSNR/SSIM per step vs copying the first frame, VLAW Table 1),
-   and imagined closed loop from the same starts; the classifier's P(success) on both and the real outcome go to
-   `eval/world_model/round-XXX/fidelity.json`, with imagined-vs-real strips for the report.
+   own are replayed open loop in the new world model, `FIDELITY_DRAWS` grasp draws each (PSNR/SSIM per step vs
+   copying the first frame, VLAW Table 1), and imagined closed loop from the same starts; the classifier's
+   P(success) on both and the real outcome go to `eval/world_model/round-XXX/fidelity.json`, with imagined-vs-real
+   strips for the report.
 
 The round's update (Algorithm 1's policy post-training) is the engine's ordinary fine-tuning on the seed demos, the
 real episodes and the imagined ones, each frame drawn in proportion to its weight: real successes 1, imagined
@@ -56,6 +57,8 @@ from vla_flywheel.train.loop import SUMMARY_FILE
 SOURCE = "imagined"
 IMAGINE_BATCH = 16  # imagined episodes rolled out together (the policy and the world model take batches)
 FIDELITY_EPISODES = 8  # real episodes per round the world model is checked against
+# imagined grasp draws per replayed episode: with one, the check of 8 episodes hinges on a handful of drawn grasps
+FIDELITY_DRAWS = 4
 STRIPS, STRIP_FRAMES, STRIP_SCALE = 3, 6, 2  # imagined-vs-real strips per round, frames in each, pixel scale
 FIDELITY_FILE = "fidelity.json"
 TOOL_STATE = ("tcp.x", "tcp.y", "tcp.z", "tcp.yaw")  # the tabletop's state, whose gripper action is index 4
@@ -315,7 +318,8 @@ def check_fidelity(cfg: RunConfig, run: RunLayout, r: int, policy, judge_dir: Pa
         imagined = imagine_batch(world_model, policy, envs, families, seeds, r, cfg.seed + seeds[0])
     finally:
         envs.close()
-    replay = evaluate_fidelity(world_model, [_episode(e, key) for e in real], judge_model, cfg.threshold)
+    replay = evaluate_fidelity(world_model, [_episode(e, key) for e in real], judge_model, cfg.threshold,
+                               draws=FIDELITY_DRAWS)  # fmt: skip
     closed = [{"seed": a.seed, "task": a.task, "success": a.success, "p_real": judge(a).score,
                "p_imagined": judge(b).score} for a, b in zip(real, imagined, strict=True)]  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
