@@ -53,6 +53,7 @@ from vla_flywheel.models.policy import FlywheelPolicy  # noqa: E402
 from vla_flywheel.models.world_model import FlywheelWorldModel  # noqa: E402
 from vla_flywheel.train.loop import SUMMARY_FILE  # noqa: E402
 from vla_flywheel.train.world_model_data import load_episodes  # noqa: E402
+from vla_flywheel.train.world_model_grasps import describe_grasp_fit  # noqa: E402
 from vla_flywheel.train.world_model_loop import WorldModelTrainConfig, train_world_model  # noqa: E402
 
 HELDOUT_SEED = 50_000  # judges.py's weak20_rollouts_heldout
@@ -192,11 +193,7 @@ def main() -> None:
             imagined = f"{i['seconds'] / i['episodes']:>13.2f} {i['believed_success']:>17.1%}"
         print(f"{name:<16} {data:>22} {r['train_seconds']:>8.1f} {r['replay_seconds']:>9.1f} {imagined}")
     for name, r in report.items():
-        g = r["grasp_odds"]  # empty: grasps drawn from the predicted opening (too few closings, or an older model)
-        odds = "none fitted: P = predicted opening / 4 cm" if not g else (
-            f"fitted to {g['closings']} closings ({g['held']} held), AUROC on {g['held_out']} held-out "
-            f"{'n/a' if g['held_out_auroc'] is None else format(g['held_out_auroc'], '.3f')}")  # fmt: skip
-        print(f"grasp odds of {name}: {odds}")
+        print(f"grasp odds of {name}: {describe_grasp_fit(r['grasp_odds'])}")
     if args.policy is not None:
         print(f"real success rate of the same {len(seeds)} seeds (policy in the simulator): {real_success:.1%}")
     params = next(iter(report.values()))["parameters"]

@@ -43,6 +43,16 @@ class GraspFit:
                 "held_out_auroc": self.held_out_auroc}  # fmt: skip
 
 
+def describe_grasp_fit(summary: dict) -> str:
+    """One line of a GraspFit.summary() (a train_summary.json's `grasp_odds`; empty when none was fitted)."""
+    if not summary:
+        return "none fitted: a carried block's grasps are drawn with P = predicted opening / 4 cm"
+    score = summary["held_out_auroc"]
+    score = "n/a (one outcome only)" if score is None else f"{score:.3f}"
+    return (f"scene under the tool, fitted to {summary['closings']} recorded closings ({summary['held']} held); "
+            f"AUROC on {summary['held_out']} held-out closings {score}")  # fmt: skip
+
+
 def recorded_closings(episodes: list[Episode], config: WorldModelConfig) -> tuple[torch.Tensor, torch.Tensor,
                                                                                     torch.Tensor]:  # fmt: skip
     """Every closing BlockCarry sees when driven by the episodes' real states: (scene under the tool

@@ -30,7 +30,7 @@ from vla_flywheel.train.loop import SUMMARY_FILE, TABLETOP_ROBOT
 from vla_flywheel.train.metrics import MetricsLog
 from vla_flywheel.train.optimizer_step import checked_step
 from vla_flywheel.train.world_model_data import Episode, WorldModelWindows, load_episodes
-from vla_flywheel.train.world_model_grasps import fit_grasp_odds
+from vla_flywheel.train.world_model_grasps import describe_grasp_fit, fit_grasp_odds
 
 TABLETOP_FRONT = "observation.images.front"
 TOOL_XYZ_NAMES = ("tcp.x", "tcp.y", "tcp.z")  # the tabletop state's tool position, metres
@@ -83,11 +83,19 @@ class WorldModelTrainConfig:
                                                          "save_every"), optional=("max_episodes",))  # fmt: skip
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train-world-model: lr={self.lr} must be a positive number")
-        if self.world_model.get("grasp_odds", True) not in (True, False):
+        if self.fits_grasp_odds not in (True, False):
             raise ConfigError(
                 f"train-world-model: world_model grasp_odds={self.world_model['grasp_odds']!r} must "
                 "be true (fit them to the data's closings) or false (draw from the predicted opening)"
             )
+
+    @property
+    def fits_grasp_odds(self) -> bool:
+        return self.world_model.get("grasp_odds", True)
+
+    def model_overrides(self) -> dict:
+        """`world_model` without its grasp_odds switch, which says whether to fit them (the fit sets the field)."""
+        return {k: v for k, v in self.world_model.items() if k != "grasp_odds"}
 
     def learning_rate(self, step: int) -> float:
         return warmup_cosine(step, self.lr, self.warmup_steps, self.steps, 0.05)
@@ -113,13 +121,7 @@ class WorldModelTrainResult:
     grasp_odds: dict = field(default_factory=dict)  # GraspFit.summary(); empty when none was fitted
 
     def lines(self) -> list[str]:
-        g = self.grasp_odds
-        if not g:
-            grasps = "none fitted: a carried block's grasps are drawn with P = predicted opening / 4 cm"
-        else:
-            score = "n/a (one outcome only)" if g["held_out_auroc"] is None else f"{g['held_out_auroc']:.3f}"
-            grasps = (f"scene under the tool, fitted to {g['closings']} recorded closings ({g['held']} held); "
-                      f"AUROC on {g['held_out']} held-out closings {score}")  # fmt: skip
+        grasps = describe_grasp_fit(self.grasp_odds)
         return [
             f"run          {self.run}",
             f"data         {self.episodes} episodes ({self.successes} successful), {self.frames} frames",
@@ -195,7 +197,7 @@ def _model_config(cfg: WorldModelTrainConfig, windows: WorldModelWindows, image_
         "state_dim": int(windows.states.shape[1]),
         "action_dim": int(windows.actions.shape[1]),
         **_camera(cfg, image_key, size),
-        **{k: v for k, v in cfg.world_model.items() if k != "grasp_odds"},  # a switch of the fit, set after it
+        **cfg.model_overrides(),
     }
     return WorldModelConfig(**base)
 
@@ -223,14 +225,13 @@ def train_world_model(cfg: WorldModelTrainConfig, progress: bool = True) -> Worl
         windows = WorldModelWindows(episodes, model.config.action_chunk, cfg.rollout_steps)
         _check_continues(model, windows, cfg.init_from)
     else:
-        overrides = {k: v for k, v in cfg.world_model.items() if k not in ("image_size", "grasp_odds")}
-        defaults = WorldModelConfig(**overrides)
+        defaults = WorldModelConfig(**{k: v for k, v in cfg.model_overrides().items() if k != "image_size"})
         episodes = _episodes(cfg, defaults.image_key)
         windows = WorldModelWindows(episodes, defaults.action_chunk, cfg.rollout_steps)
         model = FlywheelWorldModel(_model_config(cfg, windows, defaults.image_key)).train()
         model.set_normalization(*windows.normalization())
     # refitted to this run's data, a continued model's too; the optimizer below never changes them (frozen)
-    fit = fit_grasp_odds(episodes, model.config, cfg.seed) if cfg.world_model.get("grasp_odds", True) else None
+    fit = fit_grasp_odds(episodes, model.config, cfg.seed) if cfg.fits_grasp_odds else None
     model.set_grasp_odds(None if fit is None else fit.odds)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
     sampler = torch.Generator().manual_seed(cfg.seed)

@@ -45,12 +45,8 @@ class GraspOdds(nn.Module):
 def patch_at(image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     """(image [3, S, S], pixel (u, v) [2]) -> the GRASP_PATCH-sided patch centred at the nearest pixel [3, P, P], zero
     beyond the image's edge."""
-    half = GRASP_PATCH // 2
-    u, v = (int(x) for x in uv.round().long())
     padded = F.pad(image, (GRASP_PATCH,) * 4)  # [3, S + 2P, S + 2P]
-    rows = slice(v + GRASP_PATCH - half, v + GRASP_PATCH + half + 1)
-    cols = slice(u + GRASP_PATCH - half, u + GRASP_PATCH + half + 1)
-    patch = padded[:, rows, cols]
-    if patch.shape[1:] != (GRASP_PATCH, GRASP_PATCH):  # the tool projects far off the image: nothing there
-        return image.new_zeros(3, GRASP_PATCH, GRASP_PATCH)
-    return patch
+    u, v = (int(x) + GRASP_PATCH - GRASP_PATCH // 2 for x in uv.round().long())  # the patch's corner in `padded`
+    if not (0 <= u <= padded.shape[-1] - GRASP_PATCH and 0 <= v <= padded.shape[-2] - GRASP_PATCH):
+        return image.new_zeros(3, GRASP_PATCH, GRASP_PATCH)  # the tool projects far off the image: nothing there
+    return padded[:, v : v + GRASP_PATCH, u : u + GRASP_PATCH]
