@@ -85,22 +85,28 @@ def fit_grasp_odds(episodes: list[Episode], config: WorldModelConfig, seed: int 
     train = owner % HELD_OUT_EVERY != HELD_OUT_EVERY - 1
     if int(train.sum()) < min_closings:
         return None
-    x_fit, y_fit = x[train], y[train].float()
+    odds = train_grasp_odds(x[train], y[train], seed, steps)
+    held_out = y[~train]
+    score = None
+    if 0 < int(held_out.sum()) < len(held_out):
+        with torch.no_grad():
+            score = auroc(odds(x[~train]).tolist(), held_out.tolist())
+    return GraspFit(odds, int(train.sum()), int(y[train].sum()), len(held_out), score)
+
+
+def train_grasp_odds(patches: torch.Tensor, held: torch.Tensor, seed: int = 0, steps: int = FIT_STEPS) -> GraspOdds:
+    """(patches [N, 3, P, P], held [N] bool) -> GraspOdds fitted by binary cross-entropy (AdamW, batches and the
+    initial weights drawn from `seed`), in eval mode."""
+    y = held.float()
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         odds = GraspOdds()
     optimizer = torch.optim.AdamW(odds.parameters(), lr=FIT_LR, weight_decay=FIT_WEIGHT_DECAY)
     for _ in range(steps):
-        batch = torch.randint(len(y_fit), (FIT_BATCH,), generator=generator)
-        loss = F.binary_cross_entropy_with_logits(odds(x_fit[batch]), y_fit[batch])
+        batch = torch.randint(len(y), (FIT_BATCH,), generator=generator)
+        loss = F.binary_cross_entropy_with_logits(odds(patches[batch]), y[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    odds.eval()
-    held_out = y[~train]
-    score = None
-    if 0 < int(held_out.sum()) < len(held_out):
-        with torch.no_grad():
-            score = auroc(odds(x[~train]).tolist(), held_out.tolist())
-    return GraspFit(odds, len(y_fit), int(y_fit.sum()), len(held_out), score)
+    return odds.eval()
