@@ -22,7 +22,8 @@ The world models train under --out and are reused on a rerun; `--models NAME` le
 `--draws K` replays every held-out episode with K grasp draws: one draw gives a handful of false positives per model,
 too few to compare (5 and 5 of 174 failures); K draws and a paired bootstrap over episodes measure the difference.
 
-Run: .venv/bin/python bench/world_model_fidelity.py [--steps 800] [--heldout 200] [--draws 8] [--policy RUN]
+Run: .venv/bin/python bench/world_model_fidelity.py [--steps 800] [--seed 0] [--heldout 200] [--draws 8]
+     [--policy RUN]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from vla_flywheel.flywheel.judging import SuccessJudge  # noqa: E402
 from vla_flywheel.models.judges import FlywheelJudge  # noqa: E402
 from vla_flywheel.models.policy import FlywheelPolicy  # noqa: E402
 from vla_flywheel.models.world_model import FlywheelWorldModel  # noqa: E402
+from vla_flywheel.train.checkpoint import TRAIN_CONFIG_FILE  # noqa: E402
 from vla_flywheel.train.loop import SUMMARY_FILE  # noqa: E402
 from vla_flywheel.train.world_model_data import load_episodes  # noqa: E402
 from vla_flywheel.train.world_model_grasps import describe_grasp_fit  # noqa: E402
@@ -84,11 +86,13 @@ def trained_world_model(args, name: str, datasets: tuple[Path, ...]) -> dict:
     if not (out / SUMMARY_FILE).exists():
         train_world_model(WorldModelTrainConfig(datasets=datasets, out=out, steps=args.steps,
                                                 batch_size=args.batch_size, rollout_steps=args.rollout_steps,
-                                                successes_only=MODELS[name]), progress=True)  # fmt: skip
+                                                successes_only=MODELS[name], seed=args.seed),
+                           progress=True)  # fmt: skip
     summary = json.loads((out / SUMMARY_FILE).read_text())
-    if summary["steps"] != args.steps:
-        raise SystemExit(f"world_model_fidelity: {out} was trained for {summary['steps']} steps, not --steps "
-                         f"{args.steps}; pass --steps {summary['steps']} or another --out")  # fmt: skip
+    seed = json.loads((out / TRAIN_CONFIG_FILE).read_text())["seed"]
+    if (summary["steps"], seed) != (args.steps, args.seed):
+        raise SystemExit(f"world_model_fidelity: {out} was trained for {summary['steps']} steps with seed {seed}, "
+                         f"not --steps {args.steps} --seed {args.seed}; pass those or another --out")  # fmt: skip
     return {"dir": out, "train_seconds": summary["seconds"], "train_episodes": summary["episodes"],
             "train_successes": summary["successes"], "parameters": summary["parameters"],
             "grasp_odds": summary.get("grasp_odds", {})}  # fmt: skip
@@ -126,6 +130,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800, help="gradient steps per world model")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rollout-steps", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="the world models' training seed (and their grasp odds')")
     parser.add_argument("--heldout", type=int, default=200, help="held-out rollouts replayed (of 200)")
     parser.add_argument("--draws", type=int, default=1, help="grasp draws (imagined outcomes) per held-out episode")
     parser.add_argument(
