@@ -52,7 +52,7 @@ def closings_with_evidence(model: FlywheelWorldModel, directories: list[Path], l
         actions = torch.from_numpy(e.actions[: chunks * k]).reshape(1, chunks, k, -1)  # [1, N, k, A]
         frames, _ = model.rollout(torch.from_numpy(e.images[:1]), states[:1], actions)  # [1, N, S, S, 3]
         imagined = torch.cat([real[:1], to_float_images(frames[0].cpu())])  # [N + 1, 3, S, S]: n = before chunk n
-        carry = model.scene(real[:1], recorded=True)
+        carry = model.scene(real[:1], seed=0, recorded=True)  # seeded as recorded_closings: a half-open grip is drawn
         for n, t in enumerate(range(1, chunks * k + 1, k)):  # chunk n's states are t .. t + k - 1
             before = len(carry.closings)
             carry.after(states[None, t : t + k])
