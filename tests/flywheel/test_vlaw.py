@@ -24,7 +24,7 @@ from vla_flywheel.flywheel.layout import RunLayout, fidelity_seed, imagined_seed
 from vla_flywheel.flywheel.stages import Envs
 from vla_flywheel.flywheel.vlaw import FIDELITY_DRAWS, FIDELITY_FILE, imagined_primitive, imagined_verdict
 
-K, N, WM_STEPS = 3, 20, 6
+K, N, WM_STEPS, FIDELITY = 3, 20, 6, 4  # FIDELITY: fresh real episodes of the world-model check (>= 3 strips)
 POLICY = {"dim": 32, "depth": 1, "num_heads": 2, "channels": [16, 16], "flow_hidden": 64, "keypoints": 4}
 WORLD_MODEL = {
     "batch_size": 4,
@@ -35,7 +35,7 @@ WORLD_MODEL = {
 SETTINGS = dict(recipe="vlaw", seed_demos=2, rounds=1, episodes_per_round=K, base_steps=5, round_steps=5,
                 eval_episodes=2, threads=1, eval_workers=1, videos=1, max_steps=20, judge_steps=5,
                 imagined_per_round=N, world_model_steps=WM_STEPS, threshold=0.5, policy=POLICY,
-                world_model_train=WORLD_MODEL)  # fmt: skip
+                world_model_train=WORLD_MODEL, fidelity_episodes=FIDELITY)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_imagined_episodes_are_judged_weighted_by_p_and_kept_only_above_alpha(vl
     run = RunLayout(out)
     imagined = list(DatasetReader(run.imagined_data(1)).iter_episodes())
     assert [int(_first(e, k.EPISODE_SEED)) for e in imagined] == [imagined_seed(1, i) for i in range(N)]
-    real_seeds = {rollout_seed(1, i) for i in range(K)} | {fidelity_seed(1, i) for i in range(8)}
+    real_seeds = {rollout_seed(1, i) for i in range(K)} | {fidelity_seed(1, i) for i in range(FIDELITY)}
     assert not real_seeds & {imagined_seed(1, i) for i in range(N)}
     assert all(imagined_seed(1, i) > EVAL_SEED_BASE + 1_000_000 for i in range(N))  # never an evaluation scene
     for e in imagined:
@@ -85,9 +85,9 @@ def test_imagined_episodes_and_world_model_steps_are_budgeted_apart_from_env_epi
 def test_the_report_shows_the_world_model_fidelity_and_imagined_vs_real_strips(vlaw_run):
     out, rounds = vlaw_run
     fidelity = json.loads((RunLayout(out).world_model_eval(1) / FIDELITY_FILE).read_text())
-    assert len(fidelity["closed_loop"]) == 8 and fidelity["replay"]["steps"][0] == 2
+    assert len(fidelity["closed_loop"]) == FIDELITY and fidelity["replay"]["steps"][0] == 2
     replay = fidelity["replay"]  # every fresh episode replayed with FIDELITY_DRAWS grasp draws, each judged
-    assert replay["draws"] == FIDELITY_DRAWS and sum(replay["imagined"].values()) == 8 * FIDELITY_DRAWS
+    assert replay["draws"] == FIDELITY_DRAWS and sum(replay["imagined"].values()) == FIDELITY * FIDELITY_DRAWS
     assert len(fidelity["replay"]["psnr"]) == len(fidelity["replay"]["copy_psnr"])
     report = (out / "report.html").read_text()
     assert 'class="plot fidelity-plot"' in report and report.count("class='imagined-strip'") == 3
@@ -151,6 +151,8 @@ def test_imagined_verdicts_and_primitives():
         ({"judge": "critic"}, "VLAW labels real rollouts with judge=oracle"),
         ({"judge": "success"}, "needs a trained one"),
         ({"world_model_steps": 0}, "world_model_steps=0 must be a positive integer"),
+        ({"fidelity_episodes": 0}, "fidelity_episodes=0 must be a positive integer"),
+        ({"fidelity_episodes": 20_001}, "fidelity_episodes=20001 must be at most 20000"),
         ({"world_model_train": {"steps": 5}}, "may not set steps"),
         ({"world_model_train": {"batch_sise": 4}}, "did you mean 'batch_size'"),
         ({"world_model_train": {"world_model": {"hiden": 4}}}, "did you mean 'hidden'"),

@@ -50,6 +50,8 @@ def add_commands(sub) -> None:
     p.add_argument("--world-model-steps", type=int, default=d.world_model_steps,
                    help="vlaw: world-model post-training steps per round")  # fmt: skip
     p.add_argument("--world-model", type=Path, default=None, help="vlaw: a trained world model round 1 continues")
+    p.add_argument("--fidelity-episodes", type=int, default=d.fidelity_episodes,
+                   help="vlaw: fresh real episodes each round's world model is checked against")  # fmt: skip
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="per (family, split)")
     p.add_argument("--eval-split", nargs="+", default=list(d.eval_splits), choices=SPLITS)
     p.add_argument("--max-steps", type=int, default=None, help="ee_delta episode horizon (default: the env's)")
@@ -100,7 +102,7 @@ def _run(args) -> None:
             specialist={} if args.expert_help is None else {"expert_help": args.expert_help},
             help_demos=args.help_demos, rl_reward=args.rl_reward,
             imagined_per_round=args.imagined_per_round, world_model_steps=args.world_model_steps,
-            world_model=args.world_model,
+            world_model=args.world_model, fidelity_episodes=args.fidelity_episodes,
             budget_env_episodes=args.budget_env_episodes, budget_gradient_steps=args.budget_gradient_steps,
             threads=args.threads, seed=args.seed, base_from=args.base_from, preset=args.preset,
         )  # fmt: skip

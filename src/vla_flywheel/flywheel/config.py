@@ -16,7 +16,7 @@ from vla_flywheel.envs.metaworld.language import MT10, is_metaworld_family
 from vla_flywheel.envs.registry import KNOWN_FAMILIES, ee_delta_overrides
 from vla_flywheel.envs.tabletop.language import FAMILIES, SPLITS
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.flywheel.layout import IMAGINED_ROUND_STRIDE
+from vla_flywheel.flywheel.layout import IMAGINED_ROUND_STRIDE, ROUND_SEED_STRIDE
 from vla_flywheel.models.presets import get_preset
 
 CONFIG_FILE = "config.json"
@@ -70,7 +70,9 @@ class RunConfig:
         episodes. world_model_steps: each round's world-model post-training in gradient steps (counted as
         world_model_gradient_steps). world_model: a trained world model round 1 continues from (None: round 1
         trains one from scratch; later rounds continue from the last round's). world_model_train: any other
-        WorldModelTrainConfig field, e.g. {"batch_size": 8, "world_model": {"hidden": 64}}.
+        WorldModelTrainConfig field, e.g. {"batch_size": 8, "world_model": {"hidden": 64}}. fidelity_episodes: the
+        fresh real episodes each round's world model is checked against (measurement only, never training data; 8
+        undercounted the steps a round-1 model beats copying at: 35 of 49 against 46-49 on 100, README "VLAW").
     base_steps / round_steps: gradient steps of the base policy and of each round's update.
     update: "finetune" continues from the last policy, "retrain" trains a fresh one on all data kept so far.
     judge_model: a trained judge (train-judge run) for learned judges; None trains one on the seed demos (vlaw: its
@@ -120,6 +122,7 @@ class RunConfig:
     world_model_steps: int = 600
     world_model: Path | None = None
     world_model_train: dict = field(default_factory=dict)
+    fidelity_episodes: int = 32
     base_steps: int = 1000
     round_steps: int = 500
     update: str = "finetune"
@@ -211,7 +214,7 @@ class RunConfig:
             raise ConfigError(f"run: update={self.update!r} must be finetune or retrain")
         check_positive_ints("run", self, ("seed_demos", "episodes_per_round", "lacy_pool", "lacy_samples", "base_steps",
                                           "round_steps", "judge_steps", "eval_episodes", "threads", "eval_workers",
-                                          "workers", "specialist_steps", "world_model_steps"),
+                                          "workers", "specialist_steps", "world_model_steps", "fidelity_episodes"),
                            optional=("max_steps",))  # fmt: skip
         check_counts("run", self, ("rounds", "judge_round_steps", "seed", "videos", "imagined_per_round"))
         check_backend(self.backend, self.workers, "run")
@@ -256,6 +259,8 @@ class RunConfig:
         n, most = self.imagined_per_round, IMAGINED_ROUND_STRIDE  # each round's imagined seeds are a range this long
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= most:
             raise ConfigError(f"run: imagined_per_round={n!r} must be an integer in [0, {most}] (VLAW's N)")
+        if self.fidelity_episodes > ROUND_SEED_STRIDE:  # each round's fidelity seeds are a range this long
+            raise ConfigError(f"run: fidelity_episodes={self.fidelity_episodes} must be at most {ROUND_SEED_STRIDE}")
         owned = {"datasets", "out", "steps", "seed", "threads", "init_from"} & set(self.world_model_train)
         if owned:
             raise ConfigError(f"run: world_model_train={{...}} may not set {', '.join(sorted(owned))}; the run sets "

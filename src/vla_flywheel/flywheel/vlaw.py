@@ -16,7 +16,7 @@ imagine, judge.
    the chunk's actions are still its training targets. An imagined episode has no simulator: its `next.success` is
    False, and its `primitive.pick/place` (the pointing head's targets) are read off its own states: where the
    gripper closed and where it opened again.
-4. Fidelity (measurement, not training data): `FIDELITY_EPISODES` fresh real policy episodes from seeds of their
+4. Fidelity (measurement, not training data): `fidelity_episodes` fresh real policy episodes from seeds of their
    own are replayed open loop in the new world model, `FIDELITY_DRAWS` grasp draws each (PSNR/SSIM per step vs
    copying the first frame, VLAW Table 1), and imagined closed loop from the same starts; the classifier's
    P(success) on both and the real outcome go to `eval/world_model/round-XXX/fidelity.json`, with imagined-vs-real
@@ -56,8 +56,7 @@ from vla_flywheel.train.loop import SUMMARY_FILE
 
 SOURCE = "imagined"
 IMAGINE_BATCH = 16  # imagined episodes rolled out together (the policy and the world model take batches)
-FIDELITY_EPISODES = 8  # real episodes per round the world model is checked against
-# imagined grasp draws per replayed episode: with one, the check of 8 episodes hinges on a handful of drawn grasps
+# imagined grasp draws per replayed episode: with one, a check of 8 episodes hinged on a handful of drawn grasps
 FIDELITY_DRAWS = 4
 STRIPS, STRIP_FRAMES, STRIP_SCALE = 3, 6, 2  # imagined-vs-real strips per round, frames in each, pixel scale
 FIDELITY_FILE = "fidelity.json"
@@ -92,7 +91,7 @@ def to_generate(cfg: RunConfig, run: RunLayout, r: int) -> dict[str, int]:
         return {}
     steps = 0 if stages.trained(run.world_model(r)) else cfg.world_model_steps
     left = cfg.imagined_per_round - stages.dataset_episodes(run.imagined_data(r))
-    fidelity = 0 if (run.world_model_eval(r) / FIDELITY_FILE).exists() else FIDELITY_EPISODES
+    fidelity = 0 if (run.world_model_eval(r) / FIDELITY_FILE).exists() else cfg.fidelity_episodes
     return {"world_model_gradient_steps": steps, "imagined_episodes": left, "fidelity_episodes": fidelity}
 
 
@@ -297,7 +296,7 @@ def _episode(record: EpisodeRecord, image_key: str):
 
 
 def check_fidelity(cfg: RunConfig, run: RunLayout, r: int, policy, judge_dir: Path | None, progress: bool) -> None:
-    """Round r's world model against FIDELITY_EPISODES fresh real episodes: open-loop replay of their actions and
+    """Round r's world model against cfg.fidelity_episodes fresh real episodes: open-loop replay of their actions and
     closed-loop imagination from their starts, judged like the training data. Measurement only; redone whole when
     it did not finish (it depends only on the policy and the world model)."""
     from vla_flywheel.eval.world_model_fidelity import evaluate_fidelity
@@ -307,8 +306,8 @@ def check_fidelity(cfg: RunConfig, run: RunLayout, r: int, policy, judge_dir: Pa
         return
     world_model, judge_model = load_world_model(run, r), stages.load_judge(judge_dir)
     judge, key = SuccessJudge(judge_model, cfg.threshold), world_model.config.image_key
-    families = [cfg.families[i % len(cfg.families)] for i in range(FIDELITY_EPISODES)]
-    seeds = [fidelity_seed(r, i) for i in range(FIDELITY_EPISODES)]
+    families = [cfg.families[i % len(cfg.families)] for i in range(cfg.fidelity_episodes)]
+    seeds = [fidelity_seed(r, i) for i in range(cfg.fidelity_episodes)]
     envs = stages.Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)
     try:
         agent = policy_agent(policy, cfg.interface, attempts=1)
