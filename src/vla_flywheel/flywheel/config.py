@@ -72,7 +72,7 @@ class RunConfig:
         trains one from scratch; later rounds continue from the last round's). world_model_train: any other
         WorldModelTrainConfig field, e.g. {"batch_size": 8, "world_model": {"hidden": 64}}. fidelity_episodes: the
         fresh real episodes each round's world model is checked against (measurement only, never training data; 8
-        undercounted the steps a round-1 model beats copying at: 35 of 49 against 46-49 on 100, README "VLAW").
+        undercounted the steps a round-1 model beats copying at: 35 of 49, 47 on 32, 46-49 on 100; README "VLAW").
     base_steps / round_steps: gradient steps of the base policy and of each round's update.
     update: "finetune" continues from the last policy, "retrain" trains a fresh one on all data kept so far.
     judge_model: a trained judge (train-judge run) for learned judges; None trains one on the seed demos (vlaw: its
