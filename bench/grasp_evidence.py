@@ -32,9 +32,8 @@ from vla_flywheel.eval.judge_metrics import auroc
 from vla_flywheel.models.encoders import to_float_images
 from vla_flywheel.models.world_model import FlywheelWorldModel
 from vla_flywheel.models.world_model.grasp_odds import patch_at
-from vla_flywheel.models.world_model.tool import project
 from vla_flywheel.train.world_model_data import load_episodes
-from vla_flywheel.train.world_model_grasps import train_grasp_odds
+from vla_flywheel.train.world_model_grasps import episode_closings, train_grasp_odds
 
 SOURCES = ("first", "real", "imagined")
 
@@ -47,22 +46,15 @@ def closings_with_evidence(model: FlywheelWorldModel, directories: list[Path], l
     out: dict[str, list] = {name: [] for name in (*SOURCES, "held")}
     for e in tqdm(episodes, desc="replaying", unit="episode"):
         real = to_float_images(torch.from_numpy(e.images))  # [T, 3, S, S]
-        states = torch.from_numpy(e.states).float()  # [T, D]
         chunks = (len(e.images) - 1) // k
         actions = torch.from_numpy(e.actions[: chunks * k]).reshape(1, chunks, k, -1)  # [1, N, k, A]
-        frames, _ = model.rollout(torch.from_numpy(e.images[:1]), states[:1], actions)  # [1, N, S, S, 3]
+        frames, _ = model.rollout(torch.from_numpy(e.images[:1]), torch.from_numpy(e.states[:1]), actions)
         imagined = torch.cat([real[:1], to_float_images(frames[0].cpu())])  # [N + 1, 3, S, S]: n = before chunk n
-        carry = model.scene(real[:1], seed=0, recorded=True)  # seeded as recorded_closings: a half-open grip is drawn
-        for n, t in enumerate(range(1, chunks * k + 1, k)):  # chunk n's states are t .. t + k - 1
-            before = len(carry.closings)
-            carry.after(states[None, t : t + k])
-            if len(carry.closings) > before:
-                first, p_from_opening = carry.closings[-1]
-                uv, _ = project(model.sprite.projection, states[None, t + k - 1, list(c.state_xyz)])  # [1, 2]
-                out["first"].append(first)
-                out["real"].append(patch_at(real[t - 1], uv[0]))
-                out["imagined"].append(patch_at(imagined[n], uv[0]))
-                out["held"].append(p_from_opening >= 0.5)
+        for closing in episode_closings(e, c):
+            out["first"].append(closing.scene)
+            out["real"].append(patch_at(real[closing.chunk * k], closing.uv))
+            out["imagined"].append(patch_at(imagined[closing.chunk], closing.uv))
+            out["held"].append(closing.held)
     if not out["held"]:
         raise SystemExit(f"grasp_evidence: no closings in {[str(d) for d in directories]}; pass ee_delta episodes "
                          "that record the gripper's opening")  # fmt: skip

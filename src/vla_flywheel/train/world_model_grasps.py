@@ -23,6 +23,7 @@ from vla_flywheel.models.encoders import to_float_images
 from vla_flywheel.models.world_model.carry import BlockCarry
 from vla_flywheel.models.world_model.config import WorldModelConfig
 from vla_flywheel.models.world_model.grasp_odds import GRASP_PATCH, GraspOdds
+from vla_flywheel.models.world_model.tool import project
 from vla_flywheel.train.world_model_data import Episode
 
 MIN_CLOSINGS = 20  # fewer recorded closings than this to fit on: keep the predicted-opening rule
@@ -53,26 +54,39 @@ def describe_grasp_fit(summary: dict) -> str:
             f"AUROC on {summary['held_out']} held-out closings {score}")  # fmt: skip
 
 
+@dataclass
+class Closing:
+    chunk: int  # the episode's chunk n whose states t = 1 + n*k .. n*k + k closed the fingers (frame n*k before it)
+    scene: torch.Tensor  # [3, P, P] the scene under the tool (the first frame, blocks carried before moved)
+    uv: torch.Tensor  # [2] the pixel the tool projects to at the closing
+    held: bool  # the recorded opening after the closing chunk is at least half a block's width
+
+
+def episode_closings(episode: Episode, config: WorldModelConfig) -> list[Closing]:
+    """Every closing BlockCarry sees when driven by the episode's real states (their openings decide each draw)."""
+    projection = torch.tensor(config.camera_projection, dtype=torch.float32)
+    first = to_float_images(torch.from_numpy(episode.images[:1]))  # [1, 3, S, S]
+    carry = BlockCarry(first, projection, config.state_xyz, config.opening_index, torch.Generator().manual_seed(0))
+    states, k, out = torch.from_numpy(episode.states).float(), config.action_chunk, []  # states [T, D]
+    for n, t in enumerate(range(1, len(states) - k + 1, k)):
+        before = len(carry.closings)
+        carry.after(states[None, t : t + k])  # [1, k, D]: the recorded opening near 0 or 1 decides the draw
+        if len(carry.closings) > before:
+            scene, p_from_opening = carry.closings[-1]
+            uv, _ = project(projection, states[None, t + k - 1, list(config.state_xyz)])  # [1, 2]
+            out.append(Closing(n, scene, uv[0], p_from_opening >= 0.5))
+    return out
+
+
 def recorded_closings(episodes: list[Episode], config: WorldModelConfig) -> tuple[torch.Tensor, torch.Tensor,
                                                                                     torch.Tensor]:  # fmt: skip
-    """Every closing BlockCarry sees when driven by the episodes' real states: (scene under the tool
-    [N, 3, P, P], held [N] bool, the episode's index [N]). Held: the recorded opening after the closing chunk is at
-    least half a block's width."""
-    projection = torch.tensor(config.camera_projection, dtype=torch.float32)
-    k, patches, held, owner = config.action_chunk, [], [], []
-    for index, e in enumerate(episodes):
-        first = to_float_images(torch.from_numpy(e.images[:1]))  # [1, 3, S, S]
-        carry = BlockCarry(first, projection, config.state_xyz, config.opening_index, torch.Generator().manual_seed(0))
-        states = torch.from_numpy(e.states).float()  # [T, D]
-        for t in range(1, len(states) - k + 1, k):
-            carry.after(states[None, t : t + k])  # [1, k, D]: the recorded opening near 0 or 1 decides the draw
-        for patch, p_from_opening in carry.closings:
-            patches.append(patch)
-            held.append(p_from_opening >= 0.5)
-            owner.append(index)
-    if not patches:
+    """Every recorded closing of the episodes (episode_closings): (scene under the tool [N, 3, P, P], held [N] bool,
+    the episode's index [N])."""
+    closings = [(index, c) for index, e in enumerate(episodes) for c in episode_closings(e, config)]
+    if not closings:
         return torch.zeros(0, 3, GRASP_PATCH, GRASP_PATCH), torch.zeros(0, dtype=torch.bool), torch.zeros(0).long()
-    return torch.stack(patches), torch.tensor(held), torch.tensor(owner)
+    return (torch.stack([c.scene for _, c in closings]), torch.tensor([c.held for _, c in closings]),
+            torch.tensor([index for index, _ in closings]))  # fmt: skip
 
 
 def fit_grasp_odds(episodes: list[Episode], config: WorldModelConfig, seed: int = 0, steps: int = FIT_STEPS,
