@@ -23,20 +23,29 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         if message.startswith("unrecognized arguments: "):
-            flags = [w for w in message.removeprefix("unrecognized arguments: ").split() if w.startswith("--")]
-            close = [m for flag in flags for m in difflib.get_close_matches(flag.split("=")[0], self._flags(), n=1)]
-            if close:
-                message += f"; did you mean {close[0]}?"
+            flags = [w.split("=")[0] for w in message.removeprefix("unrecognized arguments: ").split()]
+            flags = [flag for flag in flags if flag.startswith("--")]
+            owners = self._flags()
+            if flags and flags[0] in owners:  # a real flag, given to a subcommand that does not take it
+                message += f"; {flags[0]} is an option of {', '.join(sorted(owners[flags[0]]))}"
+            elif flags:
+                close = difflib.get_close_matches(flags[0], list(owners), n=1)
+                if close:
+                    message += f"; did you mean {close[0]}?"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
-    def _flags(self) -> list[str]:
-        """Every option string of this parser and its subcommands (an unknown flag is reported at the top)."""
-        out = []
+    def _flags(self) -> dict[str, set[str]]:
+        """Every option string of this parser and its subcommands -> the parsers that take it (an unknown flag is
+        reported at the top, which does not know the subcommand it was given to)."""
+        out: dict[str, set[str]] = {}
         for action in self._actions:
-            out += [s for s in action.option_strings if s.startswith("--")]
+            for flag in action.option_strings:
+                if flag.startswith("--"):
+                    out.setdefault(flag, set()).add(self.prog)
             if isinstance(action, argparse._SubParsersAction):
                 for sub in action.choices.values():
-                    out += sub._flags()
+                    for flag, parsers in sub._flags().items():
+                        out.setdefault(flag, set()).update(parsers)
         return out
 
 

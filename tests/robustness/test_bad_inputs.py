@@ -62,6 +62,11 @@ def misspelled_flag(a, tmp):
     return ["collect", "--epsiodes", 3, "--out", tmp / "x"]
 
 
+@case("--threads is an option of flywheel eval-world-model, flywheel run, flywheel train,", "see --help")
+def flag_of_another_subcommand(a, tmp):
+    return ["eval", "--policy", tmp / "p", "--out", tmp / "x", "--threads", 1]
+
+
 @case("--steps", "invalid int value: 'ten'")
 def steps_of_the_wrong_type(a, tmp):
     return ["train", "--dataset", a.dataset, "--out", tmp / "run", "--steps", "ten"]
