@@ -1,0 +1,303 @@
+"""What a round's own successes teach, against the expert's episodes on the same scenes and on the scenes it failed.
+
+On `ee_delta` the oracle's filter gains a few points a round, and the same base fine-tuned on as many new expert
+demos gains several times more. Two things differ between the two kinds of data: which scenes they show (the
+policy succeeds where its demos already taught it, so its successes repeat what it knows) and how they move (its
+successes are slower and hesitant). This bench separates them. From a finished oracle-judged run (`--run`) it
+builds one-round runs that share its base and replace round 1's episodes with
+  - `expert-solved`: the scripted expert on the seeds of the round's kept episodes (the same scenes and
+    instructions as the policy's own successes, played the expert's way);
+  - `expert-failed`: the expert on the seeds of as many of the round's failed episodes (scenes the policy does not
+    solve yet);
+  - `own-one-grasp`: only those of the policy's own successes whose gripper closed once (no failed grasp retried
+    before the one that succeeded);
+  - `own-replanned`: each of the policy's own successes executed again from its seed by the waypoint controller the
+    primitive interface and the expert move with, through the pick and place the policy chose (the gripper's pose
+    where it closed on the block and where it let go, read from the robot's own state), kept when it still
+    succeeds: the policy's decisions, the controller's motion;
+  - `own-retried`: the base policy played again on the round's failed scenes with other sampling noise
+    (`--retries` episodes, passes over the failed seeds), its successes kept: its own way, on the scenes it failed.
+Each fine-tunes exactly as the source run's round 1 did (same steps, the same seed demos beside it). `own` is the
+source run's round 1. Each policy is evaluated on the run's fixed seeds and on `--episodes` more training-split
+seeds from `--seed`. Finished parts are reused. Table: --out/own_successes.md.
+
+Run: .venv/bin/python bench/own_successes.py --run RUN [--out runs/own_successes] [--episodes 400] [--seed 5000]
+         [--variants own expert-solved expert-failed own-one-grasp own-retried] [--retries 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vla_flywheel import constants as k
+from vla_flywheel.data.layout import write_json_atomic
+from vla_flywheel.data.reader import DatasetReader
+from vla_flywheel.data.writer import DatasetWriter
+from vla_flywheel.engine.rollout import rollout
+from vla_flywheel.envs import make_expert
+from vla_flywheel.envs.tabletop.controller import WaypointFollower
+from vla_flywheel.envs.tabletop.experts import APPROACH_GAIN
+from vla_flywheel.envs.tabletop.scene import WORKSPACE_HALF
+from vla_flywheel.eval.evaluate import EVAL_INFO_FILE, EvalConfig, evaluate
+from vla_flywheel.eval.intervals import wilson_interval
+from vla_flywheel.flywheel.base import share_base
+from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig
+from vla_flywheel.flywheel.engine import run_flywheel
+from vla_flywheel.flywheel.judging import Verdict
+from vla_flywheel.flywheel.layout import RunLayout
+from vla_flywheel.flywheel.records import read_rounds
+from vla_flywheel.flywheel.stages import Envs, round_frames, round_writer
+
+BOOKKEEPING = (k.TIMESTAMP, k.FRAME_INDEX, k.EPISODE_INDEX, k.INDEX, k.TASK_INDEX, k.TASK)
+VARIANTS = ("own", "expert-solved", "expert-failed", "own-one-grasp", "own-replanned", "own-retried")
+RETRY_NOISE = 1_000_003  # a retry pass p samples from seed + p * RETRY_NOISE: the same scene, other noise
+
+
+def round_seeds(round_data: Path, families: tuple[str, ...]) -> dict[bool, list[tuple[str, int]]]:
+    """kept? -> [(family, seed)] of a round's episodes, in their order (episode i was played on families[i % F])."""
+    reader = DatasetReader(round_data)
+    seeds: dict[bool, list[tuple[str, int]]] = {True: [], False: []}
+    for i in range(reader.num_episodes):
+        episode = reader.episode(i)
+        kept = bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0])
+        seeds[kept].append((families[i % len(families)], int(np.asarray(episode[k.EPISODE_SEED]).reshape(-1)[0])))
+    return seeds
+
+
+def closings(episode: dict) -> int:
+    """How often the gripper command went from open to closed."""
+    closed = np.asarray(episode[k.ACTION])[:, -1] > 0  # [T]
+    return int(closed[0]) + int((~closed[:-1] & closed[1:]).sum())
+
+
+def one_grasp_round(src: RunConfig, dest: Path) -> dict:
+    """The source round's kept episodes whose gripper closed once, written as a round of their own."""
+    reader = DatasetReader(RunLayout(src.out).round_data(1))
+    features = {name: ft for name, ft in reader.features.items() if name not in BOOKKEEPING}
+    written = lengths = 0
+    with DatasetWriter.create(dest, reader.fps, features, reader.info["robot_type"]) as writer:
+        for i in range(reader.num_episodes):
+            episode = reader.episode(i)
+            if bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0]) and closings(episode) == 1:
+                writer.add_episode({name: episode[name] for name in features}, episode[k.TASK][0])
+                written, lengths = written + 1, lengths + len(episode[k.INDEX])
+    return {"episodes": written, "kept": written, "mean_length": lengths / max(written, 1)}
+
+
+class Replanned:
+    """An agent that executes one pick/place (normalized pick x, y, yaw, place x, y) with the expert's waypoint
+    controller, then parks, as the expert's episodes end."""
+
+    def __init__(self, primitive: np.ndarray):
+        self.primitive, self.follower = primitive, None
+
+    def reset(self, env, seed: int) -> None:
+        self.follower = None
+
+    def act(self, env, obs) -> np.ndarray:
+        if self.follower is None:
+            self.follower = WaypointFollower(env.unwrapped.primitive_waypoints(self.primitive), gain=APPROACH_GAIN)
+        if self.follower.done:
+            return np.array([0.0, 0.0, 0.0, 0.0, -1.0], np.float32)
+        return self.follower.act(env.unwrapped.setpoint, env.unwrapped.tcp).astype(np.float32)
+
+
+def chosen_pick_place(episode: dict) -> np.ndarray:
+    """[5] the pick/place an ee_delta episode performed, from the robot's own record: of the spans the gripper was
+    closed, the one that carried furthest (a retried or spurious closing carries nothing), its start's x, y, yaw
+    and its end's x, y, in the primitive interface's normalized units."""
+    closed = np.asarray(episode[k.ACTION])[:, -1] > 0  # [T]
+    state = np.asarray(episode[k.OBS_STATE])  # [T, 5] x, y, z, yaw, opening
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], closed, [False]]).astype(np.int8)))  # [2S] starts, ends
+    spans = [(c, min(o, len(closed) - 1)) for c, o in zip(edges[::2], edges[1::2], strict=True)]
+    close, release = max(spans, key=lambda span: np.linalg.norm(state[span[1], :2] - state[span[0], :2]))
+    x, y, _, yaw, _ = state[close]
+    return np.array([x / WORKSPACE_HALF, y / WORKSPACE_HALF, yaw / (np.pi / 2), *(state[release, :2] / WORKSPACE_HALF)],
+                    np.float32).clip(-1.0, 1.0)  # fmt: skip
+
+
+def replanned_round(src: RunConfig, dest: Path) -> dict:
+    """The source round's kept episodes, each executed again through the pick/place it chose; kept if it succeeds."""
+    reader = DatasetReader(RunLayout(src.out).round_data(1))
+    envs = Envs(src.interface, one_attempt=True, ee_overrides=src.ee_overrides)
+    tried, kept, lengths = 0, 0, []
+    try:
+        with round_writer(dest, envs(src.families[0])) as writer:
+            for i in range(reader.num_episodes):
+                episode = reader.episode(i)
+                if not bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0]) or not closings(episode):
+                    continue
+                env = envs(src.families[i % len(src.families)])
+                seed = int(np.asarray(episode[k.EPISODE_SEED]).reshape(-1)[0])
+                record = rollout(env, Replanned(chosen_pick_place(episode)), seed, source="policy", round_index=1)
+                tried += 1
+                if record.success:
+                    writer.add_episode(round_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
+                    kept, lengths = kept + 1, lengths + [record.length]
+    finally:
+        envs.close()
+    return {"episodes": kept, "kept": kept, "tried": tried, "mean_length": float(np.mean(lengths))}
+
+
+_retry_worker: dict = {}
+
+
+def _init_retry_worker(cfg: RunConfig, policy_dir: str) -> None:
+    from vla_flywheel.engine.policy_agent import policy_agent
+    from vla_flywheel.flywheel.stages import load_policy
+
+    torch.set_num_threads(1)
+    agent = policy_agent(load_policy(Path(policy_dir)), cfg.interface, attempts=1)
+    _retry_worker.update(envs=Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides), agent=agent)
+
+
+def _retry(job: tuple[str, int, int]):
+    """(family, seed, pass) -> the base policy's episode on reset(seed), its sampling noise drawn for that pass."""
+    family, seed, attempt = job
+    agent = _retry_worker["agent"]
+    reset = agent.reset
+    agent.reset = lambda env, s: (reset(env, s), agent.generator.manual_seed(s + attempt * RETRY_NOISE))
+    try:
+        return rollout(_retry_worker["envs"](family), agent, seed, source="policy", round_index=1)
+    finally:
+        agent.reset = reset
+
+
+def retried_round(src: RunConfig, dest: Path, failed: list[tuple[str, int]], budget: int) -> dict:
+    """The base policy's successes in `budget` more episodes on the failed scenes (passes 1, 2, ... over them)."""
+    jobs = [(*failed[i % len(failed)], 1 + i // len(failed)) for i in range(budget)]
+    envs = Envs(src.interface, one_attempt=True)  # only for the dataset's features
+    try:
+        writer = round_writer(dest, envs(failed[0][0]))
+    finally:
+        envs.close()
+    kept, lengths = 0, []
+    spawn = multiprocessing.get_context("spawn")  # workers render
+    with writer, ProcessPoolExecutor(2, spawn, _init_retry_worker, (src, str(RunLayout(src.out).policy(0)))) as pool:
+        for record in tqdm(pool.map(_retry, jobs, chunksize=8), total=len(jobs), desc="retries", unit="ep"):
+            if record.success:
+                verdict = Verdict(1.0, True, np.ones(record.length))
+                writer.add_episode(round_frames(record, verdict), record.task)
+                kept, lengths = kept + 1, lengths + [record.length]
+    return {"episodes": kept, "kept": kept, "tried": budget, "mean_length": float(np.mean(lengths))}
+
+
+def expert_round(cfg: RunConfig, dest: Path, plays: list[tuple[str, int]]) -> dict:
+    """The expert's episodes on `plays`, written as a round whose oracle kept each one that succeeded."""
+    envs = Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)
+    lengths, kept = [], 0
+    try:
+        with round_writer(dest, envs(plays[0][0])) as writer:
+            for family, seed in plays:
+                env = envs(family)
+                record = rollout(env, make_expert(env), seed, source="expert", round_index=1)
+                verdict = Verdict(float(record.success), record.success, np.full(record.length, float(record.success)))
+                writer.add_episode(round_frames(record, verdict), record.task)
+                kept += record.success
+                lengths.append(record.length)
+    finally:
+        envs.close()
+    return {"episodes": len(plays), "kept": int(kept), "mean_length": float(np.mean(lengths))}
+
+
+def prepare(src: RunConfig, out: Path, variant: str, retries: int) -> Path:
+    """A one-round run sharing the source run's base, its round 1 replaced by the variant's episodes (once)."""
+    done = out / variant / CONFIG_FILE
+    if done.exists():
+        return done.parent
+    cfg = dataclasses.replace(src, out=out / variant, rounds=1, base_from=RunLayout(src.out).root)
+    shutil.rmtree(cfg.out, ignore_errors=True)  # a preparation that was killed starts over
+    cfg.out.mkdir(parents=True)
+    share_base(src.out, cfg)
+    seeds = round_seeds(RunLayout(src.out).round_data(1), src.families)
+    if variant == "own-one-grasp":
+        made = one_grasp_round(src, RunLayout(cfg.out).round_data(1))
+    elif variant == "own-replanned":
+        made = replanned_round(src, RunLayout(cfg.out).round_data(1))
+    elif variant == "own-retried":
+        made = retried_round(src, RunLayout(cfg.out).round_data(1), seeds[False], retries)
+    else:
+        plays = seeds[True] if variant == "expert-solved" else seeds[False][: len(seeds[True])]
+        made = expert_round(cfg, RunLayout(cfg.out).round_data(1), plays)
+    cfg = dataclasses.replace(cfg, episodes_per_round=made["episodes"])  # the round is complete as written
+    write_json_atomic(cfg.out / "round_data.json", made)
+    write_json_atomic(cfg.out / CONFIG_FILE, cfg.to_dict())  # last: a run killed before it is prepared again
+    return cfg.out
+
+
+def mean_kept_length(round_data: Path) -> float:
+    reader = DatasetReader(round_data)
+    lengths = [len(ep[k.INDEX]) for ep in map(reader.episode, range(reader.num_episodes))
+               if bool(np.asarray(ep[k.JUDGE_KEEP]).reshape(-1)[0])]  # fmt: skip
+    return float(np.mean(lengths))
+
+
+def cell(successes: int, n: int) -> str:
+    lo, hi = wilson_interval(successes, n)
+    return f"{100 * successes / n:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={n})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", type=Path, required=True, help="an oracle-judged run that finished round 1")
+    parser.add_argument("--out", type=Path, default=Path("runs/own_successes"))
+    parser.add_argument("--episodes", type=int, default=400, help="extra training-split evaluation episodes")
+    parser.add_argument("--seed", type=int, default=5000, help="offset of the extra episodes in the fixed seed list")
+    parser.add_argument("--retries", type=int, default=1000, help="own-retried: episodes on the failed scenes")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    args = parser.parse_args()
+    src = RunConfig.load(args.run)
+    rounds = {r["round"]: r for r in read_rounds(RunLayout(args.run).rounds)}
+    if src.judge != "oracle" or 1 not in rounds:
+        raise SystemExit(f"own_successes: --run {args.run} must be an oracle-judged run that finished round 1")
+    rows = []
+    for variant in args.variants:
+        if variant == "own":
+            run, record = RunLayout(args.run), rounds[1]
+            episodes, kept = record["data_added"]["generated"], record["data_added"]["kept"]
+        else:
+            run = RunLayout(prepare(src, args.out, variant, args.retries))
+            record = run_flywheel(resume=run.root, progress=False)[-1]
+            made = json.loads((run.root / "round_data.json").read_text())
+            episodes, kept = made.get("tried", made["episodes"]), made["kept"]
+        length = mean_kept_length(run.round_data(1))
+        extra_dir = args.out / "eval" / variant
+        if (extra_dir / EVAL_INFO_FILE).exists():
+            extra = json.loads((extra_dir / EVAL_INFO_FILE).read_text())
+        else:
+            extra = evaluate(EvalConfig(policy=run.policy(1), out=extra_dir, families=src.families, splits=("train",),
+                                        episodes=args.episodes, seed=args.seed), progress=False)  # fmt: skip
+        standard = record["success"]["overall"]
+        ok = sum(g["successes"] for g in extra["groups"])
+        n = sum(g["n"] for g in extra["groups"])
+        rows.append(f"| {variant} | {kept} of {episodes} | {length:.1f} | {cell(standard['successes'], standard['n'])} "
+                    f"| {cell(ok, n)} |")  # fmt: skip
+        print(rows[-1], flush=True)
+    base = rounds[0]["success"]["overall"]
+    table = "\n".join([
+        f"Round 1 of `{args.run}` ({src.interface} {', '.join(src.families)}; base "
+        f"{cell(base['successes'], base['n'])} on the run's fixed seeds; {src.seed_demos} seed demos per family, "
+        f"{src.round_steps} fine-tuning steps)",
+        "",
+        f"| round 1's data | kept | frames per kept episode | round 1, the run's seeds | {args.episodes} more, "
+        "training instructions |",
+        "|---|---|---|---|---|",
+        *rows,
+    ])  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "own_successes.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
