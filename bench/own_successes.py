@@ -32,33 +32,34 @@ import dataclasses
 import json
 import multiprocessing
 import shutil
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
+sys.path.insert(0, str(Path(__file__).parent))
 
-from vla_flywheel import constants as k
-from vla_flywheel.data.layout import write_json_atomic
-from vla_flywheel.data.reader import DatasetReader
-from vla_flywheel.data.writer import DatasetWriter
-from vla_flywheel.engine.rollout import rollout
-from vla_flywheel.envs import make_expert
-from vla_flywheel.envs.tabletop.controller import WaypointFollower
-from vla_flywheel.envs.tabletop.experts import APPROACH_GAIN
-from vla_flywheel.envs.tabletop.scene import WORKSPACE_HALF
-from vla_flywheel.eval.evaluate import EVAL_INFO_FILE, EvalConfig, evaluate
-from vla_flywheel.eval.intervals import wilson_interval
-from vla_flywheel.flywheel.base import share_base
-from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig
-from vla_flywheel.flywheel.engine import run_flywheel
-from vla_flywheel.flywheel.judging import Verdict
-from vla_flywheel.flywheel.layout import RunLayout
-from vla_flywheel.flywheel.records import read_rounds
-from vla_flywheel.flywheel.stages import Envs, round_frames, round_writer
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
-BOOKKEEPING = (k.TIMESTAMP, k.FRAME_INDEX, k.EPISODE_INDEX, k.INDEX, k.TASK_INDEX, k.TASK)
+from refinement_weights import BOOKKEEPING, cell, extra_eval, write_table  # noqa: E402
+from vla_flywheel import constants as k  # noqa: E402
+from vla_flywheel.data.layout import write_json_atomic  # noqa: E402
+from vla_flywheel.data.reader import DatasetReader  # noqa: E402
+from vla_flywheel.data.writer import DatasetWriter  # noqa: E402
+from vla_flywheel.engine.rollout import rollout  # noqa: E402
+from vla_flywheel.envs import make_expert  # noqa: E402
+from vla_flywheel.envs.tabletop.controller import WaypointFollower  # noqa: E402
+from vla_flywheel.envs.tabletop.experts import APPROACH_GAIN  # noqa: E402
+from vla_flywheel.envs.tabletop.scene import WORKSPACE_HALF  # noqa: E402
+from vla_flywheel.flywheel.base import share_base  # noqa: E402
+from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig  # noqa: E402
+from vla_flywheel.flywheel.engine import run_flywheel  # noqa: E402
+from vla_flywheel.flywheel.judging import Verdict  # noqa: E402
+from vla_flywheel.flywheel.layout import RunLayout  # noqa: E402
+from vla_flywheel.flywheel.records import read_rounds  # noqa: E402
+from vla_flywheel.flywheel.stages import Envs, round_frames, round_writer  # noqa: E402
+
 VARIANTS = ("own", "expert-solved", "expert-failed", "own-one-grasp", "own-replanned", "own-retried")
 RETRY_NOISE = 1_000_003  # a retry pass p samples from seed + p * RETRY_NOISE: the same scene, other noise
 
@@ -242,11 +243,6 @@ def mean_kept_length(round_data: Path) -> float:
     return float(np.mean(lengths))
 
 
-def cell(successes: int, n: int) -> str:
-    lo, hi = wilson_interval(successes, n)
-    return f"{100 * successes / n:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={n})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="an oracle-judged run that finished round 1")
@@ -271,12 +267,7 @@ def main() -> None:
             made = json.loads((run.root / "round_data.json").read_text())
             episodes, kept = made.get("tried", made["episodes"]), made["kept"]
         length = mean_kept_length(run.round_data(1))
-        extra_dir = args.out / "eval" / variant
-        if (extra_dir / EVAL_INFO_FILE).exists():
-            extra = json.loads((extra_dir / EVAL_INFO_FILE).read_text())
-        else:
-            extra = evaluate(EvalConfig(policy=run.policy(1), out=extra_dir, families=src.families, splits=("train",),
-                                        episodes=args.episodes, seed=args.seed), progress=False)  # fmt: skip
+        extra = extra_eval(run.policy(1), args.out / "eval" / variant, src, args.episodes, args.seed, ("train",))
         standard = record["success"]["overall"]
         ok = sum(g["successes"] for g in extra["groups"])
         n = sum(g["n"] for g in extra["groups"])
@@ -284,19 +275,12 @@ def main() -> None:
                     f"| {cell(ok, n)} |")  # fmt: skip
         print(rows[-1], flush=True)
     base = rounds[0]["success"]["overall"]
-    table = "\n".join([
-        f"Round 1 of `{args.run}` ({src.interface} {', '.join(src.families)}; base "
-        f"{cell(base['successes'], base['n'])} on the run's fixed seeds; {src.seed_demos} seed demos per family, "
-        f"{src.round_steps} fine-tuning steps)",
-        "",
-        f"| round 1's data | kept | frames per kept episode | round 1, the run's seeds | {args.episodes} more, "
-        "training instructions |",
-        "|---|---|---|---|---|",
-        *rows,
-    ])  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "own_successes.md").write_text(table + "\n")
-    print(table)
+    title = (f"Round 1 of `{args.run}` ({src.interface} {', '.join(src.families)}; base "
+             f"{cell(base['successes'], base['n'])} on the run's fixed seeds; {src.seed_demos} seed demos per family, "
+             f"{src.round_steps} fine-tuning steps)")  # fmt: skip
+    header = ["round 1's data", "kept", "frames per kept episode", "round 1, the run's seeds",
+              f"{args.episodes} more, training instructions"]  # fmt: skip
+    write_table(args.out / "own_successes.md", title, header, rows)
 
 
 if __name__ == "__main__":

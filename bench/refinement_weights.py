@@ -129,11 +129,13 @@ def prepare(src: RunConfig, out: Path, variant: str, critic: Path) -> Path:
     return cfg.out
 
 
-def extra_eval(policy: Path, out: Path, cfg: RunConfig, episodes: int, seed: int) -> dict:
+def extra_eval(policy: Path, out: Path, cfg: RunConfig, episodes: int, seed: int,
+               splits: tuple[str, ...] = ("train", "heldout")) -> dict:  # fmt: skip
+    """The policy on `episodes` more seeds per split from `seed` (reused when already done)."""
     if (out / EVAL_INFO_FILE).exists():
         return json.loads((out / EVAL_INFO_FILE).read_text())
-    return evaluate(EvalConfig(policy=policy, out=out, families=cfg.families, splits=("train", "heldout"),
-                               episodes=episodes, seed=seed, workers=1, threads=1), progress=False)  # fmt: skip
+    return evaluate(EvalConfig(policy=policy, out=out, families=cfg.families, splits=splits, episodes=episodes,
+                               seed=seed, workers=1, threads=1), progress=False)  # fmt: skip
 
 
 def cell(successes: int, n: int) -> str:
@@ -174,18 +176,19 @@ def main() -> None:
                     f"| {cell(*split['heldout'])} | {minutes:.1f} |")  # fmt: skip
         print(rows[-1], flush=True)
     base = rounds[0]["success"]["overall"]
-    table = "\n".join([
-        f"Refinement weights on `{args.run}`'s round 1 ({src.interface} {', '.join(src.families)}; base "
-        f"{cell(base['successes'], base['n'])} on the run's fixed seeds; {rounds[1]['data_added']['kept']} episodes "
-        f"kept by the oracle, {src.round_steps} fine-tuning steps)",
-        "",
-        f"| frame weights | frames masked | round 1, the run's seeds | {args.episodes} more, training "
-        "instructions | held-out instructions | minutes to fine-tune + evaluate |",
-        "|---|---|---|---|---|---|",
-        *rows,
-    ])  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "refinement_weights.md").write_text(table + "\n")
+    title = (f"Refinement weights on `{args.run}`'s round 1 ({src.interface} {', '.join(src.families)}; base "
+             f"{cell(base['successes'], base['n'])} on the run's fixed seeds; {rounds[1]['data_added']['kept']} "
+             f"episodes kept by the oracle, {src.round_steps} fine-tuning steps)")  # fmt: skip
+    header = ["frame weights", "frames masked", "round 1, the run's seeds", f"{args.episodes} more, training "
+              "instructions", "held-out instructions", "minutes to fine-tune + evaluate"]  # fmt: skip
+    write_table(args.out / "refinement_weights.md", title, header, rows)
+
+
+def write_table(path: Path, title: str, header: list[str], rows: list[str]) -> None:
+    """A markdown table under its title, written to `path` and printed."""
+    table = "\n".join([title, "", f"| {' | '.join(header)} |", "|---" * len(header) + "|", *rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table + "\n")
     print(table)
 
 
