@@ -64,14 +64,21 @@ VARIANTS = ("own", "expert-solved", "expert-failed", "own-one-grasp", "own-repla
 RETRY_NOISE = 1_000_003  # a retry pass p samples from seed + p * RETRY_NOISE: the same scene, other noise
 
 
+def kept(episode: dict) -> bool:
+    return bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0])
+
+
+def seed_of(episode: dict) -> int:
+    return int(np.asarray(episode[k.EPISODE_SEED]).reshape(-1)[0])
+
+
 def round_seeds(round_data: Path, families: tuple[str, ...]) -> dict[bool, list[tuple[str, int]]]:
     """kept? -> [(family, seed)] of a round's episodes, in their order (episode i was played on families[i % F])."""
     reader = DatasetReader(round_data)
     seeds: dict[bool, list[tuple[str, int]]] = {True: [], False: []}
     for i in range(reader.num_episodes):
         episode = reader.episode(i)
-        kept = bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0])
-        seeds[kept].append((families[i % len(families)], int(np.asarray(episode[k.EPISODE_SEED]).reshape(-1)[0])))
+        seeds[kept(episode)].append((families[i % len(families)], seed_of(episode)))
     return seeds
 
 
@@ -89,7 +96,7 @@ def one_grasp_round(src: RunConfig, dest: Path) -> dict:
     with DatasetWriter.create(dest, reader.fps, features, reader.info["robot_type"]) as writer:
         for i in range(reader.num_episodes):
             episode = reader.episode(i)
-            if bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0]) and closings(episode) == 1:
+            if kept(episode) and closings(episode) == 1:
                 writer.add_episode({name: episode[name] for name in features}, episode[k.TASK][0])
                 written, lengths = written + 1, lengths + len(episode[k.INDEX])
     return {"episodes": written, "kept": written, "mean_length": lengths / max(written, 1)}
@@ -131,23 +138,23 @@ def replanned_round(src: RunConfig, dest: Path) -> dict:
     """The source round's kept episodes, each executed again through the pick/place it chose; kept if it succeeds."""
     reader = DatasetReader(RunLayout(src.out).round_data(1))
     envs = Envs(src.interface, one_attempt=True, ee_overrides=src.ee_overrides)
-    tried, kept, lengths = 0, 0, []
+    tried, lengths = 0, []
     try:
         with round_writer(dest, envs(src.families[0])) as writer:
             for i in range(reader.num_episodes):
                 episode = reader.episode(i)
-                if not bool(np.asarray(episode[k.JUDGE_KEEP]).reshape(-1)[0]) or not closings(episode):
+                if not kept(episode) or not closings(episode):
                     continue
                 env = envs(src.families[i % len(src.families)])
-                seed = int(np.asarray(episode[k.EPISODE_SEED]).reshape(-1)[0])
-                record = rollout(env, Replanned(chosen_pick_place(episode)), seed, source="policy", round_index=1)
+                agent = Replanned(chosen_pick_place(episode))
+                record = rollout(env, agent, seed_of(episode), source="policy", round_index=1)
                 tried += 1
                 if record.success:
                     writer.add_episode(round_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
-                    kept, lengths = kept + 1, lengths + [record.length]
+                    lengths.append(record.length)
     finally:
         envs.close()
-    return {"episodes": kept, "kept": kept, "tried": tried, "mean_length": float(np.mean(lengths))}
+    return {"episodes": len(lengths), "kept": len(lengths), "tried": tried, "mean_length": float(np.mean(lengths))}
 
 
 _retry_worker: dict = {}
@@ -162,16 +169,25 @@ def _init_retry_worker(cfg: RunConfig, policy_dir: str) -> None:
     _retry_worker.update(envs=Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides), agent=agent)
 
 
+class Reseeded:
+    """A policy agent whose sampling noise for reset(seed) is drawn from seed + attempt * RETRY_NOISE."""
+
+    def __init__(self, agent, attempt: int):
+        self.agent, self.attempt = agent, attempt
+
+    def reset(self, env, seed: int) -> None:
+        self.agent.reset(env, seed)
+        self.agent.generator.manual_seed(seed + self.attempt * RETRY_NOISE)
+
+    def act(self, env, obs) -> np.ndarray:
+        return self.agent.act(env, obs)
+
+
 def _retry(job: tuple[str, int, int]):
     """(family, seed, pass) -> the base policy's episode on reset(seed), its sampling noise drawn for that pass."""
     family, seed, attempt = job
-    agent = _retry_worker["agent"]
-    reset = agent.reset
-    agent.reset = lambda env, s: (reset(env, s), agent.generator.manual_seed(s + attempt * RETRY_NOISE))
-    try:
-        return rollout(_retry_worker["envs"](family), agent, seed, source="policy", round_index=1)
-    finally:
-        agent.reset = reset
+    agent = Reseeded(_retry_worker["agent"], attempt)
+    return rollout(_retry_worker["envs"](family), agent, seed, source="policy", round_index=1)
 
 
 def retried_round(src: RunConfig, dest: Path, failed: list[tuple[str, int]], budget: int) -> dict:
@@ -182,21 +198,20 @@ def retried_round(src: RunConfig, dest: Path, failed: list[tuple[str, int]], bud
         writer = round_writer(dest, envs(failed[0][0]))
     finally:
         envs.close()
-    kept, lengths = 0, []
+    lengths = []
     spawn = multiprocessing.get_context("spawn")  # workers render
     with writer, ProcessPoolExecutor(2, spawn, _init_retry_worker, (src, str(RunLayout(src.out).policy(0)))) as pool:
         for record in tqdm(pool.map(_retry, jobs, chunksize=8), total=len(jobs), desc="retries", unit="ep"):
             if record.success:
-                verdict = Verdict(1.0, True, np.ones(record.length))
-                writer.add_episode(round_frames(record, verdict), record.task)
-                kept, lengths = kept + 1, lengths + [record.length]
-    return {"episodes": kept, "kept": kept, "tried": budget, "mean_length": float(np.mean(lengths))}
+                writer.add_episode(round_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
+                lengths.append(record.length)
+    return {"episodes": len(lengths), "kept": len(lengths), "tried": budget, "mean_length": float(np.mean(lengths))}
 
 
 def expert_round(cfg: RunConfig, dest: Path, plays: list[tuple[str, int]]) -> dict:
     """The expert's episodes on `plays`, written as a round whose oracle kept each one that succeeded."""
     envs = Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)
-    lengths, kept = [], 0
+    lengths, succeeded = [], 0
     try:
         with round_writer(dest, envs(plays[0][0])) as writer:
             for family, seed in plays:
@@ -204,11 +219,11 @@ def expert_round(cfg: RunConfig, dest: Path, plays: list[tuple[str, int]]) -> di
                 record = rollout(env, make_expert(env), seed, source="expert", round_index=1)
                 verdict = Verdict(float(record.success), record.success, np.full(record.length, float(record.success)))
                 writer.add_episode(round_frames(record, verdict), record.task)
-                kept += record.success
+                succeeded += record.success
                 lengths.append(record.length)
     finally:
         envs.close()
-    return {"episodes": len(plays), "kept": int(kept), "mean_length": float(np.mean(lengths))}
+    return {"episodes": len(plays), "kept": int(succeeded), "mean_length": float(np.mean(lengths))}
 
 
 def prepare(src: RunConfig, out: Path, variant: str, retries: int) -> Path:
@@ -238,8 +253,7 @@ def prepare(src: RunConfig, out: Path, variant: str, retries: int) -> Path:
 
 def mean_kept_length(round_data: Path) -> float:
     reader = DatasetReader(round_data)
-    lengths = [len(ep[k.INDEX]) for ep in map(reader.episode, range(reader.num_episodes))
-               if bool(np.asarray(ep[k.JUDGE_KEEP]).reshape(-1)[0])]  # fmt: skip
+    lengths = [len(ep[k.INDEX]) for ep in map(reader.episode, range(reader.num_episodes)) if kept(ep)]
     return float(np.mean(lengths))
 
 
@@ -260,19 +274,19 @@ def main() -> None:
     for variant in args.variants:
         if variant == "own":
             run, record = RunLayout(args.run), rounds[1]
-            episodes, kept = record["data_added"]["generated"], record["data_added"]["kept"]
+            episodes, n_kept = record["data_added"]["generated"], record["data_added"]["kept"]
         else:
             run = RunLayout(prepare(src, args.out, variant, args.retries))
             record = run_flywheel(resume=run.root, progress=False)[-1]
             made = json.loads((run.root / "round_data.json").read_text())
-            episodes, kept = made.get("tried", made["episodes"]), made["kept"]
+            episodes, n_kept = made.get("tried", made["episodes"]), made["kept"]
         length = mean_kept_length(run.round_data(1))
         extra = extra_eval(run.policy(1), args.out / "eval" / variant, src, args.episodes, args.seed, ("train",))
         standard = record["success"]["overall"]
         ok = sum(g["successes"] for g in extra["groups"])
         n = sum(g["n"] for g in extra["groups"])
-        rows.append(f"| {variant} | {kept} of {episodes} | {length:.1f} | {cell(standard['successes'], standard['n'])} "
-                    f"| {cell(ok, n)} |")  # fmt: skip
+        rows.append(f"| {variant} | {n_kept} of {episodes} | {length:.1f} "
+                    f"| {cell(standard['successes'], standard['n'])} | {cell(ok, n)} |")  # fmt: skip
         print(rows[-1], flush=True)
     base = rounds[0]["success"]["overall"]
     title = (f"Round 1 of `{args.run}` ({src.interface} {', '.join(src.families)}; base "
