@@ -30,10 +30,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,6 +45,8 @@ from vla_flywheel import constants as k  # noqa: E402
 from vla_flywheel.data.layout import write_json_atomic  # noqa: E402
 from vla_flywheel.data.reader import DatasetReader  # noqa: E402
 from vla_flywheel.data.writer import DatasetWriter  # noqa: E402
+from vla_flywheel.engine.backends import make_backend  # noqa: E402
+from vla_flywheel.engine.policy_agent import PrimitiveOnEeDelta, policy_agent  # noqa: E402
 from vla_flywheel.engine.rollout import rollout  # noqa: E402
 from vla_flywheel.envs import make_expert  # noqa: E402
 from vla_flywheel.envs.tabletop.controller import WaypointFollower  # noqa: E402
@@ -58,7 +58,7 @@ from vla_flywheel.flywheel.engine import run_flywheel  # noqa: E402
 from vla_flywheel.flywheel.judging import Verdict  # noqa: E402
 from vla_flywheel.flywheel.layout import RunLayout  # noqa: E402
 from vla_flywheel.flywheel.records import read_rounds  # noqa: E402
-from vla_flywheel.flywheel.stages import Envs, round_frames, round_writer  # noqa: E402
+from vla_flywheel.flywheel.stages import Envs, load_policy, round_frames, round_writer  # noqa: E402
 
 VARIANTS = ("own", "expert-solved", "expert-failed", "own-one-grasp", "own-replanned", "own-retried")
 RETRY_NOISE = 1_000_003  # a retry pass p samples from seed + p * RETRY_NOISE: the same scene, other noise
@@ -116,7 +116,7 @@ class Replanned:
         if self.follower is None:
             self.follower = WaypointFollower(env.unwrapped.primitive_waypoints(self.primitive), gain=APPROACH_GAIN)
         if self.follower.done:
-            return np.array([0.0, 0.0, 0.0, 0.0, -1.0], np.float32)
+            return PrimitiveOnEeDelta.HOLD.copy()
         return self.follower.act(env.unwrapped.setpoint, env.unwrapped.tcp).astype(np.float32)
 
 
@@ -161,9 +161,6 @@ _retry_worker: dict = {}
 
 
 def _init_retry_worker(cfg: RunConfig, policy_dir: str) -> None:
-    from vla_flywheel.engine.policy_agent import policy_agent
-    from vla_flywheel.flywheel.stages import load_policy
-
     torch.set_num_threads(1)
     agent = policy_agent(load_policy(Path(policy_dir)), cfg.interface, attempts=1)
     _retry_worker.update(envs=Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides), agent=agent)
@@ -199,9 +196,9 @@ def retried_round(src: RunConfig, dest: Path, failed: list[tuple[str, int]], bud
     finally:
         envs.close()
     lengths = []
-    spawn = multiprocessing.get_context("spawn")  # workers render
-    with writer, ProcessPoolExecutor(2, spawn, _init_retry_worker, (src, str(RunLayout(src.out).policy(0)))) as pool:
-        for record in tqdm(pool.map(_retry, jobs, chunksize=8), total=len(jobs), desc="retries", unit="ep"):
+    backend = make_backend("process", 2, _init_retry_worker, (src, str(RunLayout(src.out).policy(0))))
+    with writer, backend:
+        for record in tqdm(backend.map(_retry, jobs), total=len(jobs), desc="retries", unit="ep"):
             if record.success:
                 writer.add_episode(round_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)
                 lengths.append(record.length)
@@ -280,7 +277,7 @@ def main() -> None:
             record = run_flywheel(resume=run.root, progress=False)[-1]
             made = json.loads((run.root / "round_data.json").read_text())
             episodes, n_kept = made.get("tried", made["episodes"]), made["kept"]
-        length = mean_kept_length(run.round_data(1))
+        length = mean_kept_length(run.round_data(1)) if variant == "own" else made["mean_length"]
         extra = extra_eval(run.policy(1), args.out / "eval" / variant, src, args.episodes, args.seed, ("train",))
         standard = record["success"]["overall"]
         ok = sum(g["successes"] for g in extra["groups"])
