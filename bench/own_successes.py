@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from refinement_weights import BOOKKEEPING, cell, extra_eval, write_table  # noqa: E402
+from refinement_weights import BOOKKEEPING, cell, extra_eval, oracle_run, write_table  # noqa: E402
 from vla_flywheel import constants as k  # noqa: E402
 from vla_flywheel.data.layout import write_json_atomic  # noqa: E402
 from vla_flywheel.data.reader import DatasetReader  # noqa: E402
@@ -57,7 +57,6 @@ from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig  # noqa: E402
 from vla_flywheel.flywheel.engine import run_flywheel  # noqa: E402
 from vla_flywheel.flywheel.judging import Verdict  # noqa: E402
 from vla_flywheel.flywheel.layout import RunLayout  # noqa: E402
-from vla_flywheel.flywheel.records import read_rounds  # noqa: E402
 from vla_flywheel.flywheel.stages import Envs, load_policy, round_frames, round_writer  # noqa: E402
 
 VARIANTS = ("own", "expert-solved", "expert-failed", "own-one-grasp", "own-replanned", "own-retried")
@@ -263,10 +262,7 @@ def main() -> None:
     parser.add_argument("--retries", type=int, default=1000, help="own-retried: episodes on the failed scenes")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     args = parser.parse_args()
-    src = RunConfig.load(args.run)
-    rounds = {r["round"]: r for r in read_rounds(RunLayout(args.run).rounds)}
-    if src.judge != "oracle" or 1 not in rounds:
-        raise SystemExit(f"own_successes: --run {args.run} must be an oracle-judged run that finished round 1")
+    src, rounds = oracle_run(args.run, "own_successes")
     rows = []
     for variant in args.variants:
         if variant == "own":

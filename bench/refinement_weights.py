@@ -129,6 +129,18 @@ def prepare(src: RunConfig, out: Path, variant: str, critic: Path) -> Path:
     return cfg.out
 
 
+def oracle_run(run: Path, bench: str) -> tuple[RunConfig, dict[int, dict]]:
+    """An oracle-judged run that finished round 1: its config and its round records by round."""
+    try:
+        src = RunConfig.load(run)
+    except ConfigError as e:
+        raise SystemExit(f"{bench}: {e}") from None
+    rounds = {r["round"]: r for r in read_rounds(RunLayout(run).rounds)}
+    if src.judge != "oracle" or 1 not in rounds:
+        raise SystemExit(f"{bench}: --run {run} must be an oracle-judged run that finished round 1")
+    return src, rounds
+
+
 def extra_eval(policy: Path, out: Path, cfg: RunConfig, episodes: int, seed: int,
                splits: tuple[str, ...] = ("train", "heldout")) -> dict:  # fmt: skip
     """The policy on `episodes` more seeds per split from `seed` (reused when already done)."""
@@ -152,10 +164,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5000, help="offset of the extra episodes in the fixed seed list")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS)[:3])
     args = parser.parse_args()
-    src = RunConfig.load(args.run)
-    rounds = {r["round"]: r for r in read_rounds(RunLayout(args.run).rounds)}
-    if src.judge != "oracle" or 1 not in rounds:
-        raise SystemExit(f"refinement_weights: --run {args.run} must be an oracle-judged run that finished round 1")
+    src, rounds = oracle_run(args.run, "refinement_weights")
     rows = []
     for variant in args.variants:
         if variant == "binary":
