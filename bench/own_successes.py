@@ -46,17 +46,15 @@ from vla_flywheel.data.layout import write_json_atomic  # noqa: E402
 from vla_flywheel.data.reader import DatasetReader  # noqa: E402
 from vla_flywheel.data.writer import DatasetWriter  # noqa: E402
 from vla_flywheel.engine.backends import make_backend  # noqa: E402
-from vla_flywheel.engine.policy_agent import PrimitiveOnEeDelta, policy_agent  # noqa: E402
+from vla_flywheel.engine.policy_agent import policy_agent  # noqa: E402
 from vla_flywheel.engine.rollout import rollout  # noqa: E402
 from vla_flywheel.envs import make_expert  # noqa: E402
-from vla_flywheel.envs.tabletop.controller import WaypointFollower  # noqa: E402
-from vla_flywheel.envs.tabletop.experts import APPROACH_GAIN  # noqa: E402
-from vla_flywheel.envs.tabletop.scene import WORKSPACE_HALF  # noqa: E402
 from vla_flywheel.flywheel.base import share_base  # noqa: E402
 from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig  # noqa: E402
 from vla_flywheel.flywheel.engine import run_flywheel  # noqa: E402
 from vla_flywheel.flywheel.judging import Verdict  # noqa: E402
 from vla_flywheel.flywheel.layout import RunLayout  # noqa: E402
+from vla_flywheel.flywheel.replan import closings, replan  # noqa: E402
 from vla_flywheel.flywheel.stages import Envs, load_policy, round_frames, round_writer  # noqa: E402
 
 VARIANTS = ("own", "expert-solved", "expert-failed", "own-one-grasp", "own-replanned", "own-retried")
@@ -81,12 +79,6 @@ def round_seeds(round_data: Path, families: tuple[str, ...]) -> dict[bool, list[
     return seeds
 
 
-def closings(episode: dict) -> int:
-    """How often the gripper command went from open to closed."""
-    closed = np.asarray(episode[k.ACTION])[:, -1] > 0  # [T]
-    return int(closed[0]) + int((~closed[:-1] & closed[1:]).sum())
-
-
 def one_grasp_round(src: RunConfig, dest: Path) -> dict:
     """The source round's kept episodes whose gripper closed once, written as a round of their own."""
     reader = DatasetReader(RunLayout(src.out).round_data(1))
@@ -101,38 +93,6 @@ def one_grasp_round(src: RunConfig, dest: Path) -> dict:
     return {"episodes": written, "kept": written, "mean_length": lengths / max(written, 1)}
 
 
-class Replanned:
-    """An agent that executes one pick/place (normalized pick x, y, yaw, place x, y) with the expert's waypoint
-    controller, then parks, as the expert's episodes end."""
-
-    def __init__(self, primitive: np.ndarray):
-        self.primitive, self.follower = primitive, None
-
-    def reset(self, env, seed: int) -> None:
-        self.follower = None
-
-    def act(self, env, obs) -> np.ndarray:
-        if self.follower is None:
-            self.follower = WaypointFollower(env.unwrapped.primitive_waypoints(self.primitive), gain=APPROACH_GAIN)
-        if self.follower.done:
-            return PrimitiveOnEeDelta.HOLD.copy()
-        return self.follower.act(env.unwrapped.setpoint, env.unwrapped.tcp).astype(np.float32)
-
-
-def chosen_pick_place(episode: dict) -> np.ndarray:
-    """[5] the pick/place an ee_delta episode performed, from the robot's own record: of the spans the gripper was
-    closed, the one that carried furthest (a retried or spurious closing carries nothing), its start's x, y, yaw
-    and its end's x, y, in the primitive interface's normalized units."""
-    closed = np.asarray(episode[k.ACTION])[:, -1] > 0  # [T]
-    state = np.asarray(episode[k.OBS_STATE])  # [T, 5] x, y, z, yaw, opening
-    edges = np.flatnonzero(np.diff(np.concatenate([[False], closed, [False]]).astype(np.int8)))  # [2S] starts, ends
-    spans = [(c, min(o, len(closed) - 1)) for c, o in zip(edges[::2], edges[1::2], strict=True)]
-    close, release = max(spans, key=lambda span: np.linalg.norm(state[span[1], :2] - state[span[0], :2]))
-    x, y, _, yaw, _ = state[close]
-    return np.array([x / WORKSPACE_HALF, y / WORKSPACE_HALF, yaw / (np.pi / 2), *(state[release, :2] / WORKSPACE_HALF)],
-                    np.float32).clip(-1.0, 1.0)  # fmt: skip
-
-
 def replanned_round(src: RunConfig, dest: Path) -> dict:
     """The source round's kept episodes, each executed again through the pick/place it chose; kept if it succeeds."""
     reader = DatasetReader(RunLayout(src.out).round_data(1))
@@ -144,9 +104,7 @@ def replanned_round(src: RunConfig, dest: Path) -> dict:
                 episode = reader.episode(i)
                 if not kept(episode) or not closings(episode):
                     continue
-                env = envs(src.families[i % len(src.families)])
-                agent = Replanned(chosen_pick_place(episode))
-                record = rollout(env, agent, seed_of(episode), source="policy", round_index=1)
+                record = replan(envs(src.families[i % len(src.families)]), episode, seed_of(episode), 1)
                 tried += 1
                 if record.success:
                     writer.add_episode(round_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)

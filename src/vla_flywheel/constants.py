@@ -31,8 +31,9 @@ JUDGE_KEEP = "judge.keep"  # whether the judge kept the episode for training
 JUDGE_EXPLANATION = "judge.explanation"  # the explainer's words for the action (LACY), trained on when kept
 JUDGE_WEIGHT = "judge.weight"  # per-frame training weight (0 = not trained on; progress-weighted for VLAC)
 TASK_ASKED = "task.asked"  # the instruction an episode was played for (`task` differs when hindsight relabelled it)
+REPLACED = "replan.replaced"  # kept, and trained on through its re-execution, the next episode (flywheel/replan.py)
 
-SOURCES = ("expert", "policy", "residual", "world_model", "human")
+SOURCES = ("expert", "policy", "replanned", "residual", "world_model", "human")
 
 # Pre-tokenized instructions (LeRobot's key names); policies tokenize `task` themselves when these are absent.
 OBS_LANG_TOKENS = "observation.language.tokens"

@@ -26,6 +26,7 @@ NAMES = (
     "eval.write",  # evaluation finished, its eval_info.json not yet written
     "rollout.acted",  # a round's episode was acted, not yet judged
     "judge.verdict",  # the judge gave its verdict, the episode not yet written
+    "replan.replaced",  # a kept episode is written, its re-execution (trained on in its place) not yet
     "judge.step",  # a judge gradient step finished
     "lacy.proposed",  # LACY's proposals are saved, none executed yet
     "world_model.step",  # a world-model gradient step finished, not yet checkpointed

@@ -34,6 +34,9 @@ def add_commands(sub) -> None:
     p.add_argument("--threshold", type=float, default=d.threshold, help="learned judges keep scores above this")
     p.add_argument("--relabel", action="store_true",
                    help="keep what the judge rejects for the instruction saying what it did (hindsight)")  # fmt: skip
+    p.add_argument("--replan", action="store_true",
+                   help="ee_delta: re-execute each kept rollout's pick and place with the waypoint controller and "
+                        "train on that instead (counted in --episodes-per-round)")  # fmt: skip
     p.add_argument("--judge-steps", type=int, default=d.judge_steps)
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
@@ -94,8 +97,8 @@ def _run(args) -> None:
             out=out, recipe=args.recipe, interface=args.interface, judge=args.judge, judge_model=args.judge_model,
             families=tuple(args.family), seed_demos=args.seed_demos, rounds=args.rounds,
             episodes_per_round=args.episodes_per_round, base_steps=args.base_steps, round_steps=args.round_steps,
-            update=args.update, threshold=args.threshold, relabel=args.relabel, judge_steps=args.judge_steps,
-            judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
+            update=args.update, threshold=args.threshold, relabel=args.relabel, replan=args.replan,
+            judge_steps=args.judge_steps, judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
             backend=args.backend, max_steps=args.max_steps, full_videos=args.full_videos, pld_alpha=args.pld_alpha,
             specialist_steps=args.specialist_steps, specialist_xi=args.specialist_xi,

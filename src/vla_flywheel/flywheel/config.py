@@ -55,6 +55,9 @@ class RunConfig:
     lacy_samples: L2A candidates sampled per scene, voted by the meaning of their A2L explanations.
     relabel: hindsight relabelling (flywheel/relabel.py): an episode the judge did not keep is kept for the
         instruction that says what it did, as the simulator (oracle) or LACY's explainer (verifier) tells it.
+    replan: re-execution (flywheel/replan.py): each ee_delta rollout the judge keeps is played again from its seed by
+        the waypoint controller through the pick and place it chose, judged again, and trained on in its place.
+        Re-executions are env episodes of the round (the round still plays episodes_per_round in all).
     rl_reward: the RL specialists' reward, "sparse" (pld) or "critic" (vlac-rl: VLAC's RL loop, rewarded by the run's
         critic judge; graded expert help via specialist={"expert_help": ...}) or "critic-value" (the change of that
         critic's integrated value: potential-based, see train.rewards).
@@ -113,6 +116,7 @@ class RunConfig:
     lacy_pool: int = 3
     lacy_samples: int = 8
     relabel: bool = False
+    replan: bool = False
     pld_alpha: float = 0.6
     specialist_steps: int = 20_000
     specialist_xi: float = 0.3
@@ -197,6 +201,11 @@ class RunConfig:
                              or any(is_metaworld_family(f) for f in self.families)):  # fmt: skip
             raise ConfigError("run: --relabel needs words for what an episode did: the oracle (simulator) or LACY's "
                               "verifier judge, on rollouts or LACY proposals of tabletop families")  # fmt: skip
+        if self.replan and (self.interface != "ee_delta" or self.propose != "rollouts" or self.relabel
+                            or any(is_metaworld_family(f) for f in self.families)):  # fmt: skip
+            raise ConfigError("run: --replan re-executes the pick and place of kept ee_delta rollouts of tabletop "
+                              "families (interface=ee_delta, recipe filtered-bc, self-train or vlac; not with "
+                              "--relabel)")  # fmt: skip
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
             raise ConfigError(f"run: the {self.judge} judge watches ee_delta videos; use interface=ee_delta")
         for family in self.families:

@@ -31,6 +31,8 @@ from vla_flywheel.flywheel.judging import Verdict, make_judge
 from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.flywheel.relabel import hindsight
+from vla_flywheel.flywheel.replan import SOURCE as REPLANNED
+from vla_flywheel.flywheel.replan import closings, replan
 from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
@@ -38,9 +40,10 @@ from vla_flywheel.train.loop import SUMMARY_FILE
 PREVIEW_DIR = "preview"
 
 
-def round_features(env, relabel: bool = False) -> dict:
+def round_features(env, relabel: bool = False, replan: bool = False) -> dict:
     """A round dataset's features: the usual ones plus the episode's seed and the judge's verdict (and, with
-    hindsight relabelling, the instruction each episode was played for)."""
+    hindsight relabelling, the instruction each episode was played for; with re-execution, whether its
+    re-execution is trained on in its place)."""
     return {
         **dataset_features(env),
         k.EPISODE_SEED: feature("int64", [1]),
@@ -49,10 +52,12 @@ def round_features(env, relabel: bool = False) -> dict:
         k.JUDGE_WEIGHT: feature("float32", [1]),
         k.JUDGE_EXPLANATION: feature("string", [1]),
         **({k.TASK_ASKED: feature("string", [1])} if relabel else {}),
+        **({k.REPLACED: feature("bool", [1])} if replan else {}),
     }
 
 
-def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "", asked: str | None = None) -> dict:
+def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "", asked: str | None = None,
+                 replaced: bool | None = None) -> dict:  # fmt: skip
     t = record.length
     return {
         **record.frames,
@@ -62,6 +67,7 @@ def round_frames(record: EpisodeRecord, verdict: Verdict, explanation: str = "",
         k.JUDGE_WEIGHT: np.asarray(verdict.weights, np.float32).reshape(t, 1),
         k.JUDGE_EXPLANATION: [explanation] * t,
         **({} if asked is None else {k.TASK_ASKED: [asked] * t}),
+        **({} if replaced is None else {k.REPLACED: np.full((t, 1), replaced)}),
     }
 
 
@@ -86,10 +92,10 @@ class Envs:
             env.close()
 
 
-def round_writer(path: Path, env, relabel: bool = False) -> DatasetWriter:
+def round_writer(path: Path, env, relabel: bool = False, replan: bool = False) -> DatasetWriter:
     if (path / "meta" / "info.json").exists():
         return DatasetWriter.open(path)
-    features = round_features(env, relabel)
+    features = round_features(env, relabel, replan)
     return DatasetWriter.create(path, fps=env.config.control_hz, features=features, robot_type=env.robot_type)
 
 
@@ -170,42 +176,82 @@ def _close_round_worker() -> None:
 def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None,
                       progress: bool) -> dict[str, float]:  # fmt: skip
     """Round r's autonomous episodes: the last policy acts on `workers` (whole episodes each), the judge gives each a
-    verdict here, and they are written in seed order, so a killed round resumes at the first unwritten seed."""
+    verdict here, and they are written in seed order, so a killed round resumes at the first unwritten seed.
+
+    With `replan`, a kept episode is followed by its re-execution (flywheel/replan.py), judged the same way and
+    trained on in its place; both count as env episodes of the round, which ends at `episodes_per_round`."""
     from vla_flywheel.engine.backends import make_backend, resolve_backend
 
     timing = {"generate": 0.0, "judge": 0.0}
     judge = make_judge(cfg.judge, load_judge(judge_dir), cfg.threshold)
     path = run.round_data(r)
-    envs = Envs(cfg.interface, one_attempt=True)  # only for the dataset's features
+    families = cfg.families
+    envs = Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)  # features; re-executions
+    began = time.perf_counter()
     try:
-        writer = round_writer(path, envs(cfg.families[0]), cfg.relabel)
+        writer = round_writer(path, envs(families[0]), cfg.relabel, cfg.replan)
+        with writer:
+            acted, pending = _acted(path) if cfg.replan else (writer.num_episodes, None)
+
+            def write(record: EpisodeRecord, verdict: Verdict, asked: str | None = None,
+                      replaced: bool | None = None) -> None:  # fmt: skip
+                if writer.num_episodes < cfg.videos:
+                    write_preview(path, writer.num_episodes, record, verdict, "")
+                writer.add_episode(round_frames(record, verdict, asked=asked, replaced=replaced), record.task)
+
+            def replan_and_write(frames: dict, seed: int, family: str) -> None:
+                again = replan(envs(family), frames, seed, r)
+                judged = time.perf_counter()
+                verdict = judge(again)
+                timing["judge"] += time.perf_counter() - judged
+                write(again, verdict, replaced=False)
+
+            if pending is not None:  # killed between a kept episode and its re-execution
+                seed = int(np.asarray(pending[k.EPISODE_SEED]).reshape(-1)[0])
+                replan_and_write(pending, seed, families[(acted - 1) % len(families)])
+            left = cfg.episodes_per_round - writer.num_episodes
+            jobs = [(families[i % len(families)], rollout_seed(r, i), r) for i in range(acted, acted + left)]
+            backend = make_backend(resolve_backend(cfg.backend, cfg.workers, "run"), cfg.workers, _init_round_worker,
+                                   (cfg.interface, str(policy_dir), cfg.ee_overrides))  # fmt: skip
+            try:
+                with backend, tqdm(total=cfg.episodes_per_round, initial=writer.num_episodes, unit="ep",
+                                   desc=f"round {r} act+judge", disable=not progress) as bar:  # fmt: skip
+                    for i, record in enumerate(backend.map(_act, jobs), acted):
+                        failpoint("rollout.acted")
+                        judged = time.perf_counter()
+                        verdict = judge(record)
+                        timing["judge"] += time.perf_counter() - judged
+                        failpoint("judge.verdict")
+                        family = families[i % len(families)]
+                        record, verdict, asked = hindsight(cfg.relabel, record, verdict, family)
+                        room = cfg.episodes_per_round - writer.num_episodes
+                        if cfg.replan and verdict.keep and closings(record.frames) and room >= 2:
+                            write(record, Verdict(verdict.score, True, np.zeros(record.length)), replaced=True)
+                            failpoint("replan.replaced")
+                            replan_and_write(record.frames, record.seed, family)
+                        else:
+                            write(record, verdict, asked, False if cfg.replan else None)
+                        bar.update(writer.num_episodes - bar.n)
+                        if writer.num_episodes >= cfg.episodes_per_round:
+                            break
+            finally:
+                _close_round_worker()
     finally:
         envs.close()
-    began = time.perf_counter()
-    with writer:
-        start = writer.num_episodes
-        families = cfg.families
-        jobs = [(families[i % len(families)], rollout_seed(r, i), r) for i in range(start, cfg.episodes_per_round)]
-        backend = make_backend(resolve_backend(cfg.backend, cfg.workers, "run"), cfg.workers, _init_round_worker,
-                               (cfg.interface, str(policy_dir), cfg.ee_overrides))  # fmt: skip
-        try:
-            with backend, tqdm(total=cfg.episodes_per_round, initial=start, desc=f"round {r} act+judge", unit="ep",
-                               disable=not progress) as bar:  # fmt: skip
-                for i, record in enumerate(backend.map(_act, jobs), start):
-                    failpoint("rollout.acted")
-                    judged = time.perf_counter()
-                    verdict = judge(record)
-                    timing["judge"] += time.perf_counter() - judged
-                    failpoint("judge.verdict")
-                    record, verdict, asked = hindsight(cfg.relabel, record, verdict, families[i % len(families)])
-                    writer.add_episode(round_frames(record, verdict, asked=asked), record.task)
-                    if i < cfg.videos:
-                        write_preview(path, i, record, verdict, "")
-                    bar.update()
-        finally:
-            _close_round_worker()
     timing["generate"] = time.perf_counter() - began - timing["judge"]  # acting (on the workers) and writing
     return timing
+
+
+def _acted(path: Path) -> tuple[int, dict | None]:
+    """(policy episodes a re-executing round has written, the frames of the last one when it was kept for a
+    re-execution that was not written yet)."""
+    if not (path / "meta" / "info.json").exists():
+        return 0, None
+    acted, last = 0, None
+    for last in DatasetReader(path).iter_episodes():  # one at a time: a round holds up to thousands
+        acted += last[k.SOURCE][0] != REPLANNED
+    waiting = last is not None and bool(np.asarray(last[k.REPLACED]).reshape(-1)[0])
+    return acted, (last if waiting else None)
 
 
 def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None,

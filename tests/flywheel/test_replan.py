@@ -1,0 +1,108 @@
+"""Re-execution (`--replan`): a kept ee_delta episode is played again through the pick and place it chose, judged,
+and trained on in its place; both are env episodes of the round, and a run killed between them resumes to the
+same dataset."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vla_flywheel import constants as k
+from vla_flywheel.data import DatasetReader
+from vla_flywheel.engine.rollout import rollout
+from vla_flywheel.envs import make_env, make_expert
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.failpoints import ENV
+from vla_flywheel.flywheel.config import RunConfig
+from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
+from vla_flywheel.flywheel.replan import chosen_pick_place, closings, replan
+
+EPISODES = 8
+ARGS = ["--recipe", "self-train", "--interface", "ee_delta", "--replan", "--seed-demos", "2", "--rounds", "1",
+        "--episodes-per-round", str(EPISODES), "--base-steps", "5", "--round-steps", "5", "--max-steps", "30",
+        "--eval-episodes", "2", "--eval-workers", "1", "--threads", "1", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = make_env(family="pick_place", interface="ee_delta")
+    yield env
+    env.close()
+
+
+def test_the_pick_and_place_read_from_an_experts_record_succeeds_again_and_faster(env):
+    for seed in range(3):
+        demo = rollout(env, make_expert(env), seed)
+        assert demo.success and closings(demo.frames) == 1
+        pick = chosen_pick_place(demo.frames)
+        again = replan(env, demo.frames, seed, round_index=1)
+        assert again.success and again.task == demo.task and again.seed == seed
+        assert again.frames[k.SOURCE][0] == "replanned" and again.frames[k.ROUND][0] == 1
+        assert again.length <= demo.length + 2  # the expert moves with the same controller
+        assert np.abs(pick).max() <= 1
+
+
+def test_an_episode_that_never_closed_its_gripper_chose_nothing(env):
+    demo = rollout(env, make_expert(env), 0)
+    frames = {**demo.frames, k.ACTION: np.asarray(demo.frames[k.ACTION]) * [1, 1, 1, 1, 0] - [0, 0, 0, 0, 1]}
+    assert closings(frames) == 0 and replan(env, frames, 0, 1) is None
+
+
+def _flywheel(args: list[str], failpoint: str | None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MUJOCO_GL": "egl"}
+    env.pop(ENV, None)
+    if failpoint:
+        env[ENV] = failpoint
+    command = [sys.executable, "-m", "vla_flywheel.cli", "run", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def _episodes(dataset) -> list[tuple]:
+    """(seed, source, replaced, length, judge weight sum) per episode."""
+    out = []
+    for e in DatasetReader(dataset).iter_episodes():
+        seed, replaced = (int(np.asarray(e[name]).ravel()[0]) for name in (k.EPISODE_SEED, k.REPLACED))
+        out.append((seed, e[k.SOURCE][0], bool(replaced), len(e[k.ACTION]), float(np.asarray(e[k.JUDGE_WEIGHT]).sum())))
+    return out
+
+
+def test_kept_episodes_are_replaced_by_their_reexecution_within_the_rounds_budget(tmp_path):
+    reference = tmp_path / "uninterrupted"
+    done = _flywheel([*ARGS, "--out", str(reference)], None)
+    assert done.returncode == 0, done.stdout + done.stderr
+    episodes = _episodes(RunLayout(reference).round_data(1))
+    assert len(episodes) == EPISODES  # the round's budget, re-executions included
+    played = [e for e in episodes if e[1] == "policy"]
+    assert [e[0] for e in played] == [rollout_seed(1, i) for i in range(len(played))]  # seeds in order, none twice
+    replaced = [i for i, e in enumerate(episodes) if e[2]]
+    assert replaced, "no rollout closed its gripper: nothing was re-executed"
+    for i in replaced:  # kept (keep-all), not trained on itself; its re-execution follows on the same seed
+        assert episodes[i][4] == 0 and episodes[i + 1][1] == "replanned" and episodes[i + 1][0] == episodes[i][0]
+        assert episodes[i + 1][4] == episodes[i + 1][3]  # keep-all trains on every frame
+    assert sum(e[1] == "replanned" for e in episodes) == len(replaced)
+    rounds = [line for line in RunLayout(reference).rounds.read_text().splitlines()]
+    assert f'"env_episodes": {EPISODES}' in rounds[-1] and '"replanned": ' in rounds[-1]
+
+    killed = tmp_path / "killed"
+    result = _flywheel([*ARGS, "--out", str(killed)], "replan.replaced:1")
+    assert result.returncode == -9, result.stdout[-2000:] + result.stderr[-2000:]
+    assert _episodes(RunLayout(killed).round_data(1))[-1][2]  # killed with a replaced episode waiting
+    result = _flywheel(["--resume", str(killed), "--no-progress"], None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _episodes(RunLayout(killed).round_data(1)) == episodes
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"recipe": "filtered-bc"}, "--replan re-executes the pick and place of kept ee_delta rollouts"),
+        ({"recipe": "pld"}, "--replan re-executes"),
+        ({"recipe": "filtered-bc", "interface": "ee_delta", "relabel": True}, "not with --relabel"),
+        ({"recipe": "vlac", "families": ("mw/reach-v3",)}, "of tabletop families"),
+    ],
+)
+def test_replan_outside_tabletop_ee_delta_rollouts_is_one_clear_error(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(out=tmp_path / "run", replan=True, **overrides)
