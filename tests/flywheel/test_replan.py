@@ -2,6 +2,7 @@
 and trained on in its place; both are env episodes of the round, and a run killed between them resumes to the
 same dataset."""
 
+import json
 import os
 import subprocess
 import sys
@@ -82,8 +83,9 @@ def test_kept_episodes_are_replaced_by_their_reexecution_within_the_rounds_budge
         assert episodes[i][4] == 0 and episodes[i + 1][1] == "replanned" and episodes[i + 1][0] == episodes[i][0]
         assert episodes[i + 1][4] == episodes[i + 1][3]  # keep-all trains on every frame
     assert sum(e[1] == "replanned" for e in episodes) == len(replaced)
-    rounds = [line for line in RunLayout(reference).rounds.read_text().splitlines()]
-    assert f'"env_episodes": {EPISODES}' in rounds[-1] and '"replanned": ' in rounds[-1]
+    last = json.loads(RunLayout(reference).rounds.read_text().splitlines()[-1])
+    assert last["budgets"]["spent"]["env_episodes"] == EPISODES
+    assert last["data_added"]["replanned"] == last["data_added"]["kept_by_source"]["replanned"] == len(replaced)
 
     killed = tmp_path / "killed"
     result = _flywheel([*ARGS, "--out", str(killed)], "replan.replaced:1")

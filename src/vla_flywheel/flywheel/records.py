@@ -73,6 +73,7 @@ def data_added(verdicts: list[dict]) -> dict:
         "generated": len(verdicts),
         "kept": len(kept),
         "kept_by_source": dict(Counter(v["source"] for v in kept)),
+        "replanned": sum(v["source"] == "replanned" for v in verdicts),  # re-executions (--replan), kept or not
         "kept_frames": sum(v["kept_frames"] for v in kept),
         "relabelled": sum(v.get("relabelled", False) for v in kept),
         "relabelled_true": sum(v.get("relabelled", False) and v["success"] for v in kept),  # its precision's numerator

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +227,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                         record, verdict, asked = hindsight(cfg.relabel, record, verdict, family)
                         room = cfg.episodes_per_round - writer.num_episodes
                         if cfg.replan and verdict.keep and closings(record.frames) and room >= 2:
-                            write(record, Verdict(verdict.score, True, np.zeros(record.length)), replaced=True)
+                            write(record, replace(verdict, weights=np.zeros(record.length)), replaced=True)
                             failpoint("replan.replaced")
                             replan_and_write(record.frames, record.seed, family)
                         else:
