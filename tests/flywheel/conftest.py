@@ -1,5 +1,10 @@
+import os
+import subprocess
+import sys
+
 import pytest
 
+from vla_flywheel.failpoints import ENV
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.engine import run_flywheel
 
@@ -13,3 +18,13 @@ def filtered_bc_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("flywheel") / "filtered-bc"
     run_flywheel(RunConfig(out=out, recipe="filtered-bc", **TINY), progress=False)
     return out
+
+
+def flywheel_cli(args: list[str], failpoint: str | None) -> subprocess.CompletedProcess:
+    """`flywheel run ARGS` in a fresh process, SIGKILLed at `failpoint` (vla_flywheel.failpoints) when one is given."""
+    env = {**os.environ, "MUJOCO_GL": "egl"}
+    env.pop(ENV, None)
+    if failpoint:
+        env[ENV] = failpoint
+    command = [sys.executable, "-m", "vla_flywheel.cli", "run", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)

@@ -7,9 +7,6 @@ what a power cut there would leave, at a moment an outside timer would almost ne
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +15,10 @@ from safetensors.torch import load_file
 
 from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
-from vla_flywheel.failpoints import ENV, NAMES
+from vla_flywheel.failpoints import NAMES
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
+
+from .conftest import flywheel_cli
 
 EPISODES, DEMOS = 6, 3
 ARGS = ["--recipe", "filtered-bc", "--seed-demos", str(DEMOS), "--rounds", "1", "--episodes-per-round",
@@ -44,15 +43,6 @@ KILLS = [
 ]
 
 
-def _flywheel(args: list[str], failpoint: str | None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MUJOCO_GL": "egl"}
-    env.pop(ENV, None)
-    if failpoint:
-        env[ENV] = failpoint
-    command = [sys.executable, "-m", "vla_flywheel.cli", "run", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-
-
 def _comparable(rounds_file: Path) -> list[dict]:
     """rounds.jsonl without what legitimately differs between two runs: wall times, memory and the run's path."""
     out = []
@@ -74,17 +64,17 @@ def test_failpoints_named_in_kills_exist():
 
 def test_a_run_killed_at_every_failpoint_resumes_to_the_uninterrupted_result(tmp_path):
     reference = tmp_path / "uninterrupted"
-    done = _flywheel([*ARGS, "--out", str(reference)], None)
+    done = flywheel_cli([*ARGS, "--out", str(reference)], None)
     assert done.returncode == 0, done.stdout + done.stderr
 
     out = tmp_path / "killed"
     for i, kill in enumerate(KILLS):
         args = [*ARGS, "--out", str(out)] if i == 0 else ["--resume", str(out), "--no-progress"]
-        result = _flywheel(args, kill)
+        result = flywheel_cli(args, kill)
         assert result.returncode == -9, f"{kill}: the run was not killed there (exit {result.returncode}):\n" + (
             result.stdout[-2000:] + result.stderr[-2000:]
         )
-    result = _flywheel(["--resume", str(out), "--no-progress"], None)
+    result = flywheel_cli(["--resume", str(out), "--no-progress"], None)
     assert result.returncode == 0, result.stdout + result.stderr
 
     run, ref = RunLayout(out), RunLayout(reference)

@@ -3,9 +3,6 @@ and trained on in its place; both are env episodes of the round, and a run kille
 same dataset."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,10 +12,11 @@ from vla_flywheel.data import DatasetReader
 from vla_flywheel.engine.rollout import rollout
 from vla_flywheel.envs import make_env, make_expert
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.failpoints import ENV
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.flywheel.replan import chosen_pick_place, closings, replan
+
+from .conftest import flywheel_cli
 
 EPISODES = 8
 ARGS = ["--recipe", "self-train", "--interface", "ee_delta", "--replan", "--seed-demos", "2", "--rounds", "1",
@@ -51,15 +49,6 @@ def test_an_episode_that_never_closed_its_gripper_chose_nothing(env):
     assert closings(frames) == 0 and replan(env, frames, 0, 1) is None
 
 
-def _flywheel(args: list[str], failpoint: str | None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MUJOCO_GL": "egl"}
-    env.pop(ENV, None)
-    if failpoint:
-        env[ENV] = failpoint
-    command = [sys.executable, "-m", "vla_flywheel.cli", "run", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-
-
 def _episodes(dataset) -> list[tuple]:
     """(seed, source, replaced, length, judge weight sum) per episode."""
     out = []
@@ -71,7 +60,7 @@ def _episodes(dataset) -> list[tuple]:
 
 def test_kept_episodes_are_replaced_by_their_reexecution_within_the_rounds_budget(tmp_path):
     reference = tmp_path / "uninterrupted"
-    done = _flywheel([*ARGS, "--out", str(reference)], None)
+    done = flywheel_cli([*ARGS, "--out", str(reference)], None)
     assert done.returncode == 0, done.stdout + done.stderr
     episodes = _episodes(RunLayout(reference).round_data(1))
     assert len(episodes) == EPISODES  # the round's budget, re-executions included
@@ -88,10 +77,10 @@ def test_kept_episodes_are_replaced_by_their_reexecution_within_the_rounds_budge
     assert last["data_added"]["replanned"] == last["data_added"]["kept_by_source"]["replanned"] == len(replaced)
 
     killed = tmp_path / "killed"
-    result = _flywheel([*ARGS, "--out", str(killed)], "replan.replaced:1")
+    result = flywheel_cli([*ARGS, "--out", str(killed)], "replan.replaced:1")
     assert result.returncode == -9, result.stdout[-2000:] + result.stderr[-2000:]
     assert _episodes(RunLayout(killed).round_data(1))[-1][2]  # killed with a replaced episode waiting
-    result = _flywheel(["--resume", str(killed), "--no-progress"], None)
+    result = flywheel_cli(["--resume", str(killed), "--no-progress"], None)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _episodes(RunLayout(killed).round_data(1)) == episodes
 
