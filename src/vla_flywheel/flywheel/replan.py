@@ -16,9 +16,12 @@ in the round's `episodes_per_round`, so runs with and without it compare at equa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from vla_flywheel import constants as k
+from vla_flywheel.data import DatasetReader
 from vla_flywheel.engine.policy_agent import PrimitiveOnEeDelta
 from vla_flywheel.engine.rollout import EpisodeRecord, rollout
 from vla_flywheel.envs.tabletop.controller import WaypointFollower
@@ -72,3 +75,15 @@ def replan(env, frames: dict, seed: int, round_index: int) -> EpisodeRecord | No
     if not closings(frames):
         return None
     return rollout(env, Replanned(chosen_pick_place(frames)), seed, source=SOURCE, round_index=round_index)
+
+
+def replan_resume_point(path: Path) -> tuple[int, dict | None]:
+    """(policy episodes a re-executing round has written, the frames of the last one when it was kept for a
+    re-execution that was not written yet)."""
+    if not (path / "meta" / "info.json").exists():
+        return 0, None
+    acted, last = 0, None
+    for last in DatasetReader(path).iter_episodes():  # one at a time: a round holds up to thousands
+        acted += last[k.SOURCE][0] != SOURCE
+    waiting = last is not None and bool(np.asarray(last[k.REPLACED]).reshape(-1)[0])
+    return acted, (last if waiting else None)

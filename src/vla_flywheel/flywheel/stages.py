@@ -32,8 +32,7 @@ from vla_flywheel.flywheel.judging import Verdict, make_judge
 from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.flywheel.relabel import hindsight
-from vla_flywheel.flywheel.replan import SOURCE as REPLANNED
-from vla_flywheel.flywheel.replan import closings, replan
+from vla_flywheel.flywheel.replan import closings, replan, replan_resume_point
 from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
@@ -192,7 +191,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
     try:
         writer = round_writer(path, envs(families[0]), cfg.relabel, cfg.replan)
         with writer:
-            acted, pending = _acted(path) if cfg.replan else (writer.num_episodes, None)
+            acted, pending = replan_resume_point(path) if cfg.replan else (writer.num_episodes, None)
 
             def write(record: EpisodeRecord, verdict: Verdict, asked: str | None = None,
                       replaced: bool | None = None) -> None:  # fmt: skip
@@ -241,18 +240,6 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
         envs.close()
     timing["generate"] = time.perf_counter() - began - timing["judge"]  # acting (on the workers) and writing
     return timing
-
-
-def _acted(path: Path) -> tuple[int, dict | None]:
-    """(policy episodes a re-executing round has written, the frames of the last one when it was kept for a
-    re-execution that was not written yet)."""
-    if not (path / "meta" / "info.json").exists():
-        return 0, None
-    acted, last = 0, None
-    for last in DatasetReader(path).iter_episodes():  # one at a time: a round holds up to thousands
-        acted += last[k.SOURCE][0] != REPLANNED
-    waiting = last is not None and bool(np.asarray(last[k.REPLACED]).reshape(-1)[0])
-    return acted, (last if waiting else None)
 
 
 def generate_lacy(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, judge_dir: Path | None,
