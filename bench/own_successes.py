@@ -102,9 +102,11 @@ def replanned_round(src: RunConfig, dest: Path) -> dict:
         with round_writer(dest, envs(src.families[0])) as writer:
             for i in range(reader.num_episodes):
                 episode = reader.episode(i)
-                if not kept(episode) or not closings(episode):
+                if not kept(episode):
                     continue
                 record = replan(envs(src.families[i % len(src.families)]), episode, seed_of(episode), 1)
+                if record is None:  # it never grasped
+                    continue
                 tried += 1
                 if record.success:
                     writer.add_episode(round_frames(record, Verdict(1.0, True, np.ones(record.length))), record.task)

@@ -32,7 +32,7 @@ from vla_flywheel.flywheel.judging import Verdict, make_judge
 from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.flywheel.relabel import hindsight
-from vla_flywheel.flywheel.replan import closings, replan, replan_resume_point
+from vla_flywheel.flywheel.replan import replan, replan_resume_point
 from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
@@ -199,8 +199,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                     write_preview(path, writer.num_episodes, record, verdict, "")
                 writer.add_episode(round_frames(record, verdict, asked=asked, replaced=replaced), record.task)
 
-            def replan_and_write(frames: dict, seed: int, family: str) -> None:
-                again = replan(envs(family), frames, seed, r)
+            def judge_and_write(again: EpisodeRecord) -> None:  # a re-execution, after the episode it replaces
                 judged = time.perf_counter()
                 verdict = judge(again)
                 timing["judge"] += time.perf_counter() - judged
@@ -208,7 +207,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
 
             if pending is not None:  # killed between a kept episode and its re-execution
                 seed = int(np.asarray(pending[k.EPISODE_SEED]).reshape(-1)[0])
-                replan_and_write(pending, seed, families[(acted - 1) % len(families)])
+                judge_and_write(replan(envs(families[(acted - 1) % len(families)]), pending, seed, r))
             left = cfg.episodes_per_round - writer.num_episodes
             jobs = [(families[i % len(families)], rollout_seed(r, i), r) for i in range(acted, acted + left)]
             backend = make_backend(resolve_backend(cfg.backend, cfg.workers, "run"), cfg.workers, _init_round_worker,
@@ -224,13 +223,15 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                         failpoint("judge.verdict")
                         family = families[i % len(families)]
                         record, verdict, asked = hindsight(cfg.relabel, record, verdict, family)
-                        room = cfg.episodes_per_round - writer.num_episodes
-                        if cfg.replan and verdict.keep and closings(record.frames) and room >= 2:
+                        again = None
+                        if cfg.replan and verdict.keep and cfg.episodes_per_round - writer.num_episodes >= 2:
+                            again = replan(envs(family), record.frames, record.seed, r)  # None: it never grasped
+                        if again is None:
+                            write(record, verdict, asked, False if cfg.replan else None)
+                        else:
                             write(record, replace(verdict, weights=np.zeros(record.length)), replaced=True)
                             failpoint("replan.replaced")
-                            replan_and_write(record.frames, record.seed, family)
-                        else:
-                            write(record, verdict, asked, False if cfg.replan else None)
+                            judge_and_write(again)
                         bar.update(writer.num_episodes - bar.n)
                         if writer.num_episodes >= cfg.episodes_per_round:
                             break
