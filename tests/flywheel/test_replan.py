@@ -14,7 +14,7 @@ from vla_flywheel.envs import make_env, make_expert
 from vla_flywheel.errors import ConfigError
 from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
-from vla_flywheel.flywheel.replan import chosen_pick_place, closings, replan
+from vla_flywheel.flywheel.replan import Replanned, chosen_pick_place, closings, held, replan
 
 from .conftest import flywheel_cli
 
@@ -47,6 +47,15 @@ def test_an_episode_that_never_closed_its_gripper_chose_nothing(env):
     demo = rollout(env, make_expert(env), 0)
     frames = {**demo.frames, k.ACTION: np.asarray(demo.frames[k.ACTION]) * [1, 1, 1, 1, 0] - [0, 0, 0, 0, 1]}
     assert closings(frames) == 0 and replan(env, frames, 0, 1) is None
+
+
+def test_the_gripper_holds_the_block_an_expert_carries_and_nothing_where_it_closes_beside_it(env):
+    for seed in range(3):
+        demo = rollout(env, make_expert(env), seed)
+        assert held(demo.frames)
+        beside = chosen_pick_place(demo.frames) + [0.4, 0, 0, 0, 0]  # 10 cm beside the block
+        missed = rollout(env, Replanned(beside.clip(-1, 1)), seed)
+        assert closings(missed.frames) == 1 and not missed.success and not held(missed.frames)
 
 
 def _episodes(dataset) -> list[tuple]:
@@ -92,8 +101,14 @@ def test_kept_episodes_are_replaced_by_their_reexecution_within_the_rounds_budge
         ({"recipe": "pld"}, "--replan re-executes"),
         ({"recipe": "filtered-bc", "interface": "ee_delta", "relabel": True}, "not with --relabel"),
         ({"recipe": "vlac", "families": ("mw/reach-v3",)}, "of tabletop families"),
+        ({"recipe": "vlac", "replan_when": "always"}, "replan_when='always' chooses what --replan re-executes"),
     ],
 )
 def test_replan_outside_tabletop_ee_delta_rollouts_is_one_clear_error(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         RunConfig(out=tmp_path / "run", replan=True, **overrides)
+
+
+def test_replan_when_without_replan_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="with --replan"):
+        RunConfig(out=tmp_path / "run", recipe="vlac", replan_when="held")

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from vla_flywheel.flywheel.config import JUDGES, RECIPES, UPDATES, RunConfig
+from vla_flywheel.flywheel.config import JUDGES, RECIPES, REPLAN_WHEN, UPDATES, RunConfig
 from vla_flywheel.models.presets import PRESETS, cpu_warning, get_preset
 from vla_flywheel.train.expert_help import HELP_LEVELS
 
@@ -37,6 +37,9 @@ def add_commands(sub) -> None:
     p.add_argument("--replan", action="store_true",
                    help="ee_delta: re-execute each kept rollout's pick and place with the waypoint controller and "
                         "train on that instead (counted in --episodes-per-round)")  # fmt: skip
+    p.add_argument("--replan-when", choices=REPLAN_WHEN, default=d.replan_when,
+                   help="--replan: re-execute what the judge kept, or also every rollout whose gripper held "
+                        "something through its carry")  # fmt: skip
     p.add_argument("--judge-steps", type=int, default=d.judge_steps)
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
@@ -98,6 +101,7 @@ def _run(args) -> None:
             families=tuple(args.family), seed_demos=args.seed_demos, rounds=args.rounds,
             episodes_per_round=args.episodes_per_round, base_steps=args.base_steps, round_steps=args.round_steps,
             update=args.update, threshold=args.threshold, relabel=args.relabel, replan=args.replan,
+            replan_when=args.replan_when,
             judge_steps=args.judge_steps, judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
             backend=args.backend, max_steps=args.max_steps, full_videos=args.full_videos, pld_alpha=args.pld_alpha,

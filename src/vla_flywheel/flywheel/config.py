@@ -37,6 +37,7 @@ RECIPES: dict[str, dict] = {
 }
 JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
 UPDATES = ("finetune", "retrain")
+REPLAN_WHEN = ("kept", "held")  # flywheel/replan.py
 JUDGE_ROLES = {"success": ("success",), "critic": ("critic",), "verifier": ("explainer", "verifier")}
 
 
@@ -58,6 +59,8 @@ class RunConfig:
     replan: re-execution (flywheel/replan.py): each ee_delta rollout the judge keeps is played again from its seed by
         the waypoint controller through the pick and place it chose, judged again, and trained on in its place.
         Re-executions are env episodes of the round (the round still plays episodes_per_round in all).
+        replan_when: which rollouts are re-executed, "kept" (by the judge) or "held" (also those whose gripper held
+        something through the carry it chose, whatever the judge said: replan.held).
     rl_reward: the RL specialists' reward, "sparse" (pld) or "critic" (vlac-rl: VLAC's RL loop, rewarded by the run's
         critic judge; graded expert help via specialist={"expert_help": ...}) or "critic-value" (the change of that
         critic's integrated value: potential-based, see train.rewards).
@@ -117,6 +120,7 @@ class RunConfig:
     lacy_samples: int = 8
     relabel: bool = False
     replan: bool = False
+    replan_when: str = "kept"
     pld_alpha: float = 0.6
     specialist_steps: int = 20_000
     specialist_xi: float = 0.3
@@ -206,6 +210,9 @@ class RunConfig:
             raise ConfigError("run: --replan re-executes the pick and place of kept ee_delta rollouts of tabletop "
                               "families (interface=ee_delta, recipe filtered-bc, self-train or vlac; not with "
                               "--relabel)")  # fmt: skip
+        if self.replan_when not in REPLAN_WHEN or (self.replan_when != "kept" and not self.replan):
+            raise ConfigError(f"run: replan_when={self.replan_when!r} chooses what --replan re-executes: "
+                              f"{' or '.join(REPLAN_WHEN)}, with --replan")  # fmt: skip
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
             raise ConfigError(f"run: the {self.judge} judge watches ee_delta videos; use interface=ee_delta")
         for family in self.families:

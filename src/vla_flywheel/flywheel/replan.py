@@ -12,6 +12,12 @@ where the gripper closed and where it opened again, on the closed span that carr
 the robot's pick-and-place skill, the one the primitive interface acts through; no scene knowledge enters, and the
 re-execution is judged by the run's own judge like any episode. Each re-execution is an env episode and is counted
 in the round's `episodes_per_round`, so runs with and without it compare at equal budget.
+
+Which episodes are re-executed (`--replan-when`): `kept`, those the judge keeps; `held`, also those whose gripper held
+something through the carry it chose (`held`), whatever the judge said. Why: a learned critic judges the
+policy's hesitant rollouts poorly and the controller's re-executions well (place_grid, `vlac --replan`: AUROC 0.69-0.75
+against 0.95-0.97), so its first filter passes only half the policy's successes. The gripper's opening passes nearly
+all of them and about half the rollouts, and the critic then judges the re-executions alone.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from vla_flywheel.data import DatasetReader
 from vla_flywheel.engine.policy_agent import PrimitiveOnEeDelta
 from vla_flywheel.engine.rollout import EpisodeRecord, rollout
 from vla_flywheel.envs.tabletop.controller import WaypointFollower
+from vla_flywheel.envs.tabletop.env import STATE_NAMES
 from vla_flywheel.envs.tabletop.experts import APPROACH_GAIN
 from vla_flywheel.envs.tabletop.scene import WORKSPACE_HALF
 
 SOURCE = "replanned"
+OPENING = STATE_NAMES.index("gripper.opening")  # metres, in the tabletop's state
+HELD_ABOVE = 0.02  # metres: fingers closed on a 4 cm block stop near 0.04, closed on nothing they meet at 0
 
 
 class Replanned:
@@ -55,18 +64,34 @@ def closings(frames: dict) -> int:
     return int(closed[0]) + int((~closed[:-1] & closed[1:]).sum())
 
 
-def chosen_pick_place(frames: dict) -> np.ndarray:
-    """[5] the pick/place an ee_delta episode performed, from the robot's own record: of the spans the gripper was
-    closed, the one that carried furthest (a retried or spurious closing carries nothing), its start's x, y, yaw
-    and its end's x, y, in the primitive interface's normalized units. The episode must have closed it once."""
+def chosen_carry(frames: dict) -> tuple[int, int]:
+    """(the frame the gripper closed at, the frame it opened at) of the span it was closed that carried furthest (a
+    retried or spurious closing carries nothing). The episode must have closed it once."""
     closed = np.asarray(frames[k.ACTION])[:, -1] > 0  # [T]
     state = np.asarray(frames[k.OBS_STATE])  # [T, 5] x, y, z, yaw, opening
     edges = np.flatnonzero(np.diff(np.concatenate([[False], closed, [False]]).astype(np.int8)))  # [2S] starts, ends
     spans = [(c, min(o, len(closed) - 1)) for c, o in zip(edges[::2], edges[1::2], strict=True)]
-    close, release = max(spans, key=lambda span: np.linalg.norm(state[span[1], :2] - state[span[0], :2]))
+    return max(spans, key=lambda span: np.linalg.norm(state[span[1], :2] - state[span[0], :2]))
+
+
+def chosen_pick_place(frames: dict) -> np.ndarray:
+    """[5] the pick/place an ee_delta episode performed, from the robot's own record: its chosen carry's start x, y,
+    yaw and its end's x, y, in the primitive interface's normalized units."""
+    close, release = chosen_carry(frames)
+    state = np.asarray(frames[k.OBS_STATE])  # [T, 5] x, y, z, yaw, opening
     x, y, _, yaw, _ = state[close]
     return np.array([x / WORKSPACE_HALF, y / WORKSPACE_HALF, yaw / (np.pi / 2), *(state[release, :2] / WORKSPACE_HALF)],
                     np.float32).clip(-1.0, 1.0)  # fmt: skip
+
+
+def held(frames: dict) -> bool:
+    """Whether the gripper held something halfway through its chosen carry: its fingers stopped apart (about 4 cm on
+    a block) instead of meeting. The robot's own proprioception; `--replan-when held` re-executes such an episode
+    whatever the judge said of it."""
+    if not closings(frames):
+        return False
+    close, release = chosen_carry(frames)
+    return bool(np.asarray(frames[k.OBS_STATE])[(close + release) // 2, OPENING] > HELD_ABOVE)
 
 
 def replan(env, frames: dict, seed: int, round_index: int) -> EpisodeRecord | None:

@@ -32,7 +32,7 @@ from vla_flywheel.flywheel.judging import Verdict, make_judge
 from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, propose
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.flywheel.relabel import hindsight
-from vla_flywheel.flywheel.replan import replan, replan_resume_point
+from vla_flywheel.flywheel.replan import held, replan, replan_resume_point
 from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
@@ -178,8 +178,9 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
     """Round r's autonomous episodes: the last policy acts on `workers` (whole episodes each), the judge gives each a
     verdict here, and they are written in seed order, so a killed round resumes at the first unwritten seed.
 
-    With `replan`, a kept episode is followed by its re-execution (flywheel/replan.py), judged the same way and
-    trained on in its place; both count as env episodes of the round, which ends at `episodes_per_round`."""
+    With `replan`, a kept episode (with replan_when="held", also one whose gripper held something) is followed by
+    its re-execution (flywheel/replan.py), judged the same way and trained on in its place; both count as env
+    episodes of the round, which ends at `episodes_per_round`."""
     from vla_flywheel.engine.backends import make_backend, resolve_backend
 
     timing = {"generate": 0.0, "judge": 0.0}
@@ -224,7 +225,8 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
                         family = families[i % len(families)]
                         record, verdict, asked = hindsight(cfg.relabel, record, verdict, family)
                         again = None
-                        if cfg.replan and verdict.keep and cfg.episodes_per_round - writer.num_episodes >= 2:
+                        chosen = verdict.keep or (cfg.replan_when == "held" and held(record.frames))
+                        if cfg.replan and chosen and cfg.episodes_per_round - writer.num_episodes >= 2:
                             again = replan(envs(family), record.frames, record.seed, r)  # None: it never grasped
                         if again is None:
                             write(record, verdict, asked, False if cfg.replan else None)
