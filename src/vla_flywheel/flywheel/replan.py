@@ -14,7 +14,7 @@ re-execution is judged by the run's own judge like any episode. Each re-executio
 in the round's `episodes_per_round`, so runs with and without it compare at equal budget.
 
 Which episodes are re-executed (`--replan-when`): `kept`, those the judge keeps; `held`, also those whose gripper held
-something through the carry it chose (`held`), whatever the judge said. Why: a learned critic judges the
+something through the carry it chose (`held()`), whatever the judge said. Why: a learned critic judges the
 policy's hesitant rollouts poorly and the controller's re-executions better (place_grid, `vlac --replan`: AUROC
 0.69-0.75 against 0.95-0.97), so its first filter passes only half the policy's successes. The gripper's opening
 passes 99% of them in about half the rollouts, and the critic then judges the re-executions alone. Measured, it is
