@@ -6,15 +6,23 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.engine.rollout import rollout
 from vla_flywheel.envs import make_env, make_expert
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.flywheel.config import RunConfig
+from vla_flywheel.flywheel.config import RunConfig, check_judge_model
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
+from vla_flywheel.envs.tabletop.camera import front_camera_homography
+from vla_flywheel.envs.tabletop.describe import explanation_corpus
+from vla_flywheel.envs.tabletop.language import corpus
+from vla_flywheel.flywheel.judging import Verdict
 from vla_flywheel.flywheel.replan import Replanned, chosen_pick_place, closings, held, replan
+from vla_flywheel.flywheel.replan_check import ReexecutionCheck
+from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
+from vla_flywheel.models.tokenizer import WordTokenizer
 
 from .conftest import flywheel_cli
 
@@ -56,6 +64,32 @@ def test_the_gripper_holds_the_block_an_expert_carries_and_nothing_where_it_clos
         beside = chosen_pick_place(demo.frames) + [0.4, 0, 0, 0, 0]  # 10 cm beside the block
         missed = rollout(env, Replanned(beside.clip(-1, 1)), seed)
         assert closings(missed.frames) == 1 and not missed.success and not held(missed.frames)
+
+
+def _judge(roles: tuple[str, ...]) -> FlywheelJudge:
+    """An untrained judge serving `roles` (what it says is not the point where it is used)."""
+    torch.manual_seed(0)
+    config = JudgeConfig(roles=roles, workspace_homography=front_camera_homography(64).tolist())
+    return FlywheelJudge(config, WordTokenizer.from_corpus([*corpus(), *explanation_corpus()])).eval()
+
+
+def test_the_reexecution_check_rejects_a_grasp_on_nothing_and_otherwise_the_verifier_decides(env):
+    demo = rollout(env, make_expert(env), 0)
+    beside = chosen_pick_place(demo.frames) + [0.4, 0, 0, 0, 0]
+    missed = rollout(env, Replanned(beside.clip(-1, 1)), 0)
+    judged = Verdict(0.9, True, np.ones(missed.length))  # a judge fooled by the empty grasp
+    for threshold in (0.0, 0.5, 1.0):
+        check = ReexecutionCheck(_judge(("explainer", "verifier")), threshold)
+        assert not check(missed).passed and check(missed).words == ""  # the fingers met: no words are needed
+        decided, _ = check.decide(judged, missed)
+        assert not decided.keep and decided.weights.sum() == 0 and decided.score == judged.score
+        held_it = check(demo)  # the expert's carry held the block: L2C decides, on A2L's words for it
+        assert held_it.words and 0 < held_it.consistency < 1
+        assert held_it.passed == (held_it.consistency > threshold)
+        progress = np.linspace(0, 1, demo.length)  # what a critic that did not keep it would weigh its frames
+        decided, words = check.decide(Verdict(0.1, False, np.zeros(demo.length), progress=progress), demo)
+        assert words == held_it.words and decided.keep == held_it.passed and decided.score == 0.1
+        assert np.array_equal(decided.weights, progress if held_it.passed else np.zeros(demo.length))
 
 
 def _episodes(dataset) -> list[tuple]:
@@ -112,3 +146,12 @@ def test_replan_outside_tabletop_ee_delta_rollouts_is_one_clear_error(tmp_path, 
 def test_replan_when_without_replan_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="with --replan"):
         RunConfig(out=tmp_path / "run", recipe="vlac", replan_when="held")
+
+
+def test_a_replan_verifier_without_replan_or_without_lacys_roles_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="checks re-executions; add --replan"):
+        RunConfig(out=tmp_path / "run", recipe="vlac", replan_verifier=tmp_path / "judge")
+    _judge(("critic",)).save_pretrained(tmp_path / "critic")
+    cfg = RunConfig(out=tmp_path / "run", recipe="vlac", replan=True, replan_verifier=tmp_path / "critic")
+    with pytest.raises(ConfigError, match=r"--replan-verifier .* serves \['critic'\], but the re-execution check needs"):
+        check_judge_model(cfg)

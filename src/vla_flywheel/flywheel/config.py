@@ -61,6 +61,10 @@ class RunConfig:
         Re-executions are env episodes of the round (the round still plays episodes_per_round in all).
         replan_when: which rollouts are re-executed, "kept" (by the judge) or "held" (also those whose gripper held
         something through the carry it chose, whatever the judge said: replan.held).
+        replan_verifier: a judge with LACY's explainer and verifier roles; it then decides which re-executions are
+        kept: those whose gripper held something and whose pick/place the explainer describes in words the
+        verifier finds consistent with the instruction (P > threshold); the run's judge still weighs their frames
+        (flywheel/replan_check.py). None: the run's judge decides.
     rl_reward: the RL specialists' reward, "sparse" (pld) or "critic" (vlac-rl: VLAC's RL loop, rewarded by the run's
         critic judge; graded expert help via specialist={"expert_help": ...}) or "critic-value" (the change of that
         critic's integrated value: potential-based, see train.rewards).
@@ -121,6 +125,7 @@ class RunConfig:
     relabel: bool = False
     replan: bool = False
     replan_when: str = "kept"
+    replan_verifier: Path | None = None
     pld_alpha: float = 0.6
     specialist_steps: int = 20_000
     specialist_xi: float = 0.3
@@ -213,6 +218,8 @@ class RunConfig:
         if self.replan_when not in REPLAN_WHEN or (self.replan_when != "kept" and not self.replan):
             raise ConfigError(f"run: replan_when={self.replan_when!r} chooses what --replan re-executes: "
                               f"{' or '.join(REPLAN_WHEN)}, with --replan")  # fmt: skip
+        if self.replan_verifier is not None and not self.replan:
+            raise ConfigError("run: --replan-verifier checks re-executions; add --replan")
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
             raise ConfigError(f"run: the {self.judge} judge watches ee_delta videos; use interface=ee_delta")
         for family in self.families:
@@ -243,6 +250,8 @@ class RunConfig:
             raise ConfigError(f"run: threshold={self.threshold} must be in (0, 1)")
         if self.judge_model is not None:
             self.judge_model = Path(self.judge_model)
+        if self.replan_verifier is not None:
+            self.replan_verifier = Path(self.replan_verifier)
         if self.preset is not None:
             self.policy = {**get_preset(self.preset, "run").policy, **self.policy}
         planned = self.planned()
@@ -320,7 +329,7 @@ class RunConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["out"] = str(self.out)
-        for name in ("judge_model", "base_from", "world_model"):
+        for name in ("judge_model", "base_from", "world_model", "replan_verifier"):
             data[name] = None if data[name] is None else str(data[name])
         return data
 
@@ -343,20 +352,25 @@ class RunConfig:
 
 
 def check_judge_model(cfg: RunConfig) -> None:
-    """A given --judge-model must be a judge serving the roles the run's judge needs; checked before the run starts,
-    not when round 1 first loads it (after the seed demos and the base policy)."""
+    """A given --judge-model (and --replan-verifier) must be a judge serving the roles the run needs of it; checked
+    before the run starts, not when round 1 first loads it (after the seed demos and the base policy)."""
     needed = JUDGE_ROLES.get(cfg.judge) or (("success",) if cfg.imagines else None)  # VLAW's imagined episodes
-    if cfg.judge_model is None or needed is None:
-        return
+    if cfg.judge_model is not None and needed is not None:
+        who = f"the {cfg.judge} judge" if cfg.learned_judge else "VLAW's imagination judge"
+        _check_roles(cfg.judge_model, needed, who, "--judge-model")
+    if cfg.replan_verifier is not None:
+        _check_roles(cfg.replan_verifier, JUDGE_ROLES["verifier"], "the re-execution check", "--replan-verifier")
+
+
+def _check_roles(path: Path, needed: tuple[str, ...], who: str, option: str) -> None:
     from vla_flywheel.models.judges.modeling import resolve_judge_dir
 
-    directory = resolve_judge_dir(cfg.judge_model)
+    directory = resolve_judge_dir(path)
     roles = read_json(directory / "config.json", "pass a `flywheel train-judge` run").get("roles", [])
     missing = [role for role in needed if role not in roles]
     if missing:
-        who = f"the {cfg.judge} judge" if cfg.learned_judge else "VLAW's imagination judge"
         raise ConfigError(
-            f"run: --judge-model {cfg.judge_model} serves {roles}, but {who} needs {missing}; "
+            f"run: {option} {path} serves {roles}, but {who} needs {missing}; "
             f"train one with `flywheel train-judge --data {missing[0]}=DIR`"
         )
 

@@ -28,6 +28,7 @@ class Verdict:
     keep: bool
     weights: np.ndarray  # [T] per-frame training weight, 0 where the frame is not trained on
     values: list[float] | None = None  # the critic's value curve over the frames it compared
+    progress: np.ndarray | None = None  # [T] the critic's frame weights whether or not it kept the episode
 
 
 class OracleJudge:
@@ -80,8 +81,8 @@ class CriticJudge:
         value = float(values[-1])
         done = float(torch.sigmoid(self.model.done_logit(images[-1:], [record.task]))[0])
         keep = bool(critic_keeps(value, done, self.threshold))
-        weights = progress_weights(deltas, idx, t) if keep else np.zeros(t)
-        return Verdict(max(value, done), keep, weights, values.tolist())
+        progress = progress_weights(deltas, idx, t)
+        return Verdict(max(value, done), keep, progress if keep else np.zeros(t), values.tolist(), progress)
 
 
 def compared_frames(t: int, stride: int = CRITIC_STRIDE) -> np.ndarray:

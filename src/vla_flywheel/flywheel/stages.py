@@ -33,6 +33,7 @@ from vla_flywheel.flywheel.lacy import FixedAction, Proposal, least_confident, p
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.flywheel.relabel import hindsight
 from vla_flywheel.flywheel.replan import held, replan, replan_resume_point
+from vla_flywheel.flywheel.replan_check import ReexecutionCheck
 from vla_flywheel.report.episode_view import write_gif
 from vla_flywheel.train.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, has_checkpoint
 from vla_flywheel.train.loop import SUMMARY_FILE
@@ -185,6 +186,7 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
 
     timing = {"generate": 0.0, "judge": 0.0}
     judge = make_judge(cfg.judge, load_judge(judge_dir), cfg.threshold)
+    check = None if cfg.replan_verifier is None else ReexecutionCheck(load_judge(cfg.replan_verifier), cfg.threshold)
     path = run.round_data(r)
     families = cfg.families
     envs = Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)  # features; re-executions
@@ -195,16 +197,18 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
             acted, pending = replan_resume_point(path) if cfg.replan else (writer.num_episodes, None)
 
             def write(record: EpisodeRecord, verdict: Verdict, asked: str | None = None,
-                      replaced: bool | None = None) -> None:  # fmt: skip
+                      replaced: bool | None = None, words: str = "") -> None:  # fmt: skip
                 if writer.num_episodes < cfg.videos:
-                    write_preview(path, writer.num_episodes, record, verdict, "")
-                writer.add_episode(round_frames(record, verdict, asked=asked, replaced=replaced), record.task)
+                    write_preview(path, writer.num_episodes, record, verdict, words)
+                writer.add_episode(round_frames(record, verdict, words, asked, replaced), record.task)
 
             def judge_and_write(again: EpisodeRecord) -> None:  # a re-execution, after the episode it replaces
                 judged = time.perf_counter()
-                verdict = judge(again)
+                verdict, words = judge(again), ""
+                if check is not None:
+                    verdict, words = check.decide(verdict, again)
                 timing["judge"] += time.perf_counter() - judged
-                write(again, verdict, replaced=False)
+                write(again, verdict, replaced=False, words=words)
 
             if pending is not None:  # killed between a kept episode and its re-execution
                 seed = int(np.asarray(pending[k.EPISODE_SEED]).reshape(-1)[0])
