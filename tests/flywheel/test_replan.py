@@ -12,13 +12,13 @@ from vla_flywheel import constants as k
 from vla_flywheel.data import DatasetReader
 from vla_flywheel.engine.rollout import rollout
 from vla_flywheel.envs import make_env, make_expert
-from vla_flywheel.errors import ConfigError
-from vla_flywheel.flywheel.config import RunConfig, check_judge_model
-from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.envs.tabletop.camera import front_camera_homography
 from vla_flywheel.envs.tabletop.describe import explanation_corpus
 from vla_flywheel.envs.tabletop.language import corpus
+from vla_flywheel.errors import ConfigError
+from vla_flywheel.flywheel.config import RunConfig, check_judge_model
 from vla_flywheel.flywheel.judging import Verdict
+from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
 from vla_flywheel.flywheel.replan import Replanned, chosen_pick_place, closings, held, replan
 from vla_flywheel.flywheel.replan_check import ReexecutionCheck
 from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig
@@ -153,5 +153,5 @@ def test_a_replan_verifier_without_replan_or_without_lacys_roles_is_one_clear_er
         RunConfig(out=tmp_path / "run", recipe="vlac", replan_verifier=tmp_path / "judge")
     _judge(("critic",)).save_pretrained(tmp_path / "critic")
     cfg = RunConfig(out=tmp_path / "run", recipe="vlac", replan=True, replan_verifier=tmp_path / "critic")
-    with pytest.raises(ConfigError, match=r"--replan-verifier .* serves \['critic'\], but the re-execution check needs"):
+    with pytest.raises(ConfigError, match=r"--replan-verifier .* serves \['critic'\], but the re-execution check"):
         check_judge_model(cfg)

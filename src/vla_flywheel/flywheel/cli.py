@@ -41,8 +41,8 @@ def add_commands(sub) -> None:
                    help="--replan: re-execute what the judge kept, or also every rollout whose gripper held "
                         "something through its carry")  # fmt: skip
     p.add_argument("--replan-verifier", type=Path, default=None, metavar="JUDGE",
-                   help="--replan: LACY's explainer + verifier (this train-judge run) decide which re-executions are "
-                        "kept: held something, and its pick and place described consistently with the instruction")  # fmt: skip
+                   help="--replan: LACY's explainer + verifier (this train-judge run) decide which "
+                        "re-executions are kept: held something, pick/place described as asked")  # fmt: skip
     p.add_argument("--judge-steps", type=int, default=d.judge_steps)
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")

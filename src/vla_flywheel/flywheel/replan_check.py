@@ -51,7 +51,7 @@ class ReexecutionCheck:
         if not held(record.frames):
             return Check(False, "", 0.0)
         frame = torch.from_numpy(np.asarray(record.frames[self.model.config.image_key][0]))[None]  # [1, S, S, 3]
-        action = torch.from_numpy(chosen_pick_place(record.frames))[None]  # [1, 5] normalized pick x, y, yaw, place x, y
+        action = torch.from_numpy(chosen_pick_place(record.frames))[None]  # [1, 5] pick x, y, yaw, place x, y
         words = self.model.explain(frame, action)[0]
         p = float(torch.sigmoid(self.model.verify_logit(frame, [record.task], [words]))[0])
         return Check(p > self.threshold, words, p)
