@@ -90,6 +90,9 @@ def test_the_reexecution_check_rejects_a_grasp_on_nothing_and_otherwise_the_veri
         decided, words = check.decide(Verdict(0.1, False, np.zeros(demo.length), progress=progress), demo)
         assert words == held_it.words and decided.keep == held_it.passed and decided.score == 0.1
         assert np.array_equal(decided.weights, progress if held_it.passed else np.zeros(demo.length))
+        check.uniform = True  # --replan-weights uniform: every frame of a kept one weighs 1
+        decided, _ = check.decide(Verdict(0.1, False, np.zeros(demo.length), progress=progress), demo)
+        assert decided.weights.sum() == (demo.length if held_it.passed else 0)
 
 
 def _episodes(dataset) -> list[tuple]:
@@ -151,6 +154,8 @@ def test_replan_when_without_replan_is_one_clear_error(tmp_path):
 def test_a_replan_verifier_without_replan_or_without_lacys_roles_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="checks re-executions; add --replan"):
         RunConfig(out=tmp_path / "run", recipe="vlac", replan_verifier=tmp_path / "judge")
+    with pytest.raises(ConfigError, match="replan_weights='uniform' weighs what --replan-verifier keeps"):
+        RunConfig(out=tmp_path / "run", recipe="vlac", replan=True, replan_weights="uniform")
     _judge(("critic",)).save_pretrained(tmp_path / "critic")
     cfg = RunConfig(out=tmp_path / "run", recipe="vlac", replan=True, replan_verifier=tmp_path / "critic")
     with pytest.raises(ConfigError, match=r"--replan-verifier .* serves \['critic'\], but the re-execution check"):

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from vla_flywheel.flywheel.config import JUDGES, RECIPES, REPLAN_WHEN, UPDATES, RunConfig
+from vla_flywheel.flywheel.config import JUDGES, RECIPES, REPLAN_WEIGHTS, REPLAN_WHEN, UPDATES, RunConfig
 from vla_flywheel.models.presets import PRESETS, cpu_warning, get_preset
 from vla_flywheel.train.expert_help import HELP_LEVELS
 
@@ -43,6 +43,9 @@ def add_commands(sub) -> None:
     p.add_argument("--replan-verifier", type=Path, default=None, metavar="JUDGE",
                    help="--replan: LACY's explainer + verifier (this train-judge run) decide which "
                         "re-executions are kept: held something, pick/place described as asked")  # fmt: skip
+    p.add_argument("--replan-weights", choices=REPLAN_WEIGHTS, default=d.replan_weights,
+                   help="--replan-verifier: a kept re-execution's frames weigh what the run's judge says (the "
+                        "critic: progress) or 1 each")  # fmt: skip
     p.add_argument("--judge-steps", type=int, default=d.judge_steps)
     p.add_argument("--judge-round-steps", type=int, default=d.judge_round_steps)
     p.add_argument("--pld-alpha", type=float, default=d.pld_alpha, help="pld: base-only prefix U[0, alpha x horizon]")
@@ -104,7 +107,7 @@ def _run(args) -> None:
             families=tuple(args.family), seed_demos=args.seed_demos, rounds=args.rounds,
             episodes_per_round=args.episodes_per_round, base_steps=args.base_steps, round_steps=args.round_steps,
             update=args.update, threshold=args.threshold, relabel=args.relabel, replan=args.replan,
-            replan_when=args.replan_when, replan_verifier=args.replan_verifier,
+            replan_when=args.replan_when, replan_verifier=args.replan_verifier, replan_weights=args.replan_weights,
             judge_steps=args.judge_steps, judge_round_steps=args.judge_round_steps, eval_episodes=args.eval_episodes,
             eval_splits=tuple(args.eval_split), eval_workers=args.eval_workers, workers=args.workers,
             backend=args.backend, max_steps=args.max_steps, full_videos=args.full_videos, pld_alpha=args.pld_alpha,

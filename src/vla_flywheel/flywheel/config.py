@@ -38,6 +38,7 @@ RECIPES: dict[str, dict] = {
 JUDGES = ("oracle", "keep-all", "success", "critic", "verifier")
 UPDATES = ("finetune", "retrain")
 REPLAN_WHEN = ("kept", "held")  # flywheel/replan.py
+REPLAN_WEIGHTS = ("judge", "uniform")  # flywheel/replan_check.py
 JUDGE_ROLES = {"success": ("success",), "critic": ("critic",), "verifier": ("explainer", "verifier")}
 
 
@@ -63,8 +64,9 @@ class RunConfig:
         something through the carry it chose, whatever the judge said: replan.held).
         replan_verifier: a judge with LACY's explainer and verifier roles; it then decides which re-executions are
         kept: those whose gripper held something and whose pick/place the explainer describes in words the
-        verifier finds consistent with the instruction (P > threshold); the run's judge still weighs their frames
-        (flywheel/replan_check.py). None: the run's judge decides.
+        verifier finds consistent with the instruction (P > threshold) (flywheel/replan_check.py). None: the run's
+        judge decides. replan_weights: what a kept re-execution's frames then weigh: "judge", what the run's judge
+        gives them (the critic: the progress each step made), or "uniform", 1 each (as LACY and the oracle train).
     rl_reward: the RL specialists' reward, "sparse" (pld) or "critic" (vlac-rl: VLAC's RL loop, rewarded by the run's
         critic judge; graded expert help via specialist={"expert_help": ...}) or "critic-value" (the change of that
         critic's integrated value: potential-based, see train.rewards).
@@ -126,6 +128,7 @@ class RunConfig:
     replan: bool = False
     replan_when: str = "kept"
     replan_verifier: Path | None = None
+    replan_weights: str = "judge"
     pld_alpha: float = 0.6
     specialist_steps: int = 20_000
     specialist_xi: float = 0.3
@@ -220,6 +223,11 @@ class RunConfig:
                               f"{' or '.join(REPLAN_WHEN)}, with --replan")  # fmt: skip
         if self.replan_verifier is not None and not self.replan:
             raise ConfigError("run: --replan-verifier checks re-executions; add --replan")
+        if self.replan_weights not in REPLAN_WEIGHTS or (
+            self.replan_weights != "judge" and self.replan_verifier is None
+        ):
+            raise ConfigError(f"run: replan_weights={self.replan_weights!r} weighs what --replan-verifier keeps: "
+                              f"{' or '.join(REPLAN_WEIGHTS)}, with --replan-verifier")  # fmt: skip
         if self.judge in ("critic", "success") and self.interface != "ee_delta":
             raise ConfigError(f"run: the {self.judge} judge watches ee_delta videos; use interface=ee_delta")
         for family in self.families:

@@ -4,16 +4,16 @@ instruction asked?
 Why: a re-execution (flywheel/replan.py) is one pick/place of the primitive interface, so LACY's explainer (A2L) can
 say in words what it did, from the scene before it and the pick/place alone, and LACY's verifier (L2C) can score
 those words against the instruction. That asks what the progress critic answers worst. On place_grid the critic's
-false positives among re-executions are mostly a block put in the neighbouring region, or a grasp that closed on
-nothing (`docs/results/replan_place_grid.md`); the first is a question about words, the second one the robot's own
-fingers answer (`replan.held`). Nothing here reads the simulator: the pick/place comes from the robot's record, the
-words from a judge trained like LACY's.
+false positives among re-executions are a block set down in another region or beside another object, or a grasp
+that closed on nothing (`docs/results/replan_place_grid.md`); the first is a question about words, the second one
+the robot's own fingers answer (`replan.held`). Nothing here reads the simulator: the pick/place comes from the
+robot's record, the words from a judge trained like LACY's.
 
 The check decides which re-executions are kept; the run's judge still weighs their frames (the critic by the
-progress each step made). Measured offline on the re-executions of a `vlac --replan --replan-when held` run
-(place_grid, 3 rounds, 71/68/73 successes among 395/322/365): L2C on A2L's words ranks them at AUROC 0.91/0.93/0.94
-against the critic's 0.87/0.81/0.84; held and P > 0.8 keeps 52/57/60 successes and 16/17/9 failures, where the
-critic kept 31/29/27 and 20/33/26.
+progress each step made), or every frame weighs 1 (`--replan-weights uniform`). Measured offline on the
+re-executions of a `vlac --replan --replan-when held` run (place_grid, 3 rounds, 71/68/73 successes among
+395/322/365): L2C on A2L's words ranks them at AUROC 0.91/0.93/0.94 against the critic's 0.87/0.81/0.84; held and
+P > 0.8 keeps 52/57/60 successes and 16/17/9 failures, where the critic kept 31/29/27 and 20/33/26.
 """
 
 from __future__ import annotations
@@ -39,12 +39,9 @@ class ReexecutionCheck:
     """A re-execution passes when its gripper held something through its carry and L2C finds A2L's words for its
     pick/place consistent with the instruction (P > threshold)."""
 
-    def __init__(self, model, threshold: float):
-        missing = {"explainer", "verifier"} - set(model.config.roles)
-        if missing:
-            raise ValueError(f"the re-execution check needs a judge with the explainer and verifier roles; "
-                             f"this one lacks {', '.join(sorted(missing))}")  # fmt: skip
-        self.model, self.threshold = model, threshold
+    def __init__(self, model, threshold: float, uniform: bool = False):
+        self.model, self.threshold = model, threshold  # its roles are checked before a run starts: check_judge_model
+        self.uniform = uniform  # a kept re-execution's frames weigh 1 each, not what the run's judge gives them
 
     @torch.no_grad()
     def __call__(self, record: EpisodeRecord) -> Check:
@@ -58,12 +55,12 @@ class ReexecutionCheck:
 
     def decide(self, verdict: Verdict, record: EpisodeRecord) -> tuple[Verdict, str]:
         """The run's judge's verdict on a re-execution, with the keep decision made by this check instead; the frames
-        of a kept one weigh what the judge would weigh them (the critic's progress; 1 for others). -> (that verdict,
-        A2L's words for what the re-execution did)."""
+        of a kept one weigh what the judge would weigh them (the critic's progress; 1 for others, or with `uniform`).
+        -> (that verdict, A2L's words for what the re-execution did)."""
         check = self(record)
         if not check.passed:
             weights = np.zeros(record.length)
-        elif verdict.progress is not None:
+        elif verdict.progress is not None and not self.uniform:
             weights = verdict.progress
         else:
             weights = np.ones(record.length)

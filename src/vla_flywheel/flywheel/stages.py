@@ -186,7 +186,9 @@ def generate_rollouts(cfg: RunConfig, run: RunLayout, r: int, policy_dir: Path, 
 
     timing = {"generate": 0.0, "judge": 0.0}
     judge = make_judge(cfg.judge, load_judge(judge_dir), cfg.threshold)
-    check = None if cfg.replan_verifier is None else ReexecutionCheck(load_judge(cfg.replan_verifier), cfg.threshold)
+    check = None
+    if cfg.replan_verifier is not None:
+        check = ReexecutionCheck(load_judge(cfg.replan_verifier), cfg.threshold, cfg.replan_weights == "uniform")
     path = run.round_data(r)
     families = cfg.families
     envs = Envs(cfg.interface, one_attempt=True, ee_overrides=cfg.ee_overrides)  # features; re-executions
