@@ -82,13 +82,13 @@ def test_the_reexecution_check_rejects_a_grasp_on_nothing_and_otherwise_the_veri
         check = ReexecutionCheck(_judge(("explainer", "verifier")), threshold)
         assert not check(missed).passed and check(missed).words == ""  # the fingers met: no words are needed
         decided, _ = check.decide(judged, missed)
-        assert not decided.keep and decided.weights.sum() == 0 and decided.score == judged.score
+        assert not decided.keep and decided.weights.sum() == 0 and decided.score == 0
         held_it = check(demo)  # the expert's carry held the block: L2C decides, on A2L's words for it
         assert held_it.words and 0 < held_it.consistency < 1
         assert held_it.passed == (held_it.consistency > threshold)
         progress = np.linspace(0, 1, demo.length)  # what a critic that did not keep it would weigh its frames
         decided, words = check.decide(Verdict(0.1, False, np.zeros(demo.length), progress=progress), demo)
-        assert words == held_it.words and decided.keep == held_it.passed and decided.score == 0.1
+        assert words == held_it.words and decided.keep == held_it.passed and decided.score == held_it.consistency
         assert np.array_equal(decided.weights, progress if held_it.passed else np.zeros(demo.length))
         check.uniform = True  # --replan-weights uniform: every frame of a kept one weighs 1
         decided, _ = check.decide(Verdict(0.1, False, np.zeros(demo.length), progress=progress), demo)

@@ -54,9 +54,9 @@ class ReexecutionCheck:
         return Check(p > self.threshold, words, p)
 
     def decide(self, verdict: Verdict, record: EpisodeRecord) -> tuple[Verdict, str]:
-        """The run's judge's verdict on a re-execution, with the keep decision made by this check instead; the frames
-        of a kept one weigh what the judge would weigh them (the critic's progress; 1 for others, or with `uniform`).
-        -> (that verdict, A2L's words for what the re-execution did)."""
+        """The run's judge's verdict on a re-execution, with the score and keep decision this check's instead; the
+        frames of a kept one weigh what the judge would weigh them (the critic's progress; 1 for others, or with
+        `uniform`). -> (that verdict, A2L's words for what the re-execution did)."""
         check = self(record)
         if not check.passed:
             weights = np.zeros(record.length)
@@ -64,4 +64,4 @@ class ReexecutionCheck:
             weights = verdict.progress
         else:
             weights = np.ones(record.length)
-        return replace(verdict, keep=check.passed, weights=weights), check.words
+        return replace(verdict, score=check.consistency, keep=check.passed, weights=weights), check.words
