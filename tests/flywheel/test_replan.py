@@ -16,9 +16,10 @@ from vla_flywheel.envs.tabletop.camera import front_camera_homography
 from vla_flywheel.envs.tabletop.describe import explanation_corpus
 from vla_flywheel.envs.tabletop.language import corpus
 from vla_flywheel.errors import ConfigError
-from vla_flywheel.flywheel.config import RunConfig, check_judge_model
+from vla_flywheel.flywheel.config import RunConfig
 from vla_flywheel.flywheel.judging import Verdict
 from vla_flywheel.flywheel.layout import RunLayout, rollout_seed
+from vla_flywheel.flywheel.model_checks import check_judge_model
 from vla_flywheel.flywheel.replan import Replanned, chosen_pick_place, closings, held, replan
 from vla_flywheel.flywheel.replan_check import ReexecutionCheck
 from vla_flywheel.models.judges import FlywheelJudge, JudgeConfig

@@ -19,8 +19,9 @@ from vla_flywheel.data.layout import write_json_atomic
 from vla_flywheel.errors import ConfigError, FlywheelError
 from vla_flywheel.failpoints import failpoint
 from vla_flywheel.flywheel import memory, pld, records, stages, vlaw
-from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig, check_judge_model, check_world_model
+from vla_flywheel.flywheel.config import CONFIG_FILE, RunConfig
 from vla_flywheel.flywheel.layout import RunLayout
+from vla_flywheel.flywheel.model_checks import check_judge_model, check_world_model
 
 GENERATE_STAGES = {
     "rollouts": "act + judge",

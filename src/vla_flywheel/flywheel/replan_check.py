@@ -40,7 +40,7 @@ class ReexecutionCheck:
     pick/place consistent with the instruction (P > threshold)."""
 
     def __init__(self, model, threshold: float, uniform: bool = False):
-        self.model, self.threshold = model, threshold  # its roles are checked before a run starts: check_judge_model
+        self.model, self.threshold = model, threshold  # its roles are checked before a run starts: model_checks
         self.uniform = uniform  # a kept re-execution's frames weigh 1 each, not what the run's judge gives them
 
     @torch.no_grad()
