@@ -14,6 +14,8 @@ progress each step made), or every frame weighs 1 (`--replan-weights uniform`). 
 re-executions of a `vlac --replan --replan-when held` run (place_grid, 3 rounds, 71/68/73 successes among
 395/322/365): L2C on A2L's words ranks them at AUROC 0.91/0.93/0.94 against the critic's 0.87/0.81/0.84; held and
 P > 0.8 keeps 52/57/60 successes and 16/17/9 failures, where the critic kept 31/29/27 and 20/33/26.
+In a run from the same base (`vlac --replan --replan-when held --replan-verifier`) the policy gains +15.0 points in
+three rounds, 75% of the oracle's +20.0, where the critic choosing gained +4.0.
 """
 
 from __future__ import annotations
